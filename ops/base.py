@@ -1,0 +1,368 @@
+"""The op contract: OP, Mapper, Filter, Deduplicator, Aggregator.
+
+Executors call only the ``run_*`` methods defined here; op authors implement the
+``process_*`` / ``compute_*`` hooks.  A batch is columnar (dict of lists).  In storage,
+``Fields.stats`` and ``Fields.meta`` are JSON strings (so any Arrow/Ray block can carry
+them whatever an op writes); ops always see them as dicts.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Optional
+
+from .fields import Fields, Status
+
+logger = logging.getLogger("imgjuicer")
+
+DICT_COLUMNS = (Fields.stats, Fields.meta)
+
+
+class OpError(Exception):
+    """A per-sample failure with a message meant for the user."""
+
+
+@dataclass
+class RunContext:
+    """What an op may know about the run (never which executor runs it)."""
+
+    work_dir: str = "."
+    dataset_dir: str = "."
+    recipe: dict = field(default_factory=dict)
+
+
+def _json_default(obj):
+    # numpy scalars / arrays and other array-likes written by ops
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, (set, tuple)):
+        return list(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def dumps(obj) -> str:
+    return json.dumps(obj, default=_json_default, ensure_ascii=False, allow_nan=True)
+
+
+def decode_dict(value) -> dict:
+    if value is None or value == "":
+        return {}
+    if isinstance(value, dict):
+        return value
+    return json.loads(value)
+
+
+def rows_of(batch: dict) -> list[dict]:
+    """Columnar batch (storage form) -> list of sample dicts (op form)."""
+    cols = list(batch)
+    n = len(batch[cols[0]]) if cols else 0
+    rows = []
+    for i in range(n):
+        row = {c: batch[c][i] for c in cols}
+        for c in DICT_COLUMNS:
+            if c in row:
+                row[c] = decode_dict(row[c])
+        rows.append(row)
+    return rows
+
+
+def batch_of(rows: list[dict], columns: Optional[Iterable[str]] = None) -> dict:
+    """List of sample dicts (op form) -> columnar batch (storage form)."""
+    cols: list[str] = list(columns) if columns is not None else []
+    seen = set(cols)
+    for r in rows:
+        for c in r:
+            if c not in seen:
+                seen.add(c)
+                cols.append(c)
+    out = {c: [] for c in cols}
+    for r in rows:
+        for c in cols:
+            v = r.get(c)
+            if c in DICT_COLUMNS:
+                v = dumps(v or {})
+            out[c].append(v)
+    return out
+
+
+def _error_text(op_name: str, exc: BaseException) -> str:
+    msg = str(exc) or type(exc).__name__
+    if not isinstance(exc, OpError):
+        msg = f"{type(exc).__name__}: {msg}"
+    return f"{op_name}: {msg}"
+
+
+class OP:
+    """Base of every operator.
+
+    Common parameters (accepted by every op, validated like the op's own):
+    ``batch_size`` rows per batch; ``num_proc`` worker processes (local executor, CPU ops);
+    ``num_cpus`` / ``num_gpus`` / ``memory`` (bytes) resources per Ray task or actor;
+    ``accelerator`` "cpu" or "cuda" to override the class default;
+    ``image_key`` / ``text_key`` the columns holding image paths and text.
+    """
+
+    name: str = ""              # set by the registry
+    accelerator: str = "cpu"    # "cuda": use a GPU when one exists, run as a model op
+    batched: bool = False       # informational: True when the op implements *_batched
+
+    def __init__(self, batch_size: int = 64, num_proc: Optional[int] = None,
+                 num_cpus: Optional[float] = None, num_gpus: Optional[float] = None,
+                 memory: Optional[int] = None, accelerator: Optional[str] = None,
+                 image_key: str = "images", text_key: str = "text"):
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        if accelerator is not None:
+            if accelerator not in ("cpu", "cuda"):
+                raise ValueError("accelerator must be 'cpu' or 'cuda'")
+            self.accelerator = accelerator
+        self.batch_size = batch_size
+        self.num_proc = num_proc
+        self.num_cpus = num_cpus
+        self.num_gpus = num_gpus
+        self.memory = memory
+        self.image_key = image_key
+        self.text_key = text_key
+        self.context = RunContext()
+        self._is_setup = False
+        self.device = "cpu"
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def uses_accelerator(self) -> bool:
+        return self.accelerator == "cuda"
+
+    def setup(self) -> None:
+        """Load models here: called once per worker process or Ray actor, before any batch."""
+
+    def ensure_setup(self) -> None:
+        if not self._is_setup:
+            self.device = pick_device(self.accelerator)
+            self.setup()
+            self._is_setup = True
+
+    def __getstate__(self):
+        # Loaded models never travel: each worker calls setup() itself.
+        state = {k: v for k, v in self.__dict__.items() if not k.startswith("_m_")}
+        state["_is_setup"] = False
+        return state
+
+    def bind(self, context: RunContext) -> "OP":
+        self.context = context
+        return self
+
+    # ------------------------------------------------------------------ helpers for ops
+    def image_paths(self, sample: dict, key: Optional[str] = None) -> list[str]:
+        value = sample.get(key or self.image_key)
+        if value is None:
+            raise OpError(f"sample has no '{key or self.image_key}' column")
+        return [value] if isinstance(value, str) else list(value)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+def pick_device(accelerator: str) -> str:
+    """The torch device for this process: the GPU Ray or CUDA_VISIBLE_DEVICES gave us, else CPU."""
+    if accelerator != "cuda":
+        return "cpu"
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
+    if not torch.cuda.is_available():
+        if os.environ.get("CUDA_VISIBLE_DEVICES"):
+            logger.info("GPU assigned (CUDA_VISIBLE_DEVICES=%s) but torch sees no CUDA: using CPU",
+                        os.environ["CUDA_VISIBLE_DEVICES"])
+        return "cpu"
+    # Ray sets CUDA_VISIBLE_DEVICES to the assigned GPU(s), so index 0 is ours.
+    return "cuda:0"
+
+
+class _RowOp(OP):
+    """Shared batch loop: errors are caught per sample, never per batch."""
+
+    def _isolate(self, rows: list[dict], fn, per_row: bool):
+        """Run ``fn(list_of_rows) -> list`` on the rows.  With ``per_row`` (the op only has a
+        single-sample hook) or when the batched call raises, call it once per row so only the
+        failing sample is marked.  Returns ``[(input_rows, outputs | None, error | None)]``."""
+        if not per_row:
+            try:
+                return [(rows, list(fn(rows)), None)]
+            except Exception as exc:
+                if len(rows) == 1:
+                    return [(rows, None, _error_text(self.name, exc))]
+        groups = []
+        for r in rows:
+            try:
+                groups.append(([r], list(fn([r])), None))
+            except Exception as exc:
+                groups.append(([r], None, _error_text(self.name, exc)))
+        return groups
+
+    @staticmethod
+    def _overrides(obj, base, *names) -> bool:
+        return any(getattr(type(obj), n) is not getattr(base, n) for n in names)
+
+
+class Mapper(_RowOp):
+    """Changes or adds columns.  Implement ``process_single(sample) -> sample`` or
+    ``process_batched(samples: list[dict]) -> list[dict]``.  A batched mapper may return more
+    rows than it got (fan-out); each output row then carries ``Fields.id`` of the form
+    ``"<parent id>/<k>"``."""
+
+    def process_single(self, sample: dict) -> dict:
+        raise NotImplementedError(f"{type(self).__name__} implements neither process_single "
+                                  "nor process_batched")
+
+    def process_batched(self, samples: list[dict]) -> list[dict]:
+        return [self.process_single(s) for s in samples]
+
+    def run_batched(self, batch: dict) -> dict:
+        self.ensure_setup()
+        rows = rows_of(batch)
+        per_row = not self._overrides(self, Mapper, "process_batched")
+        out_rows = []
+        for inputs, outputs, err in self._isolate(rows, self.process_batched, per_row):
+            if err is not None:
+                for r in inputs:
+                    r[Fields.status], r[Fields.reason] = Status.error, err
+                out_rows.extend(inputs)
+                continue
+            if len(outputs) != len(inputs) and any(Fields.id not in o for o in outputs):
+                for r in inputs:
+                    r[Fields.status], r[Fields.reason] = Status.error, (
+                        f"{self.name}: returned {len(outputs)} rows for {len(inputs)} without "
+                        f"setting {Fields.id} on each")
+                out_rows.extend(inputs)
+                continue
+            for o in outputs:
+                o[Fields.status], o[Fields.reason] = Status.kept, None
+            out_rows.extend(outputs)
+        return batch_of(out_rows, list(batch))
+
+
+class Filter(_RowOp):
+    """Keeps or drops rows.  Implement ``compute_stats_single(sample) -> sample`` (write under
+    ``sample[Fields.stats]``) and ``process_single(sample) -> bool | (bool, reason)``, or their
+    ``_batched`` forms (``compute_stats_batched(samples) -> samples``,
+    ``process_batched(samples) -> list[bool | (bool, reason)]``)."""
+
+    def compute_stats_single(self, sample: dict) -> dict:
+        return sample
+
+    def compute_stats_batched(self, samples: list[dict]) -> list[dict]:
+        return [self.compute_stats_single(s) for s in samples]
+
+    def process_single(self, sample: dict):
+        raise NotImplementedError(f"{type(self).__name__} implements neither process_single "
+                                  "nor process_batched")
+
+    def process_batched(self, samples: list[dict]) -> list:
+        return [self.process_single(s) for s in samples]
+
+    def _decide(self, samples: list[dict]) -> list:
+        return self.process_batched(self.compute_stats_batched(samples))
+
+    def run_batched(self, batch: dict) -> dict:
+        self.ensure_setup()
+        rows = rows_of(batch)
+        for r in rows:
+            r.setdefault(Fields.stats, {})
+        before = [dict(r[Fields.stats]) for r in rows]
+        per_row = not self._overrides(self, Filter, "compute_stats_batched", "process_batched")
+        decisions, errors = [], []
+        for inputs, outputs, err in self._isolate(rows, self._decide, per_row):
+            if err is None and len(outputs) != len(inputs):
+                err = (f"{self.name}: process_batched returned {len(outputs)} decisions for "
+                       f"{len(inputs)} samples")
+            decisions.extend(outputs if err is None else [None] * len(inputs))
+            errors.extend([err] * len(inputs))
+        for r, b, d, e in zip(rows, before, decisions, errors):
+            if e is not None:
+                r[Fields.status], r[Fields.reason] = Status.error, e
+                continue
+            keep, reason = (d if isinstance(d, tuple) else (d, None))
+            if keep:
+                r[Fields.status], r[Fields.reason] = Status.kept, None
+                continue
+            if reason is None:
+                changed = {k: v for k, v in r[Fields.stats].items() if b.get(k, _MISSING) != v}
+                shown = changed or r[Fields.stats]
+                reason = ", ".join(f"{k}={_short(v)}" for k, v in shown.items()) or "rejected"
+            r[Fields.status], r[Fields.reason] = Status.filtered, f"{self.name}: {reason}"
+        return batch_of(rows, list(batch))
+
+
+_MISSING = object()
+
+
+def _short(v) -> str:
+    s = dumps(v)
+    return s if len(s) <= 80 else s[:77] + "..."
+
+
+class Deduplicator(_RowOp):
+    """Drops near-copies.  Two phases: ``compute_hash_single(sample) -> sample`` (or
+    ``_batched``) runs in parallel and writes a key under ``Fields.meta``/``Fields.stats``;
+    then ``group(samples)`` sees every row of the dataset at once (only ``group_columns``
+    are loaded, plus ``Fields.id``) and returns one ``(keep, info)`` per row.  ``info`` (a
+    dict or None) is stored under ``meta[self.name]``; dropped rows are reported as filtered
+    with it as their reason."""
+
+    group_columns: tuple = (Fields.meta, Fields.stats)
+
+    def compute_hash_single(self, sample: dict) -> dict:
+        return sample
+
+    def compute_hash_batched(self, samples: list[dict]) -> list[dict]:
+        return [self.compute_hash_single(s) for s in samples]
+
+    def group(self, samples: list[dict]) -> list[tuple[bool, Optional[dict]]]:
+        raise NotImplementedError
+
+    def run_batched(self, batch: dict) -> dict:
+        self.ensure_setup()
+        rows = rows_of(batch)
+        per_row = not self._overrides(self, Deduplicator, "compute_hash_batched")
+        out = []
+        for inputs, outputs, err in self._isolate(rows, self.compute_hash_batched, per_row):
+            if err is not None:
+                for r in inputs:
+                    r[Fields.status], r[Fields.reason] = Status.error, err
+                out.extend(inputs)
+                continue
+            for o in outputs:
+                o[Fields.status], o[Fields.reason] = Status.kept, None
+            out.extend(outputs)
+        return batch_of(out, list(batch))
+
+    def run_group(self, columns: dict) -> tuple[list[bool], list[Optional[dict]]]:
+        """Whole-dataset phase, run once on the driver."""
+        rows = rows_of(columns)
+        decisions = self.group(rows)
+        if len(decisions) != len(rows):
+            raise OpError(f"{self.name}.group returned {len(decisions)} decisions for "
+                          f"{len(rows)} samples")
+        return [bool(k) for k, _ in decisions], [i for _, i in decisions]
+
+
+class Aggregator(OP):
+    """Sees the whole (filtered) dataset and writes artifacts; rows pass through unchanged.
+    Implement ``aggregate_batched(samples)`` (called on the driver for every batch, in order)
+    and ``finalize() -> dict`` (write files under ``self.context.work_dir``; return a summary
+    such as the paths written)."""
+
+    def aggregate_batched(self, samples: list[dict]) -> None:
+        raise NotImplementedError
+
+    def finalize(self) -> dict:
+        return {}
+
+    def run_aggregate(self, batches: Iterable[dict]) -> dict:
+        self.ensure_setup()
+        for b in batches:
+            self.aggregate_batched(rows_of(b))
+        return self.finalize() or {}

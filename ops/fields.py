@@ -1,0 +1,44 @@
+"""Column names shared by every op and executor."""
+
+
+class Fields:
+    """Reserved columns. ``stats`` and ``meta`` hold dicts; the rest are bookkeeping."""
+
+    stats = "__dj__stats__"
+    meta = "__dj__meta__"
+    id = "__dj__id__"            # stable sample id assigned at load (str)
+    # Written by the op wrapper, consumed and removed by the executor after every op.
+    status = "__dj__status__"    # "kept" | "filtered" | "error"
+    reason = "__dj__reason__"    # why a sample was filtered / what error it raised
+
+
+class Status:
+    kept = "kept"
+    filtered = "filtered"
+    error = "error"
+
+
+class StatsKeys:
+    """Stats written by the built-in filters (under ``Fields.stats``)."""
+
+    image_width = "image_width"
+    image_height = "image_height"
+    image_sizes = "image_sizes"
+    aspect_ratios = "aspect_ratios"
+    image_pair_similarity = "image_pair_similarity"
+    image_text_matching_score = "image_text_matching_score"
+    generation_loss = "generation_loss"
+
+
+class MetaKeys:
+    """Meta written by the built-in mappers (under ``Fields.meta``)."""
+
+    image_metadata = "image_metadata"
+    near_duplicate_group = "near_duplicate_group"
+    phash = "phash"
+    bbox = "bbox"
+    segments = "segments"
+    dedup = "dedup"
+
+
+BOOKKEEPING = (Fields.status, Fields.reason)

@@ -1,0 +1,47 @@
+"""Shared base of the per-image header filters (shape, size, aspect ratio)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from ops.base import Filter
+from ops.fields import Fields
+
+
+class ImageHeaderFilter(Filter):
+    """Keeps a sample when ``any`` (or ``all``) of its images lie within [min, max] of one
+    stat.  Samples without images are kept.  Subclasses set ``stat_key`` and implement
+    ``measure(path) -> value`` (headers only: no pixel is decoded) and ``bounds``."""
+
+    stat_key: str = ""
+
+    def __init__(self, any_or_all: Literal["any", "all"] = "any", **kwargs):
+        super().__init__(**kwargs)
+        self.any = any_or_all == "any"
+
+    def measure(self, path: str):
+        raise NotImplementedError
+
+    def bounds(self) -> tuple:
+        raise NotImplementedError
+
+    def compute_stats_single(self, sample: dict) -> dict:
+        stats = sample[Fields.stats]
+        if self.stat_key not in stats:
+            paths = self.image_paths(sample) if sample.get(self.image_key) is not None else []
+            stats[self.stat_key] = [self.measure(p) for p in paths]
+        return sample
+
+    def process_single(self, sample: dict):
+        values = sample[Fields.stats][self.stat_key]
+        if not values:
+            return True
+        lo, hi = self.bounds()
+        ok = [lo <= self.scalar(v) <= hi for v in values]
+        keep = any(ok) if self.any else all(ok)
+        if keep:
+            return True
+        return False, f"{self.stat_key}={values} outside [{lo}, {hi}] ({'any' if self.any else 'all'})"
+
+    @staticmethod
+    def scalar(v):
+        return v

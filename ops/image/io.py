@@ -1,0 +1,162 @@
+"""The one image decode path every op uses.
+
+``read_header`` opens a file without decoding pixels (size, format, mode, frames, EXIF
+orientation); ``load_image`` decodes it: decompression-bomb limit, EXIF transpose,
+CMYK / 16-bit / palette+alpha / LA / I;16 normalised to RGB or RGBA, animated images ->
+first frame.  Every failure is an ``ImageLoadError`` with a message naming the file.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Optional
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..base import OpError
+
+# Pillow's own default; ops can lower or raise it per call.
+DEFAULT_MAX_PIXELS = 178_956_970
+ORIENTATION_TAG = 0x0112
+
+
+class ImageLoadError(OpError):
+    """A file that cannot be read as an image, with the reason."""
+
+
+@dataclass
+class ImageHeader:
+    path: str
+    width: int            # as displayed, i.e. after the EXIF orientation is applied
+    height: int
+    raw_width: int        # as stored
+    raw_height: int
+    format: str
+    mode: str
+    frames: int
+    orientation: int      # EXIF orientation, 1 when absent
+    file_size: int
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def _check_file(path: str) -> int:
+    if not isinstance(path, str) or not path:
+        raise ImageLoadError(f"not an image path: {path!r}")
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ImageLoadError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise ImageLoadError(f"{path}: cannot stat: {exc.strerror or exc}") from None
+    if not os.path.isfile(path):
+        raise ImageLoadError(f"{path}: not a regular file")
+    if st.st_size == 0:
+        raise ImageLoadError(f"{path}: empty file (0 bytes)")
+    return st.st_size
+
+
+def _open(path: str, max_pixels: Optional[int]) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                img = Image.open(path)
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
+    except UnidentifiedImageError:
+        raise ImageLoadError(f"{path}: not an image Pillow can identify") from None
+    except OSError as exc:
+        raise ImageLoadError(f"{path}: cannot open: {exc}") from None
+    w, h = img.size
+    if w < 1 or h < 1:
+        img.close()
+        raise ImageLoadError(f"{path}: invalid dimensions {w}x{h}")
+    if max_pixels is not None and w * h > max_pixels:
+        img.close()
+        raise ImageLoadError(f"{path}: {w}x{h} = {w * h:,} pixels exceeds the limit of "
+                             f"{max_pixels:,} (possible decompression bomb; raise max_pixels "
+                             "to allow it)")
+    return img
+
+
+def _orientation(img: Image.Image) -> int:
+    try:
+        value = img.getexif().get(ORIENTATION_TAG, 1)
+        return int(value) if int(value) in range(1, 9) else 1
+    except Exception:  # malformed EXIF must not make a readable image unreadable
+        return 1
+
+
+def read_header(path: str, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> ImageHeader:
+    """Size, format, mode, frame count and EXIF orientation, without decoding pixels."""
+    size = _check_file(path)
+    img = _open(path, max_pixels)
+    try:
+        orientation = _orientation(img)
+        w, h = img.size
+        dw, dh = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+        return ImageHeader(path=path, width=dw, height=dh, raw_width=w, raw_height=h,
+                           format=img.format or "", mode=img.mode,
+                           frames=int(getattr(img, "n_frames", 1) or 1),
+                           orientation=orientation, file_size=size)
+    finally:
+        img.close()
+
+
+def normalise_mode(img: Image.Image, mode: Optional[str] = "RGB") -> Image.Image:
+    """Convert any Pillow mode to RGB (``mode="RGB"``), RGB/RGBA keeping alpha
+    (``mode=None``) or the given mode.  16-bit and float images are scaled to 8 bits."""
+    m = img.mode
+    if m in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        import numpy as np
+        arr = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if m.startswith("I;16") or arr.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype("uint8"), "L")
+    elif m == "F":
+        import numpy as np
+        arr = np.asarray(img, dtype=np.float64)
+        hi = 1.0 if arr.max() <= 1.0 else 255.0
+        img = Image.fromarray(np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype("uint8"), "L")
+    has_alpha = img.mode in ("RGBA", "LA", "PA") or (
+        img.mode == "P" and "transparency" in img.info)
+    if mode is None:
+        target = "RGBA" if has_alpha else "RGB"
+    else:
+        target = mode
+    if img.mode == target:
+        return img
+    if img.mode == "P":
+        img = img.convert("RGBA" if has_alpha else "RGB")
+        if img.mode == target:
+            return img
+    if img.mode == "CMYK" and target in ("RGB", "RGBA"):
+        img = img.convert("RGB")
+    if target == "RGB" and img.mode in ("RGBA", "LA"):
+        # composite on white: alpha must not turn transparent pixels into arbitrary colours
+        rgba = img.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(bg, rgba).convert("RGB")
+    return img.convert(target)
+
+
+def load_image(path: str, mode: Optional[str] = "RGB",
+               max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode an image file: limits, EXIF transpose, first frame, mode normalised."""
+    _check_file(path)
+    img = _open(path, max_pixels)
+    try:
+        if getattr(img, "n_frames", 1) > 1:
+            img.seek(0)
+        img.load()
+        img = ImageOps.exif_transpose(img)
+        return normalise_mode(img, mode)
+    except ImageLoadError:
+        raise
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageLoadError(f"{path}: cannot decode: {exc}") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageLoadError(f"{path}: {exc}") from None

@@ -1,0 +1,1 @@
+"""Recipe running: config, datasets, executors, CLI."""

@@ -1,0 +1,86 @@
+"""Checkpoint after each op; a rerun of the same recipe resumes after the last finished op."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from typing import Optional
+
+from ops.base import dumps
+
+
+def _file_identity(path: str) -> list:
+    if os.path.isdir(path):
+        entries = []
+        for root, _, files in os.walk(path):
+            for f in sorted(files):
+                st = os.stat(os.path.join(root, f))
+                entries.append([os.path.relpath(os.path.join(root, f), path), st.st_size,
+                                int(st.st_mtime)])
+        return sorted(entries)
+    st = os.stat(path)
+    return [path, st.st_size, int(st.st_mtime)]
+
+
+def fingerprints(recipe) -> list[str]:
+    """One fingerprint per op: the dataset's identity plus every op config up to that op."""
+    h = hashlib.sha256(dumps({"dataset": _file_identity(recipe.dataset_path),
+                              "image_columns": recipe.image_columns}).encode())
+    out = []
+    for name, params in recipe.process:
+        h.update(dumps({name: params}).encode())
+        out.append(h.copy().hexdigest()[:16])
+    return out
+
+
+class Checkpoint:
+    """``work_dir/checkpoint/state.json`` names the last finished op and its fingerprint;
+    ``work_dir/checkpoint/data`` holds the dataset after it (written atomically)."""
+
+    def __init__(self, work_dir: str, fps: list[str], enabled: bool = True):
+        self.dir = os.path.join(work_dir, "checkpoint")
+        self.fps = fps
+        self.enabled = enabled
+
+    @property
+    def state_path(self) -> str:
+        return os.path.join(self.dir, "state.json")
+
+    def last_done(self) -> Optional[dict]:
+        """The saved state when it matches this recipe's prefix, else None."""
+        if not self.enabled or not os.path.exists(self.state_path):
+            return None
+        try:
+            with open(self.state_path, encoding="utf-8") as fh:
+                state = json.load(fh)
+        except (OSError, json.JSONDecodeError):
+            return None
+        i = state.get("op_index", -1)
+        if 0 <= i < len(self.fps) and state.get("fingerprint") == self.fps[i] \
+                and os.path.isdir(os.path.join(self.dir, state.get("data", ""))):
+            return state
+        return None
+
+    def data_path(self, state: dict) -> str:
+        return os.path.join(self.dir, state["data"])
+
+    def save(self, op_index: int, save_fn, extra: dict) -> None:
+        """``save_fn(dir)`` writes the dataset; the state flips only once it is complete."""
+        if not self.enabled:
+            return
+        os.makedirs(self.dir, exist_ok=True)
+        name = f"data_{op_index:03d}"
+        tmp = os.path.join(self.dir, name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        save_fn(tmp)
+        final = os.path.join(self.dir, name)
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        state = {"op_index": op_index, "fingerprint": self.fps[op_index], "data": name, **extra}
+        with open(self.state_path + ".tmp", "w", encoding="utf-8") as fh:
+            json.dump(state, fh)
+        os.replace(self.state_path + ".tmp", self.state_path)
+        for entry in os.listdir(self.dir):  # older snapshots are no longer needed
+            if entry.startswith("data_") and entry != name:
+                shutil.rmtree(os.path.join(self.dir, entry), ignore_errors=True)

@@ -1,0 +1,93 @@
+"""Console scripts: dj-process (run a recipe), dj-compare and dj-score (thin wrappers)."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Optional
+
+logger = logging.getLogger("imgjuicer")
+
+
+def setup_logging(work_dir: Optional[str] = None, level: int = logging.INFO) -> None:
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
+    logger.setLevel(level)
+    logger.handlers.clear()
+    sh = logging.StreamHandler(sys.stderr)
+    sh.setFormatter(fmt)
+    logger.addHandler(sh)
+    if work_dir:
+        os.makedirs(work_dir, exist_ok=True)
+        fh = logging.FileHandler(os.path.join(work_dir, "run.log"))
+        fh.setFormatter(fmt)
+        logger.addHandler(fh)
+    logger.propagate = False
+
+
+def run_recipe(recipe) -> dict:
+    from pipelines.config import build_ops
+
+    ops = build_ops(recipe)
+    if recipe.executor_type == "ray":
+        from pipelines.executor.ray import RayExecutor
+        executor = RayExecutor(recipe, ops)
+    else:
+        from pipelines.executor.local import LocalExecutor
+        executor = LocalExecutor(recipe, ops)
+    return executor.run()
+
+
+def process_main(argv: Optional[list[str]] = None) -> int:
+    """dj-process --config recipe.yaml [--key value ...]"""
+    from pipelines.config import RecipeError, parse_recipe
+    from pipelines.report import format_summary
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in argv):
+        from pipelines.config import _parser
+        _parser().print_help()
+        return 0
+    try:
+        recipe = parse_recipe(argv)
+    except RecipeError as exc:
+        print(f"dj-process: recipe error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(recipe.work_dir)
+    try:
+        summary = run_recipe(recipe)
+    except RecipeError as exc:
+        print(f"dj-process: recipe error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dj-process: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    print(format_summary(summary))
+    return 0
+
+
+def compare_main(argv: Optional[list[str]] = None) -> int:
+    """dj-compare STUDY ...: comparison figures (see ops/compare)."""
+    try:
+        from ops.compare.cli import main
+    except ImportError as exc:
+        print(f"dj-compare: comparison figures are not installed: {exc}", file=sys.stderr)
+        return 2
+    return main(sys.argv[1:] if argv is None else argv)
+
+
+def score_main(argv: Optional[list[str]] = None) -> int:
+    """dj-score FILE...: rank copies of an image, best first."""
+    try:
+        from ops.scorer.cli import main
+    except ImportError as exc:
+        print(f"dj-score: the generation-loss scorer is not installed: {exc}", file=sys.stderr)
+        return 2
+    return main(sys.argv[1:] if argv is None else argv)
+
+
+def main() -> None:  # python -m pipelines.cli
+    sys.exit(process_main())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+"""Recipe YAML -> validated, typed op configs (jsonargparse), before any work starts."""
+from __future__ import annotations
+
+import inspect
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from ops.base import OP
+from ops.registry import OPERATORS, RegistryError, load_custom_operators
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot run; the message names the key (and op) at fault."""
+
+
+@dataclass
+class Recipe:
+    project_name: str
+    dataset_path: str
+    export_path: str
+    work_dir: str
+    np: int
+    executor_type: str
+    process: list                       # [(name, params dict)]
+    custom_operator_paths: list = field(default_factory=list)
+    ray_address: Optional[str] = None
+    ray_require_gpus: bool = False
+    open_tracer: bool = True
+    trace_num: int = 10
+    use_checkpoint: bool = True
+    image_columns: Optional[list] = None
+    comparison: Optional[dict] = None
+    study: Optional[dict] = None
+    config_path: Optional[str] = None
+
+    def as_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["process"] = [{n: p} for n, p in self.process]
+        return d
+
+
+def _parser():
+    from jsonargparse import ActionConfigFile, ArgumentParser
+
+    p = ArgumentParser(prog="dj-process", exit_on_error=False,
+                       description="Run an imgjuicer recipe.")
+    p.add_argument("--config", action=ActionConfigFile, help="recipe YAML")
+    p.add_argument("--project_name", type=str, default="imgjuicer")
+    p.add_argument("--dataset_path", type=Optional[str], default=None,
+                   help="jsonl, json, parquet, or a folder of images")
+    p.add_argument("--export_path", type=Optional[str], default=None,
+                   help="jsonl, json or parquet, by extension (default <work_dir>/result.jsonl)")
+    p.add_argument("--work_dir", type=Optional[str], default=None,
+                   help="logs, trace, checkpoints, error report (default ./outputs/<project>)")
+    p.add_argument("--np", type=int, default=1, help="worker processes for CPU ops")
+    p.add_argument("--executor_type", type=typing.Literal["local", "ray"], default="local")
+    p.add_argument("--ray_address", type=Optional[str], default=None,
+                   help="'auto' joins a running cluster; absent starts a local Ray")
+    p.add_argument("--ray_require_gpus", type=bool, default=False,
+                   help="fail fast instead of falling back to CPU when a CUDA op finds no GPU")
+    p.add_argument("--custom_operator_paths", type=list[str], default=[])
+    p.add_argument("--open_tracer", type=bool, default=True)
+    p.add_argument("--trace_num", type=int, default=10)
+    p.add_argument("--use_checkpoint", type=bool, default=True)
+    p.add_argument("--image_columns", type=Optional[list[str]], default=None,
+                   help="columns holding image paths, resolved relative to the dataset file")
+    p.add_argument("--comparison", type=Optional[dict], default=None)
+    p.add_argument("--study", type=Optional[dict], default=None)
+    p.add_argument("--process", type=Optional[list[Any]], default=None)
+    return p
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    # jsonargparse nests the reason after "Problem with given class ..." lines: keep it short
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return " ".join(lines[:3]) if lines else type(exc).__name__
+
+
+def parse_recipe(argv: Optional[list[str]] = None) -> Recipe:
+    """Parse ``--config recipe.yaml`` plus overrides; validate everything; build nothing."""
+    p = _parser()
+    for a in argv or []:
+        if a.startswith("--config="):
+            _check_config_path(a.split("=", 1)[1])
+    if argv and "--config" in argv:
+        i = argv.index("--config")
+        if i + 1 < len(argv):
+            _check_config_path(argv[i + 1])
+    try:
+        ns = p.parse_args(argv)
+    except Exception as exc:
+        raise RecipeError(_first_line(exc)) from None
+    cfg = ns.as_dict()
+    cfg_files = cfg.pop("config", None) or []
+    config_path = str(cfg_files[-1]) if cfg_files else None
+    if not cfg.get("dataset_path"):
+        raise RecipeError("dataset_path: missing (set it in the recipe or with --dataset_path)")
+    if not cfg.get("process"):
+        raise RecipeError("process: the recipe lists no operators")
+    dataset_path = os.path.abspath(os.path.expanduser(cfg["dataset_path"]))
+    if not os.path.exists(dataset_path):
+        raise RecipeError(f"dataset_path: '{cfg['dataset_path']}' does not exist")
+    work_dir = cfg.get("work_dir") or os.path.join("outputs", cfg["project_name"])
+    export_path = cfg.get("export_path") or os.path.join(work_dir, "result.jsonl")
+    if Path(export_path).suffix.lower() not in (".jsonl", ".json", ".parquet"):
+        raise RecipeError(f"export_path: '{export_path}' must end in .jsonl, .json or .parquet")
+    if cfg["np"] < 1:
+        raise RecipeError("np: must be >= 1")
+    try:
+        load_custom_operators(cfg.get("custom_operator_paths") or [])
+    except RegistryError as exc:
+        raise RecipeError(str(exc)) from None
+    process = normalise_process(cfg["process"])
+    for idx, (name, params) in enumerate(process):
+        validate_op(name, params, idx)
+    return Recipe(
+        project_name=cfg["project_name"], dataset_path=dataset_path,
+        export_path=os.path.abspath(export_path), work_dir=os.path.abspath(work_dir),
+        np=cfg["np"], executor_type=cfg["executor_type"], process=process,
+        custom_operator_paths=[os.path.abspath(x) for x in cfg.get("custom_operator_paths") or []],
+        ray_address=cfg.get("ray_address"), ray_require_gpus=cfg.get("ray_require_gpus", False),
+        open_tracer=cfg["open_tracer"], trace_num=cfg["trace_num"],
+        use_checkpoint=cfg["use_checkpoint"], image_columns=cfg.get("image_columns"),
+        comparison=cfg.get("comparison"), study=cfg.get("study"), config_path=config_path)
+
+
+def _check_config_path(path: str) -> None:
+    if not os.path.exists(path):
+        raise RecipeError(f"config: recipe file '{path}' does not exist")
+
+
+def normalise_process(process: list) -> list[tuple[str, dict]]:
+    out = []
+    for idx, item in enumerate(process):
+        if isinstance(item, str):
+            item = {item: {}}
+        if not isinstance(item, dict) or len(item) != 1:
+            raise RecipeError(f"process[{idx}]: each entry must be a single '<op_name>: "
+                              f"{{params}}' mapping, got {item!r}")
+        (name, params), = item.items()
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            raise RecipeError(f"process[{idx}] op '{name}': parameters must be a mapping, "
+                              f"got {params!r}")
+        out.append((name, dict(params)))
+    return out
+
+
+def op_parameters(cls: type) -> dict[str, inspect.Parameter]:
+    """Every keyword an op accepts: its own ``__init__`` plus, through ``**kwargs``, its bases'."""
+    params: dict[str, inspect.Parameter] = {}
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        sig = inspect.signature(init)
+        try:
+            hints = typing.get_type_hints(init)
+        except Exception:
+            hints = {}
+        forwards = False
+        for pname, prm in list(sig.parameters.items())[1:]:
+            if prm.kind is prm.VAR_KEYWORD:
+                forwards = True
+            elif prm.kind is prm.VAR_POSITIONAL:
+                continue
+            elif pname not in params:
+                params[pname] = prm.replace(annotation=hints.get(pname, prm.annotation))
+        if not forwards or klass is OP:
+            break
+    return params
+
+
+def validate_op(name: str, params: dict, idx: int = 0) -> dict:
+    """Check op name, keys and types; return the typed parameters."""
+    from jsonargparse import ArgumentParser
+
+    where = f"process[{idx}] op '{name}'"
+    try:
+        cls = OPERATORS.get(name)
+    except RegistryError as exc:
+        raise RecipeError(f"process[{idx}]: {exc}") from None
+    accepted = op_parameters(cls)
+    unknown = [k for k in params if k not in accepted]
+    if unknown:
+        import difflib
+        k = unknown[0]
+        close = difflib.get_close_matches(k, list(accepted), n=2)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        raise RecipeError(f"{where}: unknown parameter '{k}'{hint} "
+                          f"(accepted: {', '.join(sorted(accepted))})")
+    p = ArgumentParser(exit_on_error=False)
+    for pname, prm in accepted.items():
+        ann = prm.annotation if prm.annotation is not inspect.Parameter.empty else Any
+        if prm.default is inspect.Parameter.empty:
+            p.add_argument(f"--{pname}", type=ann, required=True)
+        else:
+            p.add_argument(f"--{pname}", type=ann, default=prm.default)
+    try:
+        ns = p.parse_object(params)
+    except Exception as exc:
+        raise RecipeError(f"{where}: {_first_line(exc)}") from None
+    typed = {k: getattr(ns, k) for k in params}
+    for k, v in typed.items():
+        if hasattr(v, "as_dict"):
+            typed[k] = v.as_dict()
+    return typed
+
+
+def build_ops(recipe: Recipe) -> list[OP]:
+    """Instantiate every op (no models load here: that is setup()'s job)."""
+    ops = []
+    for idx, (name, params) in enumerate(recipe.process):
+        typed = validate_op(name, params, idx)
+        cls = OPERATORS.get(name)
+        try:
+            ops.append(cls(**typed))
+        except (ValueError, TypeError) as exc:
+            raise RecipeError(f"process[{idx}] op '{name}': {exc}") from None
+    return ops

@@ -1,0 +1,175 @@
+"""Load and export datasets: jsonl, json, parquet, folders of images, HF ``save_to_disk`` dirs.
+
+Loading adds ``Fields.id`` (the row number as a string, unless present), turns
+``Fields.stats`` / ``Fields.meta`` into their storage form (JSON strings) and resolves relative
+image paths against the dataset file's folder, so every worker (and every Ray node that shares
+the file system) sees valid paths.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterable, Iterator, Optional
+
+import pyarrow as pa
+
+from ops.base import DICT_COLUMNS, decode_dict, dumps
+from ops.fields import BOOKKEEPING, Fields
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif",
+              ".jxl", ".heic", ".ppm", ".pgm", ".pbm", ".tga", ".ico"}
+DEFAULT_IMAGE_COLUMNS = ("images", "image", "image_path", "image_path1", "image_path2")
+
+
+class DatasetError(ValueError):
+    pass
+
+
+def read_rows(path: str) -> pa.Table:
+    """Read a dataset source into an Arrow table (no bookkeeping added)."""
+    p = Path(path)
+    if p.is_dir():
+        if (p / "dataset_info.json").exists() or (p / "state.json").exists():
+            import datasets
+            return datasets.load_from_disk(str(p)).data.table
+        files = sorted(str(f) for f in p.rglob("*")
+                       if f.is_file() and f.suffix.lower() in IMAGE_EXTS)
+        if not files:
+            raise DatasetError(f"{path}: folder holds no image files ({', '.join(sorted(IMAGE_EXTS))})")
+        return pa.table({"images": [[f] for f in files]})
+    ext = p.suffix.lower()
+    if ext == ".parquet":
+        import pyarrow.parquet as pq
+        return pq.read_table(str(p))
+    if ext in (".jsonl", ".json"):
+        return _read_json(p)
+    raise DatasetError(f"{path}: unsupported dataset format '{ext}' (jsonl, json, parquet, "
+                       "or a folder of images)")
+
+
+def _read_json(p: Path) -> pa.Table:
+    with open(p, "rb") as fh:
+        head = fh.read(1).lstrip()
+        while head in (b" ", b"\n", b"\r", b"\t"):
+            head = fh.read(1)
+    rows: list
+    if head == b"[":
+        with open(p, encoding="utf-8") as fh:
+            try:
+                rows = json.load(fh)
+            except json.JSONDecodeError as exc:
+                raise DatasetError(f"{p}: invalid JSON: {exc}") from None
+    else:
+        rows = []
+        with open(p, encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise DatasetError(f"{p}:{n}: invalid JSON line: {exc}") from None
+    if not all(isinstance(r, dict) for r in rows):
+        raise DatasetError(f"{p}: every record must be a JSON object")
+    for r in rows:  # dict columns are stored as JSON strings whatever their content
+        for c in DICT_COLUMNS:
+            if c in r and not isinstance(r[c], str):
+                r[c] = dumps(r[c] or {})
+    try:
+        return pa.Table.from_pylist(rows)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DatasetError(f"{p}: columns have mixed types across rows: {exc}") from None
+
+
+def _resolve(value, base: str):
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if not value or "://" in value or os.path.isabs(value):
+            return value
+        return os.path.normpath(os.path.join(base, value))
+    return [_resolve(v, base) for v in value]
+
+
+def prepare_table(table: pa.Table, dataset_path: str,
+                  image_columns: Optional[Iterable[str]] = None) -> pa.Table:
+    """Add id / stats / meta columns and resolve image paths."""
+    base = dataset_path if os.path.isdir(dataset_path) else os.path.dirname(dataset_path)
+    cols = list(image_columns) if image_columns else [c for c in DEFAULT_IMAGE_COLUMNS
+                                                      if c in table.column_names]
+    for c in cols:
+        if c not in table.column_names:
+            raise DatasetError(f"image column '{c}' is not in the dataset "
+                               f"(columns: {', '.join(table.column_names)})")
+        resolved = [_resolve(v, base) for v in table.column(c).to_pylist()]
+        table = table.set_column(table.column_names.index(c), c, pa.array(resolved))
+    n = table.num_rows
+    for c in DICT_COLUMNS:
+        if c not in table.column_names:
+            table = table.append_column(c, pa.array(["{}"] * n, pa.string()))
+        elif not pa.types.is_string(table.schema.field(c).type):
+            vals = [dumps(v or {}) for v in table.column(c).to_pylist()]
+            table = table.set_column(table.column_names.index(c), c, pa.array(vals, pa.string()))
+    if Fields.id not in table.column_names:
+        table = table.append_column(Fields.id, pa.array([str(i) for i in range(n)], pa.string()))
+    return table
+
+
+def load_dataset(path: str, image_columns: Optional[Iterable[str]] = None):
+    """An HF ``datasets.Dataset`` ready for the executor."""
+    import datasets
+    from datasets.table import InMemoryTable
+
+    table = prepare_table(read_rows(path), path, image_columns)
+    return datasets.Dataset(InMemoryTable(table))
+
+
+def public_rows(batch: dict) -> Iterator[dict]:
+    """Rows of a storage batch as users see them: dict columns decoded, bookkeeping dropped."""
+    cols = [c for c in batch if c not in BOOKKEEPING]
+    n = len(batch[cols[0]]) if cols else 0
+    for i in range(n):
+        row = {}
+        for c in cols:
+            v = batch[c][i]
+            row[c] = decode_dict(v) if c in DICT_COLUMNS else v
+        yield row
+
+
+def export_batches(batches: Iterable[dict], path: str) -> int:
+    """Write storage batches to jsonl / json / parquet (by extension); returns rows written."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
+    ext = Path(path).suffix.lower()
+    tmp = f"{path}.tmp"
+    n = 0
+    if ext == ".parquet":
+        import pyarrow.parquet as pq
+        rows = [r for b in batches for r in public_rows(b)]
+        n = len(rows)
+        try:
+            table = pa.Table.from_pylist(rows) if rows else pa.table({})
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            # stats/meta whose values change type across rows: keep them as JSON text
+            for r in rows:
+                for c in DICT_COLUMNS:
+                    if c in r:
+                        r[c] = dumps(r[c])
+            table = pa.Table.from_pylist(rows)
+        pq.write_table(table, tmp)
+    else:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            if ext == ".json":
+                fh.write("[")
+            for b in batches:
+                for r in public_rows(b):
+                    if ext == ".json" and n:
+                        fh.write(",\n")
+                    fh.write(dumps(r))
+                    if ext != ".json":
+                        fh.write("\n")
+                    n += 1
+            if ext == ".json":
+                fh.write("]\n")
+    os.replace(tmp, path)
+    return n

@@ -1,0 +1,179 @@
+"""The embedded default executor: HF ``datasets`` for storage and batched map."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import numpy as np
+
+from ops.base import OP, Aggregator, Deduplicator, Filter, Mapper, RunContext, dumps, rows_of
+from ops.fields import BOOKKEEPING, Fields, Status
+from pipelines.checkpoint import Checkpoint, fingerprints
+from pipelines.dataset import export_batches, load_dataset, public_rows
+from pipelines.report import OpCounts, RunReport
+from pipelines.tracer import trace_op
+
+logger = logging.getLogger("imgjuicer")
+
+TRACE_WINDOW = 64  # rows compared before/after for the tracer
+
+
+def op_kind(op: OP) -> str:
+    for kind, cls in (("mapper", Mapper), ("filter", Filter), ("deduplicator", Deduplicator),
+                      ("aggregator", Aggregator)):
+        if isinstance(op, cls):
+            return kind
+    raise TypeError(f"{op!r} is not a Mapper, Filter, Deduplicator or Aggregator")
+
+
+class LocalExecutor:
+    def __init__(self, recipe, ops: list[OP]):
+        self.recipe = recipe
+        self.ops = ops
+        self.context = RunContext(work_dir=recipe.work_dir,
+                                  dataset_dir=os.path.dirname(recipe.dataset_path),
+                                  recipe=recipe.as_dict())
+        for op in ops:
+            op.bind(self.context)
+
+    # ---------------------------------------------------------------- helpers
+    def _num_proc(self, op: OP, n_rows: int):
+        if op.uses_accelerator:
+            return None  # model ops: one process per device (here: this one)
+        n = op.num_proc or self.recipe.np
+        n = min(n, max(1, n_rows // max(1, op.batch_size)), n_rows)
+        return n if n and n > 1 else None
+
+    def _map(self, ds, fn, op: OP, desc: str):
+        import datasets
+        if len(ds) == 0:
+            return ds
+        datasets.disable_caching()
+        return ds.map(fn, batched=True, batch_size=op.batch_size,
+                      num_proc=self._num_proc(op, len(ds)), remove_columns=ds.column_names,
+                      load_from_cache_file=False, desc=desc)
+
+    @staticmethod
+    def _iter_batches(ds, size: int = 1000):
+        for start in range(0, len(ds), size):
+            yield ds[start:start + size]
+
+    def _split(self, ds, counts: OpCounts, report: RunReport):
+        """Record dropped rows, keep the rest, drop bookkeeping columns."""
+        statuses = np.asarray(ds[Fields.status]) if len(ds) else np.asarray([], dtype=object)
+        kept_mask = statuses == Status.kept
+        counts.errored = int((statuses == Status.error).sum())
+        counts.filtered = int((statuses == Status.filtered).sum())
+        counts.rows_out = int(kept_mask.sum())
+        dropped_idx = np.flatnonzero(~kept_mask)
+        dropped = ds.select(dropped_idx) if len(dropped_idx) else None
+        report.write_dropped(counts, self._iter_batches(dropped) if dropped else [])
+        kept = ds.select(np.flatnonzero(kept_mask)) if counts.rows_out != len(ds) else ds
+        kept = kept.remove_columns([c for c in BOOKKEEPING if c in kept.column_names])
+        return kept, dropped
+
+    # ---------------------------------------------------------------- one op
+    def run_op(self, index: int, op: OP, ds, report: RunReport):
+        kind = op_kind(op)
+        counts = OpCounts(index=index, op=op.name, kind=kind, rows_in=len(ds))
+        t0 = time.time()
+        before = list(public_rows(ds[:TRACE_WINDOW])) if self.recipe.open_tracer and len(ds) \
+            else []
+        if kind == "aggregator":
+            counts.artifacts = op.run_aggregate(
+                ({c: b[c] for c in b} for b in self._iter_batches(ds, op.batch_size)))
+            counts.kept = counts.rows_out = len(ds)
+            out, dropped = ds, None
+        else:
+            ds = self._map(ds, op.run_batched, op, f"{index}:{op.name}")
+            if kind == "deduplicator":
+                ds = self._group(op, ds)
+            out, dropped = self._split(ds, counts, report)
+            if kind == "mapper":
+                # parents kept = inputs minus errored ones (a fan-out mapper makes more rows)
+                counts.kept = counts.rows_in - counts.errored - counts.filtered
+            else:
+                counts.kept = counts.rows_out
+        counts.seconds = round(time.time() - t0, 3)
+        if self.recipe.open_tracer:
+            dropped_recs = []
+            if dropped is not None:
+                head = dropped[: self.recipe.trace_num]
+                dropped_recs = [{"id": row.get(Fields.id), "sample": row, "reason": reason}
+                                for row, reason in zip(public_rows(head), head[Fields.reason])]
+            trace_op(self.recipe.work_dir, index, op.name, before,
+                     list(public_rows(out[:TRACE_WINDOW])) if len(out) else [], dropped_recs,
+                     self.recipe.trace_num)
+        return out, counts
+
+    def _group(self, op: Deduplicator, ds):
+        """Whole-dataset grouping phase of a deduplicator, on this process."""
+        statuses = np.asarray(ds[Fields.status])
+        ok = np.flatnonzero(statuses == Status.kept)
+        cols = [Fields.id] + [c for c in op.group_columns if c in ds.column_names and
+                              c != Fields.id]
+        sub = ds.select(ok).select_columns(cols)
+        keep, infos = op.run_group(sub.to_dict())
+        updates = {}
+        for pos, k, info in zip(ok.tolist(), keep, infos):
+            if info is not None or not k:
+                updates[pos] = (k, info)
+        if not updates:
+            return ds
+        name = op.name
+
+        def apply(batch, indices):
+            metas, sts, reasons = batch[Fields.meta], batch[Fields.status], batch[Fields.reason]
+            for j, idx in enumerate(indices):
+                upd = updates.get(idx)
+                if upd is None:
+                    continue
+                k, info = upd
+                if info is not None:
+                    m = rows_of({Fields.meta: [metas[j]]})[0][Fields.meta]
+                    m[name] = info
+                    metas[j] = dumps(m)
+                if not k:
+                    sts[j] = Status.filtered
+                    reasons[j] = f"{name}: {dumps(info) if info is not None else 'duplicate'}"
+            return {Fields.meta: metas, Fields.status: sts, Fields.reason: reasons}
+
+        return ds.map(apply, batched=True, with_indices=True, batch_size=1000,
+                      load_from_cache_file=False, desc=f"{name}: mark duplicates")
+
+    # ---------------------------------------------------------------- whole run
+    def run(self) -> dict:
+        import datasets
+        from datasets import load_from_disk
+
+        recipe = self.recipe
+        os.makedirs(recipe.work_dir, exist_ok=True)
+        report = RunReport(recipe.work_dir)
+        ckpt = Checkpoint(recipe.work_dir, fingerprints(recipe), recipe.use_checkpoint)
+        state = ckpt.last_done()
+        start = 0
+        if state is not None:
+            ds = load_from_disk(ckpt.data_path(state))
+            rows_in = state["rows_in"]
+            for c in state["counts"]:
+                report.ops.append(OpCounts(**c))
+            start = state["op_index"] + 1
+            logger.info("resuming after op %d (%s) from %s", state["op_index"],
+                        recipe.process[state["op_index"]][0], ckpt.dir)
+        else:
+            ds = load_dataset(recipe.dataset_path, recipe.image_columns)
+            rows_in = len(ds)
+        logger.info("dataset %s: %d rows; %d ops", recipe.dataset_path, rows_in, len(self.ops))
+        datasets.disable_caching()
+        for index in range(start, len(self.ops)):
+            op = self.ops[index]
+            ds, counts = self.run_op(index, op, ds, report)
+            report.add(counts)
+            from dataclasses import asdict
+            ckpt.save(index, ds.save_to_disk,
+                      {"rows_in": rows_in, "counts": [asdict(c) for c in report.ops]})
+        n = export_batches(self._iter_batches(ds), recipe.export_path)
+        logger.info("exported %d rows to %s", n, recipe.export_path)
+        return report.finish(rows_in, len(ds), recipe.export_path,
+                             {"executor": "local", "project_name": recipe.project_name})
