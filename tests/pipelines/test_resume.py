@@ -1,0 +1,70 @@
+"""kill -9 mid-run, rerun the same command: resumes after the last finished op, same output."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from ops.fields import Fields
+from tests.conftest import PLUGINS, read_jsonl
+from tests.pipelines.helpers import DJ_PROCESS, REPO, cli
+
+
+def _recipe(tmp_path, small_images, log):
+    proc = [
+        {"image_metadata_mapper": {}},
+        {"slow_counter_mapper": {"tag": "a", "log_path": str(log)}},
+        {"slow_counter_mapper": {"tag": "b", "delay": 0.25, "log_path": str(log),
+                                 "batch_size": 2}},
+        {"image_shape_filter": {"min_width": 64}},
+    ]
+    p = tmp_path / "r.yaml"
+    p.write_text(json.dumps({
+        "project_name": "resume", "dataset_path": str(small_images / "data.jsonl"),
+        "np": 2, "custom_operator_paths": [str(PLUGINS / "slow_counter_op.py")],
+        "process": proc}))
+    return p
+
+
+def _rows(path):
+    return sorted(read_jsonl(path), key=lambda r: r[Fields.id])
+
+
+@pytest.mark.slow
+def test_kill_9_then_rerun_resumes_and_matches(tmp_path, small_images):
+    log = tmp_path / "calls.log"
+    recipe = _recipe(tmp_path, small_images, log)
+    work = tmp_path / "killed"
+    args = ["--config", str(recipe), "--work_dir", str(work)]
+    proc = subprocess.Popen([DJ_PROCESS, *args], cwd=REPO, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        lines = log.read_text().split("\n") if log.exists() else []
+        if sum(1 for ln in lines if ln.startswith("b ")) >= 4:
+            break
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail("op b never started")
+    os.killpg(proc.pid, signal.SIGKILL)     # the whole job: driver and its workers
+    proc.wait()
+    assert not (work / "result.jsonl").exists()
+    state = json.loads((work / "checkpoint" / "state.json").read_text())
+    assert state["op_index"] == 1           # ops 0 and 1 finished, op 2 was running
+
+    a_before = log.read_text().count("a ")
+    r = cli(args, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert log.read_text().count("a ") == a_before == 24   # op a was not redone
+    assert "resuming after op 1" in (work / "run.log").read_text()
+
+    clean = cli(["--config", str(recipe), "--work_dir", str(tmp_path / "clean")], timeout=300)
+    assert clean.returncode == 0, clean.stderr
+    assert _rows(work / "result.jsonl") == _rows(tmp_path / "clean" / "result.jsonl")
+    summary = json.loads((work / "summary.json").read_text())
+    assert summary["kept"] + summary["filtered"] + summary["errored"] == 25
+    ids = [r["id"] for r in read_jsonl(work / "filtered.jsonl") + read_jsonl(work / "errors.jsonl")]
+    assert len(ids) == len(set(ids))        # no duplicates in the reports after resume
