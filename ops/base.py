@@ -98,7 +98,9 @@ class OP:
     """Base of every operator.
 
     Common parameters (accepted by every op, validated like the op's own):
-    ``batch_size`` rows per batch; ``num_proc`` worker processes (local executor, CPU ops);
+    ``batch_size`` rows per batch (model ops choose a smaller default);
+    ``num_proc`` worker processes (local executor, CPU ops; default: the recipe's ``np``, used
+    when the op has enough work to pay for starting workers);
     ``num_cpus`` / ``num_gpus`` / ``memory`` (bytes) resources per Ray task or actor;
     ``accelerator`` "cpu" or "cuda" to override the class default;
     ``image_key`` / ``text_key`` the columns holding image paths and text.
@@ -108,7 +110,7 @@ class OP:
     accelerator: str = "cpu"    # "cuda": use a GPU when one exists, run as a model op
     batched: bool = False       # informational: True when the op implements *_batched
 
-    def __init__(self, batch_size: int = 64, num_proc: Optional[int] = None,
+    def __init__(self, batch_size: int = 1000, num_proc: Optional[int] = None,
                  num_cpus: Optional[float] = None, num_gpus: Optional[float] = None,
                  memory: Optional[int] = None, accelerator: Optional[str] = None,
                  image_key: str = "images", text_key: str = "text"):

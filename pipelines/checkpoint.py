@@ -38,8 +38,9 @@ class Checkpoint:
     """``work_dir/checkpoint/state.json`` names the last finished op and its fingerprint;
     ``work_dir/checkpoint/data`` holds the dataset after it (written atomically)."""
 
-    def __init__(self, work_dir: str, fps: list[str], enabled: bool = True):
-        self.dir = os.path.join(work_dir, "checkpoint")
+    def __init__(self, work_dir: str, fps: list[str], enabled: bool = True,
+                 name: str = "checkpoint"):
+        self.dir = os.path.join(work_dir, name)  # each executor keeps its own snapshot format
         self.fps = fps
         self.enabled = enabled
 
@@ -73,7 +74,14 @@ class Checkpoint:
         name = f"data_{op_index:03d}"
         tmp = os.path.join(self.dir, name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        save_fn(tmp)
+        import datasets
+        bars = datasets.is_progress_bar_enabled()
+        datasets.disable_progress_bars()  # a checkpoint is not an op: no bar of its own
+        try:
+            save_fn(tmp)
+        finally:
+            if bars:
+                datasets.enable_progress_bars()
         final = os.path.join(self.dir, name)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)

@@ -11,9 +11,10 @@ logger = logging.getLogger("imgjuicer")
 
 def setup_logging(work_dir: Optional[str] = None, level: int = logging.INFO) -> None:
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
-    logger.setLevel(level)
+    logger.setLevel(logging.DEBUG)
     logger.handlers.clear()
     sh = logging.StreamHandler(sys.stderr)
+    sh.setLevel(level)
     sh.setFormatter(fmt)
     logger.addHandler(sh)
     if work_dir:
@@ -61,6 +62,12 @@ def process_main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         print("dj-process: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+    except Exception as exc:  # a run-level failure (not a sample's): say what, log the rest
+        logger.debug("run failed", exc_info=True)
+        print(f"dj-process: run failed: {type(exc).__name__}: {exc}\n(traceback in "
+              f"{os.path.join(recipe.work_dir, 'run.log')}; rerun resumes after the last "
+              "finished op)", file=sys.stderr)
+        return 1
     print(format_summary(summary))
     return 0
 

@@ -85,7 +85,17 @@ def _open(path: str, max_pixels: Optional[int]) -> Image.Image:
 
 def _orientation(img: Image.Image) -> int:
     try:
-        value = img.getexif().get(ORIENTATION_TAG, 1)
+        if img.format == "PNG":
+            # PngImageFile.getexif() decodes every pixel to look for an eXIf chunk after the
+            # image data; headers-only readers take the chunk when it precedes IDAT.
+            raw = img.info.get("exif")
+            if not raw:
+                return 1
+            exif = Image.Exif()
+            exif.load(raw)
+            value = exif.get(ORIENTATION_TAG, 1)
+        else:
+            value = img.getexif().get(ORIENTATION_TAG, 1)
         return int(value) if int(value) in range(1, 9) else 1
     except Exception:  # malformed EXIF must not make a readable image unreadable
         return 1

@@ -116,3 +116,20 @@ def test_tiny_and_extreme_aspect(corpus):
     h = read_header(str(corpus / "wide.png"))
     assert (h.width, h.height) == (10000, 10)
     assert load_image(str(corpus / "wide.png")).mode == "RGB"
+
+
+def test_header_reads_decode_no_pixels(tmp_path, monkeypatch):
+    """read_header on PNG / JPEG / WebP must never run a pixel decoder."""
+    from PIL import ImageFile
+    for fmt in ("png", "jpeg", "webp"):
+        ex = Image.new("RGB", (64, 32), (1, 2, 3))
+        exif = ex.getexif()
+        exif[0x0112] = 8
+        ex.save(tmp_path / f"x.{fmt}", exif=exif.tobytes())
+    calls = []
+    monkeypatch.setattr(ImageFile.ImageFile, "load",
+                        lambda self, *a, **k: calls.append(self.format))
+    for fmt in ("png", "jpeg", "webp"):
+        h = read_header(str(tmp_path / f"x.{fmt}"))
+        assert (h.width, h.height, h.orientation) == (32, 64, 8), fmt
+    assert calls == []
