@@ -1,0 +1,105 @@
+"""Keep samples whose BLIP image-text matching probability lies in [min_score, max_score]."""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from PIL import Image
+
+from ops.base import Filter, OpError
+from ops.fields import Fields, StatsKeys
+from ops.image.io import load_image
+from ops.registry import OPERATORS
+
+REDUCE = {"avg": lambda v: sum(v) / len(v), "max": max, "min": min}
+
+
+@OPERATORS.register_module("image_text_matching_filter")
+class ImageTextMatchingFilter(Filter):
+    """BLIP ITM score = softmax(itm_logits)[match] of every image of the sample (``image_key``)
+    against the sample's text (``text_key``); with several images the scores are combined by
+    ``reduce_mode`` (avg / max / min).  Images can be flipped before scoring.
+
+    Stats: ``image_text_matching_score`` (float in [0, 1]; absent images -> kept, no score).
+    All image-text pairs of a batch go through BLIP together."""
+
+    accelerator = "cuda"
+    batched = True
+
+    def __init__(self, hf_blip: str = "Salesforce/blip-itm-base-coco",
+                 min_score: float = 0.003, max_score: float = 1.0,
+                 horizontal_flip: bool = False, vertical_flip: bool = False,
+                 reduce_mode: Literal["avg", "max", "min"] = "avg",
+                 model_batch_size: int = 32, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= min_score <= max_score <= 1.0:
+            raise ValueError(f"need 0 <= min_score <= max_score <= 1, got [{min_score}, "
+                             f"{max_score}]")
+        if reduce_mode not in REDUCE:
+            raise ValueError(f"reduce_mode must be one of {sorted(REDUCE)}, got {reduce_mode!r}")
+        if model_batch_size < 1:
+            raise ValueError("model_batch_size must be >= 1")
+        self.hf_blip = hf_blip
+        self.min_score, self.max_score = float(min_score), float(max_score)
+        self.horizontal_flip, self.vertical_flip = horizontal_flip, vertical_flip
+        self.reduce_mode = reduce_mode
+        self.model_batch_size = model_batch_size
+
+    def setup(self):
+        from ops.models.blip import load_blip_itm
+        self._m_blip = load_blip_itm(self.hf_blip, device=self.device)
+
+    def _prepare(self, sample: dict) -> tuple[list, str]:
+        paths = self.image_paths(sample) if sample.get(self.image_key) is not None else []
+        text = sample.get(self.text_key)
+        if paths and (not isinstance(text, str) or not text.strip()):
+            raise OpError(f"sample has no text in column '{self.text_key}' to match its images")
+        images = []
+        for p in paths:
+            im = load_image(p)
+            if self.horizontal_flip:
+                im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            if self.vertical_flip:
+                im = im.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+            images.append(im)
+        return images, (text or "").strip()
+
+    def compute_stats_batched(self, samples: list[dict]) -> list[dict]:
+        key = StatsKeys.image_text_matching_score
+        todo, images, texts, owner = [], [], [], []
+        error: Optional[Exception] = None
+        for s in samples:
+            if key in s[Fields.stats]:
+                continue  # computed before (e.g. by this batch before a retry)
+            try:
+                ims, text = self._prepare(s)
+            except OpError as exc:
+                error = error or exc
+                continue
+            if not ims:
+                s[Fields.stats][key] = None
+                continue
+            owner += [len(todo)] * len(ims)
+            todo.append(s)
+            images += ims
+            texts += [text] * len(ims)
+        if images:
+            scores = self._m_blip.itm_scores(images, texts, self.model_batch_size).tolist()
+            per_sample = [[] for _ in todo]
+            for o, v in zip(owner, scores):
+                per_sample[o].append(v)
+            for s, vals in zip(todo, per_sample):
+                s[Fields.stats][key] = float(REDUCE[self.reduce_mode](vals))
+        if error is not None:
+            raise error  # the executor retries each sample alone; done ones keep their stats
+        return samples
+
+    def process_batched(self, samples: list[dict]) -> list:
+        out = []
+        for s in samples:
+            v = s[Fields.stats][StatsKeys.image_text_matching_score]
+            if v is None or self.min_score <= v <= self.max_score:
+                out.append(True)
+            else:
+                out.append((False, f"image_text_matching_score={v:.4f} outside "
+                                   f"[{self.min_score}, {self.max_score}]"))
+        return out

@@ -1,0 +1,83 @@
+"""Segment every image with FastSAM and write its object boxes to meta."""
+from __future__ import annotations
+
+from typing import Optional
+
+from ops.base import Mapper, OpError
+from ops.fields import Fields, MetaKeys
+from ops.image.io import load_image
+from ops.registry import OPERATORS
+
+
+@OPERATORS.register_module("image_segment_mapper")
+class ImageSegmentMapper(Mapper):
+    """``meta.segments``: one list per image (in column order) of boxes ``[x1, y1, x2, y2]`` in
+    pixels of the decoded (EXIF-upright) image, top-left origin, x2/y2 exclusive edges, highest
+    FastSAM confidence first.  Images come from ``image_keys`` (default: ``image_key``); each
+    column holds a path or a list of paths.  ``imgsz`` / ``conf`` / ``iou`` are FastSAM's
+    inference size, confidence threshold and NMS IoU threshold; ``model_path`` is a weights file
+    path or a name found in assets_cache/ (FastSAM-x.pt, FastSAM-s.pt).  The images of a whole
+    batch go through the network together, ``model_batch_size`` per forward pass."""
+
+    accelerator = "cuda"
+    batched = True
+
+    def __init__(self, imgsz: int = 1024, conf: float = 0.05, iou: float = 0.5,
+                 model_path: str = "FastSAM-x.pt", max_det: int = 300,
+                 image_keys: Optional[list[str]] = None, model_batch_size: int = 8,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if imgsz < 32:
+            raise ValueError(f"imgsz must be >= 32, got {imgsz}")
+        if not 0.0 <= conf <= 1.0 or not 0.0 <= iou <= 1.0:
+            raise ValueError(f"conf and iou must lie in [0, 1], got conf={conf}, iou={iou}")
+        if max_det < 1 or model_batch_size < 1:
+            raise ValueError("max_det and model_batch_size must be >= 1")
+        self.imgsz, self.conf, self.iou, self.max_det = imgsz, conf, iou, max_det
+        self.model_path = model_path
+        self.image_keys = list(image_keys) if image_keys else [self.image_key]
+        self.model_batch_size = model_batch_size
+        self._carry: dict = {}
+
+    def setup(self):
+        from ops.models.fastsam import load_fastsam
+        self._m_sam = load_fastsam(self.model_path, device=self.device)
+
+    def _paths(self, sample: dict) -> list[str]:
+        paths = []
+        for k in self.image_keys:
+            v = sample.get(k)
+            if v is None:
+                raise OpError(f"sample has no '{k}' column")
+            paths += [v] if isinstance(v, str) else list(v)
+        return paths
+
+    def process_batched(self, samples: list[dict]) -> list[dict]:
+        done = {i: self._carry.pop(id(s)) for i, s in enumerate(samples) if id(s) in self._carry}
+        self._carry = {}
+        todo, images, owner = [], [], []
+        error: Optional[Exception] = None
+        for i, s in enumerate(samples):
+            if i in done:
+                continue
+            try:
+                ims = [load_image(p) for p in self._paths(s)]
+            except OpError as exc:
+                error = error or exc
+                continue
+            owner += [len(todo)] * len(ims)
+            todo.append(i)
+            images += ims
+        boxes = self._m_sam.segment(images, imgsz=self.imgsz, conf=self.conf, iou=self.iou,
+                                    max_det=self.max_det, batch_size=self.model_batch_size)
+        per_sample = [[] for _ in todo]
+        for o, b in zip(owner, boxes):
+            per_sample[o].append([[round(float(c), 2) for c in box] for box in b])
+        done.update(zip(todo, per_sample))
+        if error is not None:
+            # the executor retries each sample alone: hand the finished ones their boxes then
+            self._carry = {id(samples[i]): segs for i, segs in done.items()}
+            raise error
+        for i, s in enumerate(samples):
+            s.setdefault(Fields.meta, {})[MetaKeys.segments] = done[i]
+        return samples
