@@ -241,7 +241,7 @@ class Mapper(_RowOp):
                 out_rows.extend(inputs)
                 continue
             for o in outputs:
-                o[Fields.status], o[Fields.reason] = Status.kept, None
+                o[Fields.status], o[Fields.reason] = Status.kept, ""
             out_rows.extend(outputs)
         return batch_of(out_rows, list(batch))
 
@@ -288,7 +288,7 @@ class Filter(_RowOp):
                 continue
             keep, reason = (d if isinstance(d, tuple) else (d, None))
             if keep:
-                r[Fields.status], r[Fields.reason] = Status.kept, None
+                r[Fields.status], r[Fields.reason] = Status.kept, ""
                 continue
             if reason is None:
                 changed = {k: v for k, v in r[Fields.stats].items() if b.get(k, _MISSING) != v}
@@ -337,7 +337,7 @@ class Deduplicator(_RowOp):
                 out.extend(inputs)
                 continue
             for o in outputs:
-                o[Fields.status], o[Fields.reason] = Status.kept, None
+                o[Fields.status], o[Fields.reason] = Status.kept, ""
             out.extend(outputs)
         return batch_of(out, list(batch))
 

@@ -42,7 +42,10 @@ class Registry:
             key = name or cls.__name__
             old = self._modules.get(key)
             if old is not None and old is not cls and not force:
-                same = (old.__module__, old.__qualname__) == (cls.__module__, cls.__qualname__)
+                # the same class re-imported (reload, or one file imported under two module
+                # names, e.g. by pytest and by custom_operator_paths) replaces itself quietly
+                same = old.__qualname__ == cls.__qualname__ and (
+                    old.__module__ == cls.__module__ or _source(old) == _source(cls))
                 if not same:
                     raise RegistryError(
                         f"operator '{key}' is already registered by {old.__module__}."
@@ -101,6 +104,14 @@ class Registry:
             except Exception as exc:
                 raise RegistryError(f"entry point '{ep.name} = {ep.value}' in group "
                                     f"{ENTRY_POINT_GROUP} failed to load: {exc}") from exc
+
+
+def _source(cls) -> Optional[str]:
+    import inspect
+    try:
+        return str(Path(inspect.getfile(cls)).resolve())
+    except (TypeError, OSError):
+        return None
 
 
 OPERATORS = Registry("operators")

@@ -7,24 +7,20 @@ import time
 
 import numpy as np
 
-from ops.base import OP, Aggregator, Deduplicator, Filter, Mapper, RunContext, dumps, rows_of
+from ops.base import OP, Deduplicator, RunContext, dumps, rows_of
 from ops.fields import BOOKKEEPING, Fields, Status
 from pipelines.checkpoint import Checkpoint, fingerprints
 from pipelines.dataset import export_batches, load_dataset, public_rows
+from pipelines.executor.common import TRACE_WINDOW, op_kind, set_counts
 from pipelines.report import OpCounts, RunReport
 from pipelines.tracer import trace_op
 
 logger = logging.getLogger("imgjuicer")
 
-TRACE_WINDOW = 64  # rows compared before/after for the tracer
-
-
-def op_kind(op: OP) -> str:
-    for kind, cls in (("mapper", Mapper), ("filter", Filter), ("deduplicator", Deduplicator),
-                      ("aggregator", Aggregator)):
-        if isinstance(op, cls):
-            return kind
-    raise TypeError(f"{op!r} is not a Mapper, Filter, Deduplicator or Aggregator")
+# Starting a worker pool costs about half a second; below this much estimated work an op runs
+# in this process (measured on a probe of PROBE_ROWS rows), above it on `np` workers.
+POOL_WORTH_SECONDS = 1.5
+PROBE_ROWS = 32
 
 
 class LocalExecutor:
@@ -38,12 +34,24 @@ class LocalExecutor:
             op.bind(self.context)
 
     # ---------------------------------------------------------------- helpers
-    def _num_proc(self, op: OP, n_rows: int):
+    def _num_proc(self, op: OP, ds):
+        """Workers for a CPU op: ``np`` (or the op's ``num_proc``), unless the whole op is
+        estimated to take less than starting the pool does."""
         if op.uses_accelerator:
             return None  # model ops: one process per device (here: this one)
         n = op.num_proc or self.recipe.np
-        n = min(n, max(1, n_rows // max(1, op.batch_size)), n_rows)
-        return n if n and n > 1 else None
+        n = min(n, len(ds))
+        if n <= 1:
+            return None
+        if op.num_proc is None:  # the recipe-wide np: parallelise only when it pays
+            k = min(PROBE_ROWS, len(ds))
+            t0 = time.perf_counter()
+            op.run_batched(ds[:k])  # also warms up setup() and imports before the fork
+            estimate = (time.perf_counter() - t0) / k * len(ds)
+            if estimate < POOL_WORTH_SECONDS:
+                logger.debug("%s: ~%.2fs of work, running in-process", op.name, estimate)
+                return None
+        return n
 
     def _map(self, ds, fn, op: OP, desc: str):
         import datasets
@@ -51,7 +59,7 @@ class LocalExecutor:
             return ds
         datasets.disable_caching()
         return ds.map(fn, batched=True, batch_size=op.batch_size,
-                      num_proc=self._num_proc(op, len(ds)), remove_columns=ds.column_names,
+                      num_proc=self._num_proc(op, ds), remove_columns=ds.column_names,
                       load_from_cache_file=False, desc=desc)
 
     @staticmethod
@@ -63,9 +71,8 @@ class LocalExecutor:
         """Record dropped rows, keep the rest, drop bookkeeping columns."""
         statuses = np.asarray(ds[Fields.status]) if len(ds) else np.asarray([], dtype=object)
         kept_mask = statuses == Status.kept
-        counts.errored = int((statuses == Status.error).sum())
-        counts.filtered = int((statuses == Status.filtered).sum())
-        counts.rows_out = int(kept_mask.sum())
+        set_counts(counts, counts.kind, int((statuses == Status.error).sum()),
+                   int((statuses == Status.filtered).sum()), int(kept_mask.sum()))
         dropped_idx = np.flatnonzero(~kept_mask)
         dropped = ds.select(dropped_idx) if len(dropped_idx) else None
         report.write_dropped(counts, self._iter_batches(dropped) if dropped else [])
@@ -90,11 +97,6 @@ class LocalExecutor:
             if kind == "deduplicator":
                 ds = self._group(op, ds)
             out, dropped = self._split(ds, counts, report)
-            if kind == "mapper":
-                # parents kept = inputs minus errored ones (a fan-out mapper makes more rows)
-                counts.kept = counts.rows_in - counts.errored - counts.filtered
-            else:
-                counts.kept = counts.rows_out
         counts.seconds = round(time.time() - t0, 3)
         if self.recipe.open_tracer:
             dropped_recs = []

@@ -110,3 +110,13 @@ def test_bad_input_corpus_through_a_recipe(tmp_path):
     assert "file not found" in by_name["missing.png"][1]
     assert "exceeds the limit" in by_name["bomb.png"][1]
     assert len(by_name) == len(names)
+
+
+def test_drops_first_seen_in_a_later_batch(small_images, tmp_path):
+    """Batches before the first dropped row must not fix the reason column's type to null."""
+    run_inprocess(_basic_args(small_images, tmp_path, extra=[
+        "--process", '[{"image_shape_filter": {"min_width": 64, "batch_size": 1}}]']))
+    kept = read_jsonl(tmp_path / "result.jsonl")
+    filtered = read_jsonl(tmp_path / "filtered.jsonl")
+    errors = read_jsonl(tmp_path / "errors.jsonl")
+    assert len(kept) + len(filtered) + len(errors) == 25 and filtered and errors

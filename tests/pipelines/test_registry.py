@@ -82,3 +82,10 @@ def test_entry_point_plugin(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO,
                          capture_output=True, text=True).stdout
     assert out.strip() == "ABC"
+
+
+def test_same_file_under_two_module_names_is_not_a_conflict():
+    import importlib
+    importlib.import_module("tests.plugins.my_user_op")       # e.g. collected by a test runner
+    load_custom_operators([str(PLUGINS / "my_user_op.py")])    # and named in a recipe
+    assert OPERATORS.get("my_user_op").__qualname__ == "MyUserOp"

@@ -1,0 +1,27 @@
+"""What every executor shares: op kinds, the tracer window, status counting."""
+from __future__ import annotations
+
+from ops.base import OP, Aggregator, Deduplicator, Filter, Mapper
+from ops.fields import Status
+
+TRACE_WINDOW = 64  # rows compared before/after for the tracer
+
+
+def op_kind(op: OP) -> str:
+    for kind, cls in (("mapper", Mapper), ("filter", Filter), ("deduplicator", Deduplicator),
+                      ("aggregator", Aggregator)):
+        if isinstance(op, cls):
+            return kind
+    raise TypeError(f"{op!r} is not a Mapper, Filter, Deduplicator or Aggregator")
+
+
+def set_counts(counts, kind: str, n_error: int, n_filtered: int, n_kept_rows: int) -> None:
+    """Fill an OpCounts from the statuses an op wrote (fan-out: kept counts parents)."""
+    counts.errored, counts.filtered, counts.rows_out = n_error, n_filtered, n_kept_rows
+    if kind == "mapper":
+        counts.kept = counts.rows_in - n_error - n_filtered
+    else:
+        counts.kept = n_kept_rows
+
+
+STATUSES = (Status.kept, Status.filtered, Status.error)

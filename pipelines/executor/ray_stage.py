@@ -1,0 +1,247 @@
+"""Ray executor internals: the op adapter run on workers, and parquet stage files on the driver.
+
+A dataset is a folder of parquet block files.  Each op turns block ``k`` of its input folder
+into block ``k`` of its output folder (every row that entered the op, with its status); the
+next op reads only the kept rows.  The driver only ever holds one block at a time.
+"""
+from __future__ import annotations
+
+import glob
+import math
+import os
+import shutil
+from typing import Iterable, Iterator, Optional
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ops.base import DICT_COLUMNS, OP, Deduplicator, decode_dict, dumps
+from ops.fields import BOOKKEEPING, Fields, Status
+
+STRING_COLUMNS = (Fields.id, Fields.status, Fields.reason) + tuple(DICT_COLUMNS)
+MAX_BLOCK_ROWS = 50_000
+
+# ---------------------------------------------------------------------------- on workers
+_WORKER_OPS: dict = {}  # op key -> op already set up in this worker process
+
+
+def kept_input(table: pa.Table) -> pa.Table:
+    """Rows the previous op kept, without its bookkeeping columns."""
+    if Fields.status in table.column_names:
+        table = table.filter(pc.equal(table[Fields.status], Status.kept))
+    return table.drop_columns([c for c in BOOKKEEPING if c in table.column_names])
+
+
+def to_table(batch: dict) -> pa.Table:
+    cols = {}
+    for c, values in batch.items():
+        try:
+            cols[c] = pa.array(values, pa.string() if c in STRING_COLUMNS else None)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise TypeError(f"column '{c}' holds values of mixed types: {exc}") from None
+    return pa.table(cols)
+
+
+def process_block(ops: list[OP], works: list[str], src: str) -> int:
+    """One block file through each op in turn, ``op.batch_size`` rows at a time.  Each op's
+    output block appears atomically in its folder, so a retried or resumed block never leaves
+    a half-written file, and a block an op already wrote is read back instead of recomputed."""
+    name = os.path.basename(src)
+    table = pq.read_table(src)
+    for op, work in zip(ops, works):
+        dest = os.path.join(work, name)
+        if os.path.exists(dest):
+            table = pq.read_table(dest)
+            continue
+        table = _apply(op, kept_input(table))
+        tmp = f"{dest}.{os.getpid()}.tmp"
+        pq.write_table(table, tmp)
+        os.replace(tmp, dest)
+    return table.num_rows
+
+
+def _apply(op: OP, table: pa.Table) -> pa.Table:
+    outs = [to_table(op.run_batched(table.slice(i, op.batch_size).to_pydict()))
+            for i in range(0, table.num_rows, op.batch_size)]
+    if outs:
+        return pa.concat_tables(outs, promote_options="permissive")
+    return table.append_column(Fields.status, pa.array([], pa.string())) \
+        .append_column(Fields.reason, pa.array([], pa.string()))
+
+
+def _run_blocks(ops: list[OP], works: list[str], batch: dict) -> dict:
+    srcs = [str(s) for s in batch["src"]]
+    return {"src": srcs, "rows": [process_block(ops, works, s) for s in srcs]}
+
+
+def run_task(key: str, ops: list[OP], works: list[str], batch: dict) -> dict:
+    """Task entry point: ops are set up once per worker process, not once per task."""
+    cached = _WORKER_OPS.get(key)
+    if cached is None:
+        if len(_WORKER_OPS) > 16:
+            _WORKER_OPS.clear()
+        for op in ops:
+            op.ensure_setup()
+        cached = _WORKER_OPS[key] = ops
+    return _run_blocks(cached, works, batch)
+
+
+class OpActor:
+    """Actor entry point: ``setup()`` (model loading) runs once, when the actor starts."""
+
+    def __init__(self, ops: list[OP], works: list[str]):
+        self.ops, self.works = ops, works
+        for op in ops:
+            op.ensure_setup()
+
+    def __call__(self, batch: dict) -> dict:
+        return _run_blocks(self.ops, self.works, batch)
+
+
+# ---------------------------------------------------------------------------- on the driver
+def stage_files(folder: str) -> list[str]:
+    return sorted(glob.glob(os.path.join(folder, "*.parquet")))
+
+
+def write_input(table: pa.Table, folder: str, n_cpus: float, min_rows: int) -> list[str]:
+    """Split the prepared source table into parquet blocks sized for the cluster."""
+    os.makedirs(folder, exist_ok=True)
+    n = table.num_rows
+    per = max(min_rows, math.ceil(n / max(1.0, 4 * n_cpus)))
+    per = max(1, min(per, MAX_BLOCK_ROWS))
+    files = []
+    for k, start in enumerate(range(0, n, per)):
+        path = os.path.join(folder, f"block-{k:06d}.parquet")
+        pq.write_table(table.slice(start, per), path)
+        files.append(path)
+    return files
+
+
+def _select(table: pa.Table, which: Optional[str]) -> pa.Table:
+    if which is None or Fields.status not in table.column_names:
+        return table if which != "dropped" else table.slice(0, 0)
+    kept = pc.equal(table[Fields.status], Status.kept)
+    return table.filter(kept if which == "kept" else pc.invert(kept))
+
+
+def iter_batches(files: Iterable[str], which: Optional[str] = None, batch_rows: int = 1000,
+                 bookkeeping: bool = True, columns: Optional[list] = None) -> Iterator[dict]:
+    """Storage batches (dict of lists) of the ``kept`` / ``dropped`` / all rows, file by file."""
+    for f in files:
+        pf = pq.ParquetFile(f)
+        names = pf.schema_arrow.names
+        cols = None
+        if columns is not None:
+            cols = [c for c in columns if c in names]
+            if which is not None and Fields.status in names and Fields.status not in cols:
+                cols.append(Fields.status)
+        for rb in pf.iter_batches(batch_size=batch_rows, columns=cols):
+            t = _select(pa.Table.from_batches([rb]), which)
+            if not bookkeeping:
+                t = t.drop_columns([c for c in BOOKKEEPING if c in t.column_names])
+            elif columns is not None:
+                t = t.drop_columns([c for c in t.column_names if c not in columns])
+            if t.num_rows:
+                d = t.to_pydict()
+                for c in columns or []:
+                    d.setdefault(c, [None] * t.num_rows)
+                yield d
+
+
+def count_statuses(files: Iterable[str]) -> dict:
+    counts = {Status.kept: 0, Status.filtered: 0, Status.error: 0}
+    for f in files:
+        col = pq.read_table(f, columns=[Fields.status])[Fields.status]
+        for item in pc.value_counts(col).to_pylist():
+            counts[item["values"]] = counts.get(item["values"], 0) + item["counts"]
+    return counts
+
+
+def head_rows(files: Iterable[str], which: Optional[str], n: int) -> list[dict]:
+    out: list[dict] = []
+    for b in iter_batches(files, which, batch_rows=max(1, n)):
+        cols = list(b)
+        out += [{c: b[c][i] for c in cols} for i in range(len(b[cols[0]]))]
+        if len(out) >= n:
+            break
+    return out[:n]
+
+
+def rows_by_id(files: Iterable[str], ids: set, limit: int) -> list[dict]:
+    """Kept rows whose id, or whose parent's id (fan-out ``<parent>/<k>``), is in ``ids``."""
+    out: list[dict] = []
+    wanted = pa.array(sorted(ids), pa.string())
+    for f in files:
+        t = _select(pq.read_table(f), "kept")
+        parent = pc.replace_substring_regex(t[Fields.id], pattern="/[^/]*$", replacement="")
+        mask = pc.or_(pc.is_in(t[Fields.id], value_set=wanted), pc.is_in(parent, value_set=wanted))
+        sub = t.filter(mask).to_pydict()
+        cols = list(sub)
+        out += [{c: sub[c][i] for c in cols} for i in range(len(sub[cols[0]]) if cols else 0)]
+        if len(out) >= limit:
+            break
+    return out[:limit]
+
+
+def apply_group(op: Deduplicator, files: list[str]) -> None:
+    """A deduplicator's whole-dataset phase on the driver, then mark the dropped rows.  The
+    marked blocks are written beside the originals and swapped in only once all exist, so an
+    interruption never leaves a half-marked dataset to be grouped again."""
+    folder = os.path.dirname(files[0])
+    marker = os.path.join(folder, "_grouped")
+    if not os.path.exists(marker):
+        for f in glob.glob(os.path.join(folder, "*.grouped")):
+            os.remove(f)
+        _mark_groups(op, files)
+        open(marker, "w").close()
+    for f in files:
+        if os.path.exists(f + ".grouped"):
+            os.replace(f + ".grouped", f)
+
+
+def _mark_groups(op: Deduplicator, files: list[str]) -> None:
+    cols = [Fields.id] + [c for c in op.group_columns if c != Fields.id]
+    present = set()
+    for f in files:
+        present |= set(pq.read_schema(f).names)
+    cols = [c for c in cols if c in present]
+    gathered: dict = {c: [] for c in cols}
+    for b in iter_batches(files, "kept", batch_rows=10_000, columns=cols):
+        for c in cols:
+            gathered[c].extend(b[c])
+    keep, infos = op.run_group(gathered)
+    pos = 0
+    for f in files:
+        t = pq.read_table(f)
+        statuses = t[Fields.status].to_pylist()
+        metas = t[Fields.meta].to_pylist()
+        reasons = t[Fields.reason].to_pylist()
+        changed = False
+        for j, status in enumerate(statuses):
+            if status != Status.kept:
+                continue
+            k, info = keep[pos], infos[pos]
+            pos += 1
+            if info is not None:
+                meta = decode_dict(metas[j])
+                meta[op.name] = info
+                metas[j], changed = dumps(meta), True
+            if not k:
+                statuses[j], changed = Status.filtered, True
+                reasons[j] = f"{op.name}: {dumps(info) if info is not None else 'duplicate'}"
+        if changed:
+            for c, v in ((Fields.status, statuses), (Fields.meta, metas), (Fields.reason, reasons)):
+                t = t.set_column(t.column_names.index(c), c, pa.array(v, pa.string()))
+            pq.write_table(t, f + ".grouped")
+
+
+def link_files(files: Iterable[str], folder: str) -> None:
+    """An op that changes no row (aggregator): its output is its input, hard-linked."""
+    os.makedirs(folder, exist_ok=True)
+    for f in files:
+        dest = os.path.join(folder, os.path.basename(f))
+        try:
+            os.link(f, dest)
+        except OSError:
+            shutil.copy2(f, dest)
