@@ -44,13 +44,6 @@ def main() -> int:
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     results = [run(*r) for r in RECIPES]
-    compare = REPO / "recipes" / "format-comparison.yaml"
-    if compare.exists() and (BIN / "dj-compare").exists():
-        r = subprocess.run([str(BIN / "dj-compare"), str(compare)], cwd=REPO,
-                           capture_output=True, text=True)
-        msg = r.stdout.strip().splitlines()[-1:] if r.returncode == 0 else \
-            ["did not run: " + ((r.stderr.strip().splitlines() or ["?"])[-1])]
-        results.append(("comparison figures", " ".join(msg)))
     print("\nimgjuicer demo results")
     for label, msg in results:
         print(f"  - {label}: {msg}")

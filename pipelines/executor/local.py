@@ -18,9 +18,10 @@ from pipelines.tracer import trace_op
 logger = logging.getLogger("imgjuicer")
 
 # Starting a worker pool costs about half a second; below this much estimated work an op runs
-# in this process (measured on a probe of PROBE_ROWS rows), above it on `np` workers.
+# in this process (estimated from a probe of a few rows), above it on `np` workers.
 POOL_WORTH_SECONDS = 1.5
 PROBE_ROWS = 32
+PROBE_SECONDS = 0.2
 
 
 class LocalExecutor:
@@ -43,15 +44,25 @@ class LocalExecutor:
         n = min(n, len(ds))
         if n <= 1:
             return None
-        if op.num_proc is None:  # the recipe-wide np: parallelise only when it pays
-            k = min(PROBE_ROWS, len(ds))
-            t0 = time.perf_counter()
-            op.run_batched(ds[:k])  # also warms up setup() and imports before the fork
-            estimate = (time.perf_counter() - t0) / k * len(ds)
-            if estimate < POOL_WORTH_SECONDS:
-                logger.debug("%s: ~%.2fs of work, running in-process", op.name, estimate)
-                return None
+        if op.num_proc is None and self._estimate_seconds(op, ds) < POOL_WORTH_SECONDS:
+            logger.debug("%s: little work, running in-process", op.name)
+            return None
         return n
+
+    @staticmethod
+    def _estimate_seconds(op: OP, ds) -> float:
+        """Time the op on single rows (the first one also warms imports and setup() up, so it
+        is not counted) until PROBE_SECONDS pass or PROBE_ROWS rows are done; extrapolate.
+        A heavy op is thus probed on one or two samples at most."""
+        times = []
+        for i in range(min(PROBE_ROWS, len(ds))):
+            t0 = time.perf_counter()
+            op.run_batched(ds[i:i + 1])
+            times.append(time.perf_counter() - t0)
+            if sum(times) > PROBE_SECONDS:
+                break
+        per_row = (sum(times[1:]) / len(times[1:])) if len(times) > 1 else times[0]
+        return per_row * len(ds)
 
     def _map(self, ds, fn, op: OP, desc: str):
         import datasets
