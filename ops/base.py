@@ -11,7 +11,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from typing import Iterable, Optional
 
 from .fields import Fields, Status
 
@@ -204,6 +204,24 @@ class _RowOp(OP):
                 groups.append(([r], None, _error_text(self.name, exc)))
         return groups
 
+    def _map_rows(self, batch: dict, fn, per_row: bool) -> dict:
+        """Apply a rows -> rows hook; failing samples pass through marked as errors."""
+        out_rows = []
+        for inputs, outputs, err in self._isolate(rows_of(batch), fn, per_row):
+            if err is None and len(outputs) != len(inputs) and \
+                    any(Fields.id not in o for o in outputs):
+                err = (f"{self.name}: returned {len(outputs)} rows for {len(inputs)} without "
+                       f"setting {Fields.id} on each")
+            if err is not None:
+                for r in inputs:
+                    r[Fields.status], r[Fields.reason] = Status.error, err
+                out_rows.extend(inputs)
+                continue
+            for o in outputs:
+                o[Fields.status], o[Fields.reason] = Status.kept, ""
+            out_rows.extend(outputs)
+        return batch_of(out_rows, list(batch))
+
     @staticmethod
     def _overrides(obj, base, *names) -> bool:
         return any(getattr(type(obj), n) is not getattr(base, n) for n in names)
@@ -224,26 +242,8 @@ class Mapper(_RowOp):
 
     def run_batched(self, batch: dict) -> dict:
         self.ensure_setup()
-        rows = rows_of(batch)
         per_row = not self._overrides(self, Mapper, "process_batched")
-        out_rows = []
-        for inputs, outputs, err in self._isolate(rows, self.process_batched, per_row):
-            if err is not None:
-                for r in inputs:
-                    r[Fields.status], r[Fields.reason] = Status.error, err
-                out_rows.extend(inputs)
-                continue
-            if len(outputs) != len(inputs) and any(Fields.id not in o for o in outputs):
-                for r in inputs:
-                    r[Fields.status], r[Fields.reason] = Status.error, (
-                        f"{self.name}: returned {len(outputs)} rows for {len(inputs)} without "
-                        f"setting {Fields.id} on each")
-                out_rows.extend(inputs)
-                continue
-            for o in outputs:
-                o[Fields.status], o[Fields.reason] = Status.kept, ""
-            out_rows.extend(outputs)
-        return batch_of(out_rows, list(batch))
+        return self._map_rows(batch, self.process_batched, per_row)
 
 
 class Filter(_RowOp):
@@ -327,19 +327,8 @@ class Deduplicator(_RowOp):
 
     def run_batched(self, batch: dict) -> dict:
         self.ensure_setup()
-        rows = rows_of(batch)
         per_row = not self._overrides(self, Deduplicator, "compute_hash_batched")
-        out = []
-        for inputs, outputs, err in self._isolate(rows, self.compute_hash_batched, per_row):
-            if err is not None:
-                for r in inputs:
-                    r[Fields.status], r[Fields.reason] = Status.error, err
-                out.extend(inputs)
-                continue
-            for o in outputs:
-                o[Fields.status], o[Fields.reason] = Status.kept, ""
-            out.extend(outputs)
-        return batch_of(out, list(batch))
+        return self._map_rows(batch, self.compute_hash_batched, per_row)
 
     def run_group(self, columns: dict) -> tuple[list[bool], list[Optional[dict]]]:
         """Whole-dataset phase, run once on the driver."""

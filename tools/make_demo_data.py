@@ -2,7 +2,8 @@
 
 data/demo/
   photos/*.png          lossless sources: scikit-image, scikit-learn and matplotlib sample photos
-  images.jsonl          one row per photo ({"images": [...]}): codec studies
+  images.jsonl          one row per photo ({"images": [...], "fragment": [x, y, w, h]}): codec
+                        studies (fragment = the most detailed 256 px window)
   pairs.jsonl           ImgDiff-style pairs + an "images" column: the demo recipe
   copies/               each of 3 photos plus 5 lossy copies: the generation-loss recipe
   small/                odd files (tiny, extreme aspect ratio, truncated) to show filtering
@@ -52,6 +53,21 @@ def save_photos(out: Path, max_side: int) -> list[Path]:
     return paths
 
 
+def detail_fragment(img: Image.Image, side: int = 256) -> list[int]:
+    """[x, y, w, h] of the side x side window with the most gradient energy: the analysis
+    fragment that crop-impact studies centre their crops on."""
+    g = np.asarray(img.convert("L"), dtype=np.float64)
+    energy = np.zeros_like(g)
+    energy[:, 1:] += np.abs(np.diff(g, axis=1))
+    energy[1:, :] += np.abs(np.diff(g, axis=0))
+    h, w = g.shape
+    side = min(side, h, w)
+    ii = np.pad(energy.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    sums = ii[side:, side:] - ii[:-side, side:] - ii[side:, :-side] + ii[:-side, :-side]
+    y, x = np.unravel_index(int(np.argmax(sums)), sums.shape)
+    return [int(x), int(y), side, side]
+
+
 def plant_object(img: Image.Image, seed: int) -> tuple[Image.Image, list[int]]:
     """Copy of ``img`` with a solid object drawn in; returns it and the object's xyxy box."""
     rng = np.random.default_rng(seed)
@@ -91,7 +107,8 @@ def build(out: Path, max_side: int = 768) -> dict:
     rel = lambda p: os.path.relpath(p, out)  # noqa: E731
     with open(out / "images.jsonl", "w") as fh:
         for p in photos:
-            fh.write(json.dumps({"images": [rel(p)]}) + "\n")
+            frag = detail_fragment(Image.open(p))
+            fh.write(json.dumps({"images": [rel(p)], "fragment": frag}) + "\n")
     (out / "pairs").mkdir(exist_ok=True)
     rows = []
     colours = ["red", "blue", "green", "yellow", "purple", "orange", "white", "black"]

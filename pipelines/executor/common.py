@@ -1,10 +1,22 @@
 """What every executor shares: op kinds, the tracer window, status counting."""
 from __future__ import annotations
 
-from ops.base import OP, Aggregator, Deduplicator, Filter, Mapper
+import os
+
+from ops.base import OP, Aggregator, Deduplicator, Filter, Mapper, RunContext
 from ops.fields import Status
 
 TRACE_WINDOW = 64  # rows compared before/after for the tracer
+
+
+def bind_ops(recipe, ops: list[OP]) -> RunContext:
+    """The run's context, given to every op (work_dir, dataset folder, the recipe)."""
+    context = RunContext(work_dir=recipe.work_dir,
+                         dataset_dir=os.path.dirname(recipe.dataset_path),
+                         recipe=recipe.as_dict())
+    for op in ops:
+        op.bind(context)
+    return context
 
 
 def op_kind(op: OP) -> str:

@@ -7,11 +7,11 @@ import time
 
 import numpy as np
 
-from ops.base import OP, Deduplicator, RunContext, dumps, rows_of
+from ops.base import OP, Deduplicator, dumps, rows_of
 from ops.fields import BOOKKEEPING, Fields, Status
 from pipelines.checkpoint import Checkpoint, fingerprints
 from pipelines.dataset import export_batches, load_dataset, public_rows
-from pipelines.executor.common import TRACE_WINDOW, op_kind, set_counts
+from pipelines.executor.common import TRACE_WINDOW, bind_ops, op_kind, set_counts
 from pipelines.report import OpCounts, RunReport
 from pipelines.tracer import trace_op
 
@@ -28,11 +28,7 @@ class LocalExecutor:
     def __init__(self, recipe, ops: list[OP]):
         self.recipe = recipe
         self.ops = ops
-        self.context = RunContext(work_dir=recipe.work_dir,
-                                  dataset_dir=os.path.dirname(recipe.dataset_path),
-                                  recipe=recipe.as_dict())
-        for op in ops:
-            op.bind(self.context)
+        self.context = bind_ops(recipe, ops)
 
     # ---------------------------------------------------------------- helpers
     def _num_proc(self, op: OP, ds):

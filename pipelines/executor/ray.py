@@ -19,12 +19,12 @@ import uuid
 import warnings
 from dataclasses import asdict
 
-from ops.base import OP, RunContext
+from ops.base import OP
 from ops.fields import Fields, Status
 from pipelines.checkpoint import Checkpoint, fingerprints
 from pipelines.dataset import export_batches, prepare_table, public_rows, read_rows
 from pipelines.executor import ray_stage as st
-from pipelines.executor.common import TRACE_WINDOW, op_kind, set_counts
+from pipelines.executor.common import TRACE_WINDOW, bind_ops, op_kind, set_counts
 from pipelines.executor.ray_cluster import (ClusterInfo, OpPlan, connect, plan_op, quiet_ray_data,
                                             ship_custom_operators)
 from pipelines.report import OpCounts, RunReport
@@ -41,11 +41,7 @@ class RayExecutor:
     def __init__(self, recipe, ops: list[OP]):
         self.recipe = recipe
         self.ops = ops
-        self.context = RunContext(work_dir=recipe.work_dir,
-                                  dataset_dir=os.path.dirname(recipe.dataset_path),
-                                  recipe=recipe.as_dict())
-        for op in ops:
-            op.bind(self.context)
+        self.context = bind_ops(recipe, ops)
         self.run_key = uuid.uuid4().hex[:12]
 
     # ---------------------------------------------------------------- whole run
