@@ -4,7 +4,8 @@ data/demo/
   photos/*.png          lossless sources: scikit-image, scikit-learn and matplotlib sample photos
   images.jsonl          one row per photo ({"images": [...], "fragment": [x, y, w, h]}): codec
                         studies (fragment = the most detailed 256 px window)
-  pairs.jsonl           ImgDiff-style pairs + an "images" column: the demo recipe
+  pairs.jsonl           photo pairs + an "images" column + odd files: the framework demo recipe
+  imgdiff.jsonl         {image_path1, image_path2, caption1, caption2}: the ImgDiff recipe
   copies/               each of 3 photos plus 5 lossy copies: the generation-loss recipe
   small/                odd files (tiny, extreme aspect ratio, truncated) to show filtering
 """
@@ -142,6 +143,19 @@ def build(out: Path, max_side: int = 768) -> dict:
     rows.append({"images": [rel(photos[0])], "text": "the original photo"})
     with open(out / "pairs.jsonl", "w") as fh:
         for r in rows:
+            fh.write(json.dumps(r) + "\n")
+    # ImgDiff pairs: the photo pairs above (an object planted in one side) and synthetic scenes
+    from ops.imgdiff.synthetic import synthetic_pairs
+    synth = synthetic_pairs(out / "synthetic_pairs", n=6)
+    with open(out / "imgdiff.jsonl", "w") as fh:
+        for r in rows:
+            if r.get("image_path1"):
+                fh.write(json.dumps({k: r[k] for k in ("image_path1", "image_path2", "caption1",
+                                                       "caption2", "planted_box")}) + "\n")
+        for r in synth:
+            r = dict(r)
+            for k in ("image_path1", "image_path2"):
+                r[k] = rel(out / "synthetic_pairs" / r[k])
             fh.write(json.dumps(r) + "\n")
     return {"photos": len(photos), "pairs": len(rows), "dir": str(out)}
 
