@@ -1,0 +1,184 @@
+"""Random lossy chains over a source photo, and the ordered / tied pairs they yield.
+
+A chain starts from an "original" (a random crop of a pristine photo, saved losslessly or as
+a high-quality JPEG) and applies 1..``max_steps`` edits, each from a transform family.  Any
+two copies i < j of a chain form a pair: the later one is derived from the earlier one, so it
+is further from the original -- unless both decode to identical pixels (a lossless re-save
+such as the PNG of a JPEG), in which case the pair is a *tie*, never labelled as ordered.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from . import transforms as T
+from .transforms import Encoded
+
+# relative frequency of each family in a chain step
+FAMILY_WEIGHTS = {
+    "jpeg": 2.0, "webp": 1.2, "gif": 0.8, "quantize": 1.0, "resize_down": 1.5,
+    "resize_up": 1.0, "down_up": 0.8, "crop": 0.8, "lossless": 1.0, "platform": 1.2,
+    "screenshot": 1.0, "resave_hq": 1.0, "generations": 0.8,
+}
+FAMILIES = tuple(FAMILY_WEIGHTS) + ("multi_generation",)
+PLATFORM_LONG_SIDES = (1080, 1280, 1600, 2048)
+GENERATOR_VERSION = 2      # bump when chains change: pair-set caches are keyed by it
+SCREEN_SCALES = (1.25, 1.5, 2.0)
+
+
+@dataclass
+class Pair:
+    closer: int          # index into the chain's copies
+    further: int
+    family: str
+    tie: bool            # identical pixels: no order to learn
+
+
+def _pick_method(rng) -> dict:
+    m = str(rng.choice(T.RESIZE_FILTERS))
+    kw = {"method": m}
+    if m in ("bilinear", "bicubic", "lanczos", "box", "hamming"):
+        u = rng.random()
+        if u < 0.15:
+            kw["linear_light"] = True
+        elif u < 0.3:
+            kw["gamma"] = float(rng.choice([1.8, 2.2, 2.4]))
+    if m == "nearest_offset":
+        kw["offset"] = (float(rng.random()), float(rng.random()))
+    return kw
+
+
+def _scaled(px, s: float) -> tuple[int, int]:
+    h, w = px.shape[:2]
+    return max(8, int(round(w * s))), max(8, int(round(h * s)))
+
+
+def step(src: Encoded, family: str, rng: np.random.Generator,
+         platform_scale: float = 1.0) -> Encoded:
+    """Apply one edit of ``family`` to ``src``; returns the new file."""
+    px = src.pixels
+    h, w = px.shape[:2]
+    if family == "jpeg":
+        return T.to_jpeg(px, int(rng.integers(5, 101)), str(rng.choice(list(T.SUBSAMPLING))),
+                         optimize=bool(rng.integers(2)), progressive=rng.random() < 0.2)
+    if family == "webp":
+        return T.to_webp(px, int(rng.integers(5, 96)), method=int(rng.integers(0, 5)))
+    if family == "gif":
+        return T.to_gif(px, int(rng.choice([32, 64, 128, 256, 256])), bool(rng.integers(2)))
+    if family == "quantize":
+        img = T.quantize_image(px, int(rng.choice([8, 16, 32, 64, 128, 256])),
+                               bool(rng.integers(2)))
+        return T.encode(img, "PNG")
+    if family in ("resize_down", "resize_up"):
+        s = rng.uniform(0.3, 0.9) if family == "resize_down" else rng.uniform(1.1, 2.5)
+        out = T.resize(px, _scaled(px, s), **_pick_method(rng))
+        return T.reencode_like(src, out, rng) if rng.random() < 0.5 else T.to_png(out)
+    if family == "down_up":
+        small = T.resize(px, _scaled(px, rng.uniform(0.35, 0.75)), **_pick_method(rng))
+        out = T.resize(small, (w, h), **_pick_method(rng))
+        return T.reencode_like(src, out, rng) if rng.random() < 0.5 else T.to_png(out)
+    if family == "crop":
+        if rng.random() < 0.5:      # shave a few pixels / percent off the edges
+            f = rng.uniform(0.005, 0.05, size=4)
+        else:
+            f = rng.uniform(0.0, 0.2, size=4)
+        l, t = int(w * f[0]), int(h * f[1])
+        r, b = w - int(w * f[2]), h - int(h * f[3])
+        if r - l < 16 or b - t < 16 or (l, t, r, b) == (0, 0, w, h):
+            l, t, r, b = 1, 1, w - 1, h - 1
+        return T.reencode_like(src, T.crop(px, (l, t, r, b)), rng)
+    if family == "lossless":
+        u = rng.random()
+        if u < 0.6:
+            return T.to_png(px, int(rng.integers(0, 10)))
+        return T.to_webp(px, 80, lossless=True)
+    if family == "platform":
+        side = rng.choice(PLATFORM_LONG_SIDES) * platform_scale
+        out = px
+        if max(w, h) > side:
+            s = side / max(w, h)
+            out = T.resize(px, _scaled(px, s), str(rng.choice(["bilinear", "bicubic",
+                                                               "lanczos", "area"])))
+        return T.to_jpeg(out, int(rng.integers(60, 91)), "4:2:0",
+                         optimize=bool(rng.integers(2)))
+    if family == "screenshot":
+        s = float(rng.choice(SCREEN_SCALES))
+        method = str(rng.choice(["bilinear", "bicubic", "lanczos", "nearest"]))
+        return T.to_png(T.resize(px, _scaled(px, s), method))
+    if family == "generations":     # many re-uploads: turn 90 degrees + re-encode, n times
+        n = int(np.exp(rng.uniform(np.log(2), np.log(80))))
+        q, sub = int(rng.integers(50, 96)), str(rng.choice(["4:2:0", "4:2:0", "4:4:4"]))
+        cur = src
+        for _ in range(n):
+            cur = T.to_jpeg(T.rotate90(cur.pixels), q, sub)
+        return cur
+    if family == "resave_hq":
+        return T.to_jpeg(px, int(rng.integers(92, 101)),
+                         str(rng.choice(["4:4:4", "4:2:0"])), optimize=bool(rng.integers(2)))
+    raise ValueError(f"unknown transform family {family!r}")
+
+
+def make_original(photo: np.ndarray, rng: np.random.Generator, min_side: int = 160,
+                  max_side: int = 768) -> Encoded:
+    """A random crop of a pristine photo, saved as PNG or as a high-quality camera JPEG.
+    The photo is first flipped / turned and, one time in three, halved with a box filter
+    (integer factor: no new artifacts), so few photos still give varied content."""
+    photo = np.rot90(photo, int(rng.integers(4)))
+    if rng.random() < 0.5:
+        photo = photo[:, ::-1]
+    photo = np.ascontiguousarray(photo)
+    if rng.random() < 1 / 3 and min(photo.shape[:2]) >= 2 * min_side:
+        photo = np.asarray(Image.fromarray(photo).reduce(2))
+    h, w = photo.shape[:2]
+    cw = int(rng.integers(min(min_side, w), min(max_side, w) + 1))
+    ch = int(rng.integers(min(min_side, h), min(max_side, h) + 1))
+    x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+    px = T.crop(photo, (x, y, x + cw, y + ch))
+    if rng.random() < 0.65:
+        return T.to_png(px, 1)
+    return T.to_jpeg(px, int(rng.integers(90, 101)), str(rng.choice(["4:4:4", "4:2:0"])))
+
+
+def make_chain(photo: np.ndarray, rng: np.random.Generator, max_steps: int = 4,
+               platform_scale: float = 0.5) -> tuple[list[Encoded], list[str]]:
+    """Original + random edits.  Returns the copies and the family of each step."""
+    copies = [make_original(photo, rng)]
+    fams: list[str] = []
+    names = list(FAMILY_WEIGHTS)
+    p = np.array([FAMILY_WEIGHTS[n] for n in names])
+    lossy = copies[0].format != "PNG"
+    for _ in range(int(rng.integers(1, max_steps + 1))):
+        q = p.copy()
+        if not lossy:                           # re-saving pristine pixels is just "jpeg"
+            q[names.index("resave_hq")] = 0.0
+        fam = str(rng.choice(names, p=q / q.sum()))
+        new = step(copies[-1], fam, rng, platform_scale)
+        if new.size[0] < 8 or new.size[1] < 8:
+            break
+        lossy = lossy or fam not in ("lossless", "crop")
+        copies.append(new)
+        fams.append(fam)
+    return copies, fams
+
+
+def chain_pairs(copies: list[Encoded], fams: list[str]) -> list[Pair]:
+    """Every i < j pair of a chain; adjacent ones carry their step's family."""
+    pairs = []
+    for i in range(len(copies)):
+        for j in range(i + 1, len(copies)):
+            fam = fams[i] if j == i + 1 else "multi_generation"
+            pairs.append(Pair(i, j, fam, T.same_pixels(copies[i], copies[j])))
+    return pairs
+
+
+def generation_chain(photo: np.ndarray, generations: int, quality: int = 75,
+                     subsampling: str = "4:2:0") -> list[Encoded]:
+    """Rotate 90 degrees and re-encode as JPEG, ``generations`` times (generation 0 = PNG)."""
+    copies = [T.to_png(photo, 1)]
+    cur = copies[0]
+    for _ in range(generations):
+        cur = T.to_jpeg(T.rotate90(cur.pixels), quality, subsampling)
+        copies.append(cur)
+    return copies

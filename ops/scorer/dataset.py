@@ -1,0 +1,142 @@
+"""Pair sets for training and evaluation: random chains over photos, features per copy."""
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .chains import chain_pairs, make_chain
+from .features import K_BLOCKS, extract_bytes, file_info
+
+logger = logging.getLogger("imgjuicer")
+ARRAYS = ("pixels", "block_meta", "image_meta", "mask", "file_size", "width", "height",
+          "jpeg_quality", "format", "chain", "closer", "further", "family", "tie", "failed")
+
+
+@dataclass
+class PairSet:
+    """Per-copy features and file facts, plus (closer, further) index pairs into them."""
+
+    pixels: np.ndarray        # (N, K, 8, 8, 3) uint8
+    block_meta: np.ndarray    # (N, K, Mb) float16
+    image_meta: np.ndarray    # (N, Mi) float32
+    mask: np.ndarray          # (N, K) bool
+    file_size: np.ndarray     # (N,) int64
+    width: np.ndarray
+    height: np.ndarray
+    jpeg_quality: np.ndarray  # (N,) float32, 0 when not JPEG
+    format: np.ndarray        # (N,) str
+    chain: np.ndarray         # (N,) chain index of each copy
+    closer: np.ndarray        # (P,) int64 copy index
+    further: np.ndarray
+    family: np.ndarray        # (P,) str
+    tie: np.ndarray           # (P,) bool: identical pixels, no order
+    failed: np.ndarray = field(default_factory=lambda: np.array(0))   # chains skipped (error)
+
+    def save(self, path: str | Path) -> None:
+        np.savez(path, **{a: getattr(self, a) for a in ARRAYS})
+
+    @classmethod
+    def load(cls, path: str | Path) -> "PairSet":
+        with np.load(path, allow_pickle=False) as z:
+            return cls(**{a: z[a] for a in ARRAYS})
+
+    def __len__(self) -> int:
+        return int(self.closer.size)
+
+
+def list_photos(folder: str | Path) -> list[Path]:
+    files = sorted(p for p in Path(folder).glob("*.png"))
+    if not files:
+        raise FileNotFoundError(f"no .png photos in {folder}; run tools/prepare_scorer_photos.py")
+    return files
+
+
+@lru_cache(maxsize=48)
+def _photo(path: str) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _chain_rows(args) -> tuple[list[dict], list[tuple], str | None]:
+    """Features of every copy of chain ``index`` and its pairs (runs in a worker); a chain
+    that fails yields no rows and its error (counted in ``PairSet.failed``), never a crash
+    of the whole build."""
+    try:
+        return (*_chain_rows_or_raise(args), None)
+    except Exception as exc:
+        return [], [], f"chain {args[1]}: {type(exc).__name__}: {exc}"
+
+
+def _chain_rows_or_raise(args) -> tuple[list[dict], list[tuple]]:
+    photos, index, seed, k = args
+    rng = np.random.default_rng([seed, index])
+    photo = _photo(str(photos[index % len(photos)]))
+    copies, fams = make_chain(photo, rng)
+    rows = []
+    for c in copies:
+        f = extract_bytes(c.data, k)
+        with Image.open(io.BytesIO(c.data)) as im:
+            info = file_info(im, len(c.data))
+        rows.append({"f": f, "size": len(c.data), "w": info.width, "h": info.height,
+                     "q": info.jpeg_quality, "fmt": info.format})
+    pairs = [(p.closer, p.further, p.family, p.tie) for p in chain_pairs(copies, fams)]
+    return rows, pairs
+
+
+def build_pairs(photo_dir: str | Path, n_chains: int, seed: int, k: int = K_BLOCKS,
+                workers: int = 1, progress: bool = True) -> PairSet:
+    """Generate ``n_chains`` chains (chain i uses photo i mod n, seeded by (seed, i))."""
+    photos = list_photos(photo_dir)
+    jobs = [(photos, i, seed, k) for i in range(n_chains)]
+    if workers > 1:
+        import multiprocessing as mp
+        with mp.get_context("fork").Pool(workers) as pool:
+            results = list(_progress(pool.imap(_chain_rows, jobs, chunksize=4), n_chains,
+                                     progress))
+    else:
+        results = list(_progress(map(_chain_rows, jobs), n_chains, progress))
+    feats, facts, chain_of, pairs = [], [], [], []
+    failed = [err for _, _, err in results if err]
+    for err in failed[:20]:
+        logger.warning("skipped %s", err)
+    if len(failed) > max(1, n_chains // 100):
+        raise RuntimeError(f"{len(failed)} of {n_chains} chains failed; first: {failed[0]}")
+    for ci, (rows, prs, _) in enumerate(results):
+        base = len(feats)
+        for r in rows:
+            feats.append(r["f"])
+            facts.append(r)
+            chain_of.append(ci)
+        pairs += [(base + a, base + b, fam, tie) for a, b, fam, tie in prs]
+    return PairSet(
+        pixels=np.stack([f.pixels for f in feats]),
+        block_meta=np.stack([f.block_meta for f in feats]).astype(np.float16),
+        image_meta=np.stack([f.image_meta for f in feats]),
+        mask=np.stack([f.mask for f in feats]),
+        file_size=np.array([r["size"] for r in facts], np.int64),
+        width=np.array([r["w"] for r in facts], np.int64),
+        height=np.array([r["h"] for r in facts], np.int64),
+        jpeg_quality=np.array([r["q"] for r in facts], np.float32),
+        format=np.array([r["fmt"] for r in facts]),
+        chain=np.array(chain_of, np.int64),
+        closer=np.array([p[0] for p in pairs], np.int64),
+        further=np.array([p[1] for p in pairs], np.int64),
+        family=np.array([p[2] for p in pairs]),
+        tie=np.array([p[3] for p in pairs], bool),
+        failed=np.array(len(failed), np.int64))
+
+
+def _progress(it, total: int, enabled: bool):
+    if not enabled:
+        return it
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return it
+    return tqdm(it, total=total, desc="chains", mininterval=5)

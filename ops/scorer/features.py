@@ -1,0 +1,244 @@
+"""Per-image scorer inputs: K high-entropy 8x8 blocks (pixels, DCT) and file metadata.
+
+Blocks lie on the 8x8 grid anchored at the top-left corner (the JPEG block grid).  A block's
+entropy is the sum of absolute differences of horizontally and vertically adjacent luma
+pixels inside it.  Selection is spread over the image: the tile grid is cut into about 4K
+cells, the best block of each cell ranks first, then the rest, each by entropy (ties by
+a fixed scramble of position), and the top K are kept -- so the count is min(K, number of whole blocks) at any
+resolution.  Everything is deterministic and vectorised numpy.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image
+
+K_BLOCKS = 64
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
+IMAGE_META_DIM = 20
+BLOCK_META_DIM = 2
+MAX_COLOUR_SAMPLES = 1 << 12
+MAX_ENTROPY = (1 << 15) - 1      # 112 pairs x 255 = 28560 fits
+
+
+@dataclass
+class FileInfo:
+    """What the file says about itself, independent of its pixels."""
+
+    format: str
+    width: int
+    height: int
+    file_size: int
+    mode: str = "RGB"
+    jpeg_quality: float = 0.0          # estimated from the luma table, 0 when not JPEG
+    qtable_means: tuple = (0.0, 0.0)   # mean luma / chroma quantiser step, 0 when not JPEG
+    subsampling: int = -1              # 0 4:4:4, 1 4:2:2, 2 4:2:0, -1 other / not JPEG
+    webp_lossless: bool = False
+
+
+@dataclass
+class Features:
+    pixels: np.ndarray        # (K, 8, 8, 3) uint8, zero where absent
+    block_meta: np.ndarray    # (K, BLOCK_META_DIM) float32
+    image_meta: np.ndarray    # (IMAGE_META_DIM,) float32
+    mask: np.ndarray          # (K,) bool: block present
+
+    @property
+    def count(self) -> int:
+        return int(self.mask.sum())
+
+
+# ---------------------------------------------------------------- JPEG quality
+@lru_cache(maxsize=1)
+def _reference_tables() -> np.ndarray:
+    """Luma quantisation tables of Pillow/libjpeg at qualities 1..100, as Pillow reports them."""
+    img = Image.new("L", (8, 8), 128)
+    out = []
+    for q in range(1, 101):
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=q)
+        with Image.open(buf) as im:
+            out.append(np.asarray(im.quantization[0], dtype=np.float32))
+    return np.stack(out)
+
+
+def estimate_jpeg_quality(qtables: dict) -> float:
+    """IJG quality (1..100) whose luma table is nearest (L1) to the file's first table."""
+    if not qtables:
+        return 0.0
+    t = np.asarray(qtables[min(qtables)], dtype=np.float32).reshape(-1)[:64]
+    if t.size != 64:
+        return 0.0
+    d = np.abs(_reference_tables() - t[None]).sum(1)
+    return float(np.argmin(d) + 1)
+
+
+def file_info(img: Image.Image, file_size: int, data_head: bytes = b"") -> FileInfo:
+    """Read format, size and JPEG tables from an opened (not necessarily decoded) image."""
+    fmt = (img.format or "").upper()
+    info = FileInfo(fmt, img.size[0], img.size[1], int(file_size), img.mode)
+    if fmt == "JPEG":
+        q = getattr(img, "quantization", None) or {}
+        info.jpeg_quality = estimate_jpeg_quality(q)
+        means = [float(np.mean(q[k])) for k in sorted(q)][:2] if q else []
+        info.qtable_means = tuple(means + [means[-1] if means else 0.0] * (2 - len(means)))
+        try:
+            from PIL import JpegImagePlugin
+            info.subsampling = int(JpegImagePlugin.get_sampling(img))
+        except Exception:
+            info.subsampling = -1
+    elif fmt == "WEBP":
+        info.webp_lossless = b"VP8L" in data_head[:64]
+    return info
+
+
+# ---------------------------------------------------------------- blocks
+def luma(px: np.ndarray) -> np.ndarray:
+    """ITU-R 601 luma of RGB pixels, uint8 (Pillow's "L" conversion, in C)."""
+    return np.asarray(Image.fromarray(px).convert("L"))
+
+
+def block_entropy(y: np.ndarray) -> np.ndarray:
+    """(H//8, W//8) sum of |adjacent luma differences| inside each whole 8x8 block of the
+    uint8 luma plane ``y`` (pairs across a block edge belong to neither block)."""
+    th, tw = y.shape[0] // 8, y.shape[1] // 8
+    if th == 0 or tw == 0:
+        return np.zeros((th, tw), np.int32)
+    a = y[: th * 8, : tw * 8].astype(np.int16)
+    dx = np.abs(np.diff(a, axis=1)).astype(np.uint8)      # (8th, 8tw-1), |d| <= 255
+    dx[:, 7::8] = 0
+    dy = np.abs(np.diff(a, axis=0)).astype(np.uint8)      # (8th-1, 8tw)
+    dy[7::8] = 0
+    dy = np.concatenate([dy, np.zeros((1, tw * 8), np.uint8)])
+    starts = np.arange(0, tw * 8, 8)
+    sx = np.add.reduceat(dx.reshape(th, 8, -1).sum(1, dtype=np.int32), starts, axis=1)
+    sy = np.add.reduceat(dy.reshape(th, 8, -1).sum(1, dtype=np.int32), starts, axis=1)
+    return sx + sy
+
+
+def select_blocks(entropy: np.ndarray, k: int = K_BLOCKS) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column (in blocks) of the min(k, n) chosen blocks, best first."""
+    th, tw = entropy.shape
+    n = th * tw
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    cells = 4 * k
+    gx = int(np.clip(round(np.sqrt(cells * tw / th)), 1, tw))
+    gy = int(np.clip(round(cells / gx), 1, th))
+    ty, tx = np.divmod(np.arange(n), tw)
+    cell = (ty * gy // th) * gx + tx * gx // tw
+    e = np.minimum(entropy.reshape(-1), MAX_ENTROPY).astype(np.int64)
+    idx = np.arange(n, dtype=np.int64)
+    # equal entropies (flat areas) are ordered by a fixed scramble of their position, so
+    # ties spread over the image instead of filling the top rows first; one int64 sort key
+    scramble = ((idx * 2654435761) >> 8) & 0xFFFF
+    rank_in = ((MAX_ENTROPY - e) << 16) | scramble                    # < 2**31
+    by_cell = np.argsort((cell.astype(np.int64) << 31) | rank_in, kind="stable")
+    first = np.ones(n, bool)
+    first[1:] = cell[by_cell][1:] != cell[by_cell][:-1]
+    is_best = np.zeros(n, bool)
+    is_best[by_cell[first]] = True
+    order = np.argsort((((~is_best).astype(np.int64)) << 31) | rank_in, kind="stable")[:k]
+    return ty[order], tx[order]
+
+
+def colour_count(px: np.ndarray) -> int:
+    """Distinct colours among at most 4096 pixels taken at a fixed stride."""
+    flat = px.reshape(-1, 3)
+    stride = max(1, flat.shape[0] // MAX_COLOUR_SAMPLES)
+    s = flat[::stride].astype(np.uint32)
+    return int(np.unique((s[:, 0] << 16) | (s[:, 1] << 8) | s[:, 2]).size)
+
+
+def _block_colours(blocks: np.ndarray) -> np.ndarray:
+    b = blocks.reshape(blocks.shape[0], 64, 3).astype(np.uint32)
+    packed = np.sort((b[..., 0] << 16) | (b[..., 1] << 8) | b[..., 2], axis=1)
+    return 1 + (np.diff(packed, axis=1) != 0).sum(1)
+
+
+def image_meta(info: FileInfo, px: np.ndarray, n_blocks: int, k: int) -> np.ndarray:
+    """Fixed-length, roughly unit-scaled metadata vector (see IMAGE_META_DIM)."""
+    w, h = info.width, info.height
+    m = np.zeros(IMAGE_META_DIM, np.float32)
+    m[0], m[1] = np.log2(w) / 12, np.log2(h) / 12
+    m[2] = np.log2(max(info.file_size, 1)) / 24
+    m[3] = np.log2(info.file_size * 8 / (w * h) + 1e-3) / 5
+    m[4 + (FORMATS.index(info.format) if info.format in FORMATS else 4)] = 1.0
+    if info.format == "JPEG":
+        m[9] = info.jpeg_quality / 100
+        m[10] = np.log1p(info.qtable_means[0]) / 5
+        m[11] = np.log1p(info.qtable_means[1]) / 5
+        if 0 <= info.subsampling <= 2:
+            m[12 + info.subsampling] = 1.0
+    m[15] = float(info.webp_lossless)
+    m[16] = float(info.mode in ("P", "L", "1", "LA", "PA"))
+    nc = colour_count(px)
+    m[17] = np.log2(nc) / 16
+    m[18] = nc / min(px.shape[0] * px.shape[1], MAX_COLOUR_SAMPLES)
+    m[19] = n_blocks / k
+    return m
+
+
+def extract_image(img: Image.Image, info: FileInfo, k: int = K_BLOCKS) -> Features:
+    """Features of a decoded RGB PIL image with its file's info."""
+    if img.mode != "RGB":
+        raise ValueError(f"expected an RGB image, got mode {img.mode}")
+    return extract_pixels(np.asarray(img), info, k, np.asarray(img.convert("L")))
+
+
+def extract_pixels(px: np.ndarray, info: FileInfo, k: int = K_BLOCKS,
+                   y: np.ndarray | None = None) -> Features:
+    """Features of decoded RGB pixels (H, W, 3) uint8 (and their luma, when known) with
+    their file's info."""
+    if px.ndim != 3 or px.shape[2] != 3 or px.dtype != np.uint8:
+        raise ValueError(f"expected (H, W, 3) uint8 pixels, got {px.shape} {px.dtype}")
+    ent = block_entropy(luma(px) if y is None else y)
+    ys, xs = select_blocks(ent, k)
+    n = ys.size
+    pixels = np.zeros((k, 8, 8, 3), np.uint8)
+    bmeta = np.zeros((k, BLOCK_META_DIM), np.float32)
+    if n:
+        rows = (ys[:, None] * 8 + np.arange(8))[:, :, None]
+        cols = (xs[:, None] * 8 + np.arange(8))[:, None, :]
+        pixels[:n] = px[rows, cols]
+        bmeta[:n, 0] = _block_colours(pixels[:n]) / 64
+        bmeta[:n, 1] = np.log1p(ent[ys, xs]) / 10
+    mask = np.zeros(k, bool)
+    mask[:n] = True
+    return Features(pixels, bmeta, image_meta(info, px, n, k), mask)
+
+
+def extract_bytes(data: bytes, k: int = K_BLOCKS) -> Features:
+    """Decode an encoded image file and extract its features."""
+    with Image.open(io.BytesIO(data)) as img:
+        info = file_info(img, len(data), data[:64])
+        rgb = img.convert("RGB")
+    return extract_image(rgb, info, k)
+
+
+# ---------------------------------------------------------------- DCT
+@lru_cache(maxsize=1)
+def dct_matrix() -> np.ndarray:
+    """Orthonormal 8-point DCT-II matrix D (so coefficients = D @ block @ D.T)."""
+    i = np.arange(8)
+    d = np.cos(np.pi * (2 * i[None, :] + 1) * i[:, None] / 16) * np.sqrt(2 / 8)
+    d[0] /= np.sqrt(2)
+    return d.astype(np.float32)
+
+
+_YCC = np.array([[0.299, 0.587, 0.114],
+                 [-0.168736, -0.331264, 0.5],
+                 [0.5, -0.418688, -0.081312]], np.float32)
+
+
+def dct_blocks(pixels: np.ndarray) -> np.ndarray:
+    """(..., 8, 8, 3) uint8 RGB -> (..., 3, 64) DCT of Y, Cb, Cr, each level-shifted by 128."""
+    f = pixels.astype(np.float32) @ _YCC.T
+    f[..., 0] -= 128.0
+    f = np.moveaxis(f, -1, -3)                         # (..., 3, 8, 8)
+    d = dct_matrix()
+    c = d @ f @ d.T
+    return c.reshape(*c.shape[:-2], 64)

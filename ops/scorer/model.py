@@ -1,0 +1,75 @@
+"""The generation-loss network: per-block scores and weights, pooled to one score per image."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .features import BLOCK_META_DIM, IMAGE_META_DIM, K_BLOCKS, Features, dct_blocks
+
+PIX_IN = 192 + 56 + 56          # RGB pixels + horizontal and vertical luma differences
+DEFAULT_CONFIG = {"k": K_BLOCKS, "width": 64, "image_meta_dim": IMAGE_META_DIM,
+                  "block_meta_dim": BLOCK_META_DIM}
+
+
+class GenerationLossNet(nn.Module):
+    """Scores each 8x8 block from its DCT (MLP), its pixels and their luma gradients (MLP: a
+    dense layer over the whole block sees what a stack of 3x3 convolutions would, at a
+    fraction of the CPU cost on 8x8 inputs), its own metadata and
+    the file's metadata; each block yields a score and a weight; the masked softmax-weighted
+    mean of the scores plus an image-level term is the logit (permutation invariant)."""
+
+    def __init__(self, k: int = K_BLOCKS, width: int = 64, image_meta_dim: int = IMAGE_META_DIM,
+                 block_meta_dim: int = BLOCK_META_DIM):
+        super().__init__()
+        self.config = {"k": k, "width": width, "image_meta_dim": image_meta_dim,
+                       "block_meta_dim": block_meta_dim}
+        w = width
+        self.dct = nn.Sequential(nn.Linear(192, 2 * w), nn.GELU(), nn.Linear(2 * w, w), nn.GELU())
+        self.pix = nn.Sequential(nn.Linear(PIX_IN, 2 * w), nn.GELU(), nn.Linear(2 * w, w),
+                                 nn.GELU())
+        self.meta = nn.Sequential(nn.Linear(image_meta_dim, w // 2), nn.GELU(),
+                                  nn.Linear(w // 2, w // 2), nn.GELU())
+        self.head = nn.Sequential(nn.Linear(2 * w + w // 2 + block_meta_dim, w), nn.GELU(),
+                                  nn.Linear(w, 2))
+        self.image_term = nn.Linear(w // 2, 1)
+        self.register_buffer("_luma", torch.tensor([0.299, 0.587, 0.114]), persistent=False)
+
+    def forward(self, dct: torch.Tensor, pixels: torch.Tensor, block_meta: torch.Tensor,
+                image_meta: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Logits (B,).  dct (B,K,3,64) float; pixels (B,K,8,8,3) uint8 or float 0..255;
+        block_meta (B,K,Mb); image_meta (B,Mi); mask (B,K) bool."""
+        b, k = mask.shape
+        d = torch.sign(dct) * torch.log1p(dct.abs())            # compress the coefficient range
+        fd = self.dct(d.reshape(b * k, 192))
+        p = pixels.float().reshape(b * k, 8, 8, 3) / 127.5 - 1.0
+        y = p @ self._luma
+        gx = (y[:, :, 1:] - y[:, :, :-1]).reshape(b * k, 56)
+        gy = (y[:, 1:, :] - y[:, :-1, :]).reshape(b * k, 56)
+        fp = self.pix(torch.cat([p.reshape(b * k, 192), 4 * gx, 4 * gy], 1))
+        fm = self.meta(image_meta)
+        x = torch.cat([fd, fp, fm.repeat_interleave(k, 0),
+                       block_meta.reshape(b * k, -1).float()], 1)
+        out = self.head(x).reshape(b, k, 2)
+        score, weight = out[..., 0], out[..., 1]
+        m = mask.float()
+        weight = weight.masked_fill(~mask, -1e4)
+        weight = torch.exp(weight - weight.max(1, keepdim=True).values) * m
+        pooled = (weight * score).sum(1) / weight.sum(1).clamp_min(1e-6)
+        return pooled + self.image_term(fm).squeeze(1)
+
+
+def collate(feats: list[Features]) -> dict[str, torch.Tensor]:
+    """Stack features into the network's input tensors (DCT computed here)."""
+    pixels = np.stack([f.pixels for f in feats])
+    return tensors(pixels, np.stack([f.block_meta for f in feats]),
+                   np.stack([f.image_meta for f in feats]), np.stack([f.mask for f in feats]))
+
+
+def tensors(pixels: np.ndarray, block_meta: np.ndarray, image_meta: np.ndarray,
+            mask: np.ndarray) -> dict[str, torch.Tensor]:
+    return {"dct": torch.from_numpy(dct_blocks(pixels)),
+            "pixels": torch.from_numpy(np.ascontiguousarray(pixels)),
+            "block_meta": torch.from_numpy(block_meta.astype(np.float32)),
+            "image_meta": torch.from_numpy(image_meta.astype(np.float32)),
+            "mask": torch.from_numpy(mask.astype(bool))}

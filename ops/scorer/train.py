@@ -1,0 +1,124 @@
+"""Siamese training of the generation-loss net on (closer, further) pairs, seeded."""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .dataset import PairSet
+from .model import GenerationLossNet, tensors
+
+logger = logging.getLogger("imgjuicer")
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 3000
+    batch_pairs: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    width: int = 64
+    tie_weight: float = 0.5       # weight of the "identical pixels -> equal scores" term
+    logit_l2: float = 1e-3        # keeps logits in a range where sigmoid scores stay distinct
+    meta_jitter: float = 0.002    # noise on size/resolution metadata (anti-memorisation)
+    seed: int = 0
+    threads: int = 2
+    log_every: int = 100
+
+
+def pair_loss(z_closer: torch.Tensor, z_further: torch.Tensor, tie: torch.Tensor,
+              tie_weight: float) -> torch.Tensor:
+    """Logistic loss on the logit difference for ordered pairs (further must score higher);
+    squared difference for tied pairs (a lossless re-save must score the same)."""
+    diff = z_further - z_closer
+    ordered = F.softplus(-diff)
+    tied = tie_weight * diff ** 2
+    return torch.where(tie, tied, ordered).mean()
+
+
+def _batch(ps: PairSet, idx: np.ndarray, gen: np.random.Generator | None, jitter: float):
+    """Inputs for the copies of pairs ``idx`` (unique copies, each computed once)."""
+    a, b = ps.closer[idx], ps.further[idx]
+    uniq, inv = np.unique(np.concatenate([a, b]), return_inverse=True)
+    meta = ps.image_meta[uniq].copy()
+    if gen is not None and jitter > 0:
+        meta[:, :4] += gen.normal(0.0, jitter, size=(len(uniq), 4)).astype(np.float32)
+    t = tensors(ps.pixels[uniq], ps.block_meta[uniq], meta, ps.mask[uniq])
+    n = len(idx)
+    return t, torch.from_numpy(inv[:n]), torch.from_numpy(inv[n:])
+
+
+def score_set(model: GenerationLossNet, ps: PairSet, batch: int = 256) -> np.ndarray:
+    """Logits of every copy in a pair set (eval mode, no grad)."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for s in range(0, ps.pixels.shape[0], batch):
+            sl = slice(s, s + batch)
+            t = tensors(ps.pixels[sl], ps.block_meta[sl], ps.image_meta[sl], ps.mask[sl])
+            out.append(model(**t).numpy())
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def pair_accuracy(z: np.ndarray, ps: PairSet) -> float:
+    """Share of ordered pairs whose further copy has the higher logit (ties excluded)."""
+    o = ~ps.tie
+    if not o.any():
+        return float("nan")
+    return float(np.mean(z[ps.further[o]] > z[ps.closer[o]]))
+
+
+def train(ps: PairSet, cfg: TrainConfig, val: PairSet | None = None,
+          on_log=None) -> GenerationLossNet:
+    """Train from scratch; same data + config + seed -> same weights (single-process CPU)."""
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    gen = np.random.default_rng(cfg.seed)
+    k = ps.pixels.shape[1]
+    model = GenerationLossNet(k=k, width=cfg.width)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    warm = max(1, cfg.steps // 50)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps)
+                                                                       / cfg.steps)))
+    n = len(ps)
+    order = gen.permutation(n)
+    pos, t0, run_loss, run_acc = 0, time.time(), 0.0, 0.0
+    for step in range(cfg.steps):
+        model.train()
+        if pos + cfg.batch_pairs > n:
+            order, pos = gen.permutation(n), 0
+        idx = order[pos:pos + cfg.batch_pairs]
+        pos += cfg.batch_pairs
+        t, ia, ib = _batch(ps, idx, gen, cfg.meta_jitter)
+        z = model(**t)
+        tie = torch.from_numpy(ps.tie[idx])
+        loss = pair_loss(z[ia], z[ib], tie, cfg.tie_weight) + cfg.logit_l2 * (z ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        sched.step()
+        with torch.no_grad():
+            o = ~tie
+            acc = float((z[ib][o] > z[ia][o]).float().mean()) if o.any() else float("nan")
+        run_loss += loss.item()
+        run_acc += acc if acc == acc else 0.0
+        if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
+            m = min(cfg.log_every, (step % cfg.log_every) + 1)
+            rec = {"step": step + 1, "loss": run_loss / m, "train_acc": run_acc / m,
+                   "lr": sched.get_last_lr()[0], "seconds": round(time.time() - t0, 1)}
+            if val is not None and ((step + 1) % (cfg.log_every * 5) == 0
+                                    or step + 1 == cfg.steps):
+                rec["val_acc"] = pair_accuracy(score_set(model, val), val)
+            run_loss = run_acc = 0.0
+            logger.info("%s", rec)
+            if on_log:
+                on_log(rec)
+    model.eval()
+    return model

@@ -1,0 +1,84 @@
+"""Pair generator: ordered by construction, lossless re-saves are ties, seeded."""
+import numpy as np
+import pytest
+
+from ops.scorer import chains as C
+from ops.scorer import transforms as T
+from tests.scorer.synth import photo_like
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return photo_like(200, 260, seed=5)
+
+
+def test_png_of_a_jpeg_is_a_tie_not_an_edit(photo):
+    jpg = T.to_jpeg(photo, 60)
+    png = T.to_png(jpg.pixels)
+    webp_ll = T.to_webp(jpg.pixels, 80, lossless=True)
+    copies = [T.to_png(photo), jpg, png, webp_ll]
+    pairs = {(p.closer, p.further): p for p in C.chain_pairs(copies, ["jpeg", "lossless",
+                                                                       "lossless"])}
+    assert not pairs[(0, 1)].tie and pairs[(0, 1)].family == "jpeg"
+    assert pairs[(1, 2)].tie and pairs[(1, 3)].tie and pairs[(2, 3)].tie
+    assert not pairs[(0, 2)].tie and pairs[(0, 2)].family == "multi_generation"
+    assert len(png.data) > len(jpg.data)          # bigger file, same pixels
+
+
+def test_every_family_runs_and_changes_or_keeps_pixels(photo):
+    rng = np.random.default_rng(0)
+    src = T.to_jpeg(photo, 85)
+    for fam in C.FAMILY_WEIGHTS:
+        out = C.step(src, fam, rng, platform_scale=0.1)
+        assert out.pixels.dtype == np.uint8 and out.pixels.ndim == 3
+        if fam == "lossless":
+            assert T.same_pixels(src, out)
+        elif fam in ("jpeg", "webp", "gif", "quantize", "resave_hq", "platform"):
+            assert not T.same_pixels(src, out), fam
+    with pytest.raises(ValueError, match="unknown transform family"):
+        C.step(src, "sepia", rng)
+
+
+def test_platform_resizes_to_long_side_and_uses_420(photo):
+    rng = np.random.default_rng(1)
+    out = C.step(T.to_png(photo), "platform", rng, platform_scale=0.1)   # sides 108..205
+    assert max(out.size) <= 205 and out.format == "JPEG"
+    from PIL import Image, JpegImagePlugin
+    import io
+    with Image.open(io.BytesIO(out.data)) as im:
+        assert JpegImagePlugin.get_sampling(im) == 2
+
+
+def test_chains_are_seeded(photo):
+    a = C.make_chain(photo, np.random.default_rng([7, 3]))
+    b = C.make_chain(photo, np.random.default_rng([7, 3]))
+    assert a[1] == b[1] and [c.data for c in a[0]] == [c.data for c in b[0]]
+
+
+def test_resize_filters(photo):
+    for m in T.RESIZE_FILTERS:
+        out = T.resize(photo, (97, 75), m)
+        assert out.shape == (75, 97, 3), m
+    lin = T.resize(photo, (97, 75), "bicubic", linear_light=True)
+    gam = T.resize(photo, (97, 75), "bicubic", gamma=2.2)
+    plain = T.resize(photo, (97, 75), "bicubic")
+    assert not np.array_equal(lin, plain) and not np.array_equal(gam, plain)
+    # point sampling with offset 0 picks floor(i * scale) rows/columns
+    pt = T.resize(photo, (130, 100), "nearest_offset")
+    assert np.array_equal(pt, photo[::2, ::2])
+    with pytest.raises(ValueError):
+        T.resize(photo, (0, 5))
+
+
+def test_generation_chain_rotates_and_reencodes(photo):
+    cs = C.generation_chain(photo, 4)
+    assert [c.format for c in cs] == ["PNG"] + ["JPEG"] * 4
+    assert cs[1].size == (200, 260) and cs[4].size == (260, 200)
+
+
+def test_optimised_jpeg_of_noise_at_high_quality_encodes():
+    # Pillow's default one-shot buffer (1 byte/pixel) is too small for this picture
+    noise = np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    for q in (90, 94, 100):
+        out = T.to_jpeg(noise, q, "4:4:4", optimize=True, progressive=q == 100)
+        assert out.format == "JPEG" and out.size == (400, 300)

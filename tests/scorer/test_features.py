@@ -1,0 +1,95 @@
+"""Scorer features: deterministic, K blocks at any resolution, DCT and JPEG quality right."""
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy.fft import dctn
+
+from ops.scorer import features as F
+from ops.scorer import transforms as T
+from tests.scorer.synth import photo_like
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return photo_like(480, 640, seed=11)
+
+
+def test_extract_is_deterministic(photo):
+    data = T.to_jpeg(photo, 70).data
+    a, b = F.extract_bytes(data), F.extract_bytes(data)
+    for name in ("pixels", "block_meta", "image_meta", "mask"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+
+
+def test_same_image_at_two_resolutions_gives_k_blocks(photo):
+    big = F.extract_bytes(T.to_png(photo).data)
+    small_px = T.resize(photo, (160, 120), "area")           # 300 whole blocks
+    small = F.extract_bytes(T.to_png(small_px).data)
+    assert big.count == small.count == F.K_BLOCKS
+    assert big.pixels.shape == small.pixels.shape == (F.K_BLOCKS, 8, 8, 3)
+
+
+def test_small_images_get_a_presence_mask():
+    px = photo_like(20, 28, seed=2)                            # 2 x 3 whole blocks
+    f = F.extract_bytes(T.to_png(px).data)
+    assert f.count == 6 and f.mask[:6].all() and not f.mask[6:].any()
+    assert not f.pixels[6:].any()
+    tiny = F.extract_bytes(T.to_png(photo_like(16, 16, 3)[:5, :7]).data)
+    assert tiny.count == 0 and tiny.image_meta.shape == (F.IMAGE_META_DIM,)
+
+
+def test_blocks_are_spread_over_the_image():
+    ent = np.ones((60, 80), np.int64)
+    ent[:10, :10] = 50                                         # a busy corner
+    ys, xs = F.select_blocks(ent, 64)
+    assert len(set(zip(ys.tolist(), xs.tolist()))) == 64
+    assert ys.max() - ys.min() > 40 and xs.max() - xs.min() > 60
+    assert (ent[ys, xs] == 50).sum() < 10                      # one per cell, not all corner
+
+
+def test_blocks_come_from_the_jpeg_grid_and_highest_entropy_first(photo):
+    f = F.extract_bytes(T.to_png(photo).data)
+    ent = F.block_entropy(F.luma(photo))
+    ys, xs = F.select_blocks(ent)
+    first = photo[ys[0] * 8:ys[0] * 8 + 8, xs[0] * 8:xs[0] * 8 + 8]
+    assert np.array_equal(f.pixels[0], first)
+    y = F.luma(photo).astype(int)[:8, :8]
+    manual = np.abs(np.diff(y, axis=0)).sum() + np.abs(np.diff(y, axis=1)).sum()
+    assert ent[0, 0] == manual
+
+
+def test_dct_matches_scipy_orthonormal(photo):
+    block = photo[:8, :8]
+    got = F.dct_blocks(block[None])[0]
+    ycc = np.asarray(Image.fromarray(block).convert("YCbCr"), np.float64)
+    ref_y = dctn(block.astype(np.float64) @ np.array([0.299, 0.587, 0.114]) - 128, norm="ortho")
+    assert np.allclose(got[0], ref_y.reshape(64), atol=1e-3)
+    ref_cb = dctn(ycc[..., 1] - 128, norm="ortho")
+    assert np.allclose(got[1], ref_cb.reshape(64), atol=8 * 0.6)   # Pillow rounds Cb to ints
+
+
+def _ijg_table(q):
+    base = np.array([16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+                     14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+                     18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+                     49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99])
+    s = 5000 / q if q < 50 else 200 - 2 * q
+    return np.clip((base * s + 50) // 100, 1, 255)
+
+
+@pytest.mark.parametrize("q", [8, 23, 50, 77, 95])
+def test_jpeg_quality_estimate(q, photo):
+    data = T.to_jpeg(photo[:64, :64], q).data
+    with Image.open(io.BytesIO(data)) as im:
+        assert F.estimate_jpeg_quality(im.quantization) == q
+    # a table computed here from the IJG formula (natural order, as Pillow reports tables)
+    assert F.estimate_jpeg_quality({0: list(_ijg_table(q))}) == q
+
+
+def test_bad_pixels_raise():
+    with pytest.raises(ValueError, match="uint8"):
+        F.extract_pixels(np.zeros((16, 16)), F.FileInfo("PNG", 16, 16, 10))
+    with pytest.raises(Exception):
+        F.extract_bytes(b"not an image")

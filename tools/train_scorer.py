@@ -1,0 +1,94 @@
+"""Train the generation-loss scorer end to end: photos -> pairs -> network -> shipped weights.
+
+    .venv/bin/python tools/train_scorer.py --preset full     # ~2 h on 2 CPU cores
+    .venv/bin/python tools/train_scorer.py --preset short    # minutes: proves the loop
+Pair sets are cached under --work (data/scorer/) by (split, chains, seed); the weights go to
+assets_cache/generation_loss/scorer.pt with the training record in the file's "extra".
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PRESETS = {
+    "short": {"chains": 1500, "val_chains": 150, "steps": 1500},
+    "full": {"chains": 12000, "val_chains": 400, "steps": 14000},
+}
+
+
+def pair_set(work: Path, split: str, chains: int, seed: int, workers: int):
+    """Build (or load the cached) pair set of a photo split."""
+    from ops.scorer.chains import GENERATOR_VERSION
+    from ops.scorer.dataset import PairSet, build_pairs
+    path = work / f"pairs_{split}_{chains}_{seed}_v{GENERATOR_VERSION}.npz"
+    if path.exists():
+        return PairSet.load(path)
+    t = time.time()
+    ps = build_pairs(work / "photos" / split, chains, seed, workers=workers)
+    ps.save(path)
+    logging.info("built %s: %d copies, %d pairs in %.0fs", path.name, ps.pixels.shape[0],
+                 len(ps), time.time() - t)
+    return ps
+
+
+def main(argv=None) -> int:
+    from ops.scorer.train import TrainConfig
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="full")
+    ap.add_argument("--chains", type=int, help="training chains (overrides the preset)")
+    ap.add_argument("--val-chains", type=int)
+    ap.add_argument("--steps", type=int)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--batch-pairs", type=int, default=TrainConfig.batch_pairs)
+    ap.add_argument("--lr", type=float, default=TrainConfig.lr)
+    ap.add_argument("--width", type=int, default=TrainConfig.width)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2, help="processes generating pairs")
+    ap.add_argument("--work", default=str(ROOT / "data" / "scorer"))
+    ap.add_argument("--out", default=str(ROOT / "assets_cache" / "generation_loss" / "scorer.pt"))
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    p = dict(PRESETS[a.preset])
+    for key in ("chains", "val_chains", "steps"):
+        if getattr(a, key) is not None:
+            p[key] = getattr(a, key)
+    work = Path(a.work)
+    if not (work / "photos" / "manifest.json").exists():
+        subprocess.run([sys.executable, str(ROOT / "tools" / "prepare_scorer_photos.py"),
+                        "--out", str(work / "photos"), "--cache", str(work / "cache")],
+                       check=True)
+    t0 = time.time()
+    train_set = pair_set(work, "train", p["chains"], a.seed, a.workers)
+    val_set = pair_set(work, "heldout", p["val_chains"], a.seed + 1, a.workers)
+    t_data = time.time() - t0
+
+    from ops.scorer.train import pair_accuracy, score_set, train
+    from ops.scorer.weights import save_weights
+    cfg = TrainConfig(steps=p["steps"], batch_pairs=a.batch_pairs, lr=a.lr, width=a.width,
+                      seed=a.seed, threads=a.threads)
+    log = []
+    model = train(train_set, cfg, val=val_set, on_log=log.append)
+    val_acc = pair_accuracy(score_set(model, val_set), val_set)
+    record = {"preset": a.preset, **p, "seed": a.seed, "config": dataclasses.asdict(cfg),
+              "train_pairs": len(train_set), "val_pairs": len(val_set),
+              "val_pair_accuracy": val_acc, "data_seconds": round(t_data),
+              "train_seconds": round(time.time() - t0 - t_data),
+              "command": "tools/train_scorer.py " + " ".join(argv if argv is not None
+                                                             else sys.argv[1:])}
+    out = save_weights(model, a.out, extra={"record": json.dumps(record)})
+    (work / f"train_log_{a.preset}.jsonl").write_text("\n".join(json.dumps(r) for r in log))
+    print(json.dumps({**record, "weights": str(out), "bytes": out.stat().st_size}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
