@@ -3,7 +3,8 @@
 data/demo/
   photos/*.png          lossless sources: scikit-image, scikit-learn and matplotlib sample photos
   images.jsonl          one row per photo ({"images": [...], "fragment": [x, y, w, h]}): codec
-                        studies (fragment = the most detailed 256 px window)
+                        studies (fragment = the most detailed 256 px window); images_3.jsonl
+                        holds the first three (what `make demo` sweeps, to keep it short)
   pairs.jsonl           photo pairs + an "images" column + odd files: the framework demo recipe
   imgdiff.jsonl         {image_path1, image_path2, caption1, caption2}: the ImgDiff recipe
   copies/               each of 3 photos plus 5 lossy copies: the generation-loss recipe
@@ -106,10 +107,13 @@ def build(out: Path, max_side: int = 768) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     photos = save_photos(out, max_side)
     rel = lambda p: os.path.relpath(p, out)  # noqa: E731
-    with open(out / "images.jsonl", "w") as fh:
-        for p in photos:
+    with open(out / "images.jsonl", "w") as fh, open(out / "images_3.jsonl", "w") as small:
+        for i, p in enumerate(photos):
             frag = detail_fragment(Image.open(p))
-            fh.write(json.dumps({"images": [rel(p)], "fragment": frag}) + "\n")
+            line = json.dumps({"images": [rel(p)], "fragment": frag}) + "\n"
+            fh.write(line)
+            if i < 3:
+                small.write(line)
     (out / "pairs").mkdir(exist_ok=True)
     rows = []
     colours = ["red", "blue", "green", "yellow", "purple", "orange", "white", "black"]

@@ -17,8 +17,8 @@ BIN = Path(sys.executable).parent
 # (label, recipe, extra args)
 RECIPES = [
     ("framework demo", "recipes/demo.yaml", []),
-    ("codec study (format comparison)", "recipes/format-comparison.yaml",
-     ["--dataset_path", "data/demo/images.jsonl"]),
+    ("codec study (format comparison, 3 photos) + comparison figures", "recipes/format-comparison.yaml",
+     ["--dataset_path", "data/demo/images_3.jsonl"]),
     ("generation-loss dedup", "recipes/generation-loss.yaml", []),
     ("ImgDiff difference areas", "recipes/imgdiff.yaml", []),
 ]
@@ -32,8 +32,10 @@ def run(label: str, recipe: str, extra: list[str]) -> tuple[str, str]:
                        capture_output=True, text=True)
     dt = time.time() - t0
     if r.returncode != 0:
-        reason = (r.stderr.strip().splitlines() or ["(no message)"])[-1]
-        return label, f"did not run ({dt:.0f}s): {reason}"
+        lines = [ln for ln in r.stderr.strip().splitlines() if ln.startswith(("dj-process:", " ",
+                                                                              "Searched", "Fetch"))]
+        reason = "\n      ".join(lines[:12]) or "(no message)"
+        return label, f"did not run ({dt:.0f}s):\n      {reason}"
     tail = [ln for ln in r.stdout.splitlines() if ln.startswith(("total:", "result:", "errors:",
                                                                  "filtered:")) or ": /" in ln]
     return label, f"done in {dt:.0f}s\n      " + "\n      ".join(tail)
