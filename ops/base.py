@@ -186,32 +186,47 @@ def pick_device(accelerator: str) -> str:
 class _RowOp(OP):
     """Shared batch loop: errors are caught per sample, never per batch."""
 
-    def _isolate(self, rows: list[dict], fn, per_row: bool):
-        """Run ``fn(list_of_rows) -> list`` on the rows.  With ``per_row`` (the op only has a
-        single-sample hook) or when the batched call raises, call it once per row so only the
-        failing sample is marked.  Returns ``[(input_rows, outputs | None, error | None)]``."""
+    def _isolate(self, batch: dict, fn, per_row: bool):
+        """Run ``fn(list_of_rows) -> list`` on the batch's rows.  With ``per_row`` (the op only
+        has a single-sample hook) or when the batched call raises, call it once per row, on
+        rows decoded afresh (the failed call may have changed them in place), so only the
+        failing sample is marked.  Returns ``[(indices, input_rows, outputs | None,
+        error | None)]``."""
+        rows = rows_of(batch)
+        self._m_partial = {}
         if not per_row:
             try:
-                return [(rows, list(fn(rows)), None)]
+                return [(range(len(rows)), rows, list(fn(rows)), None)]
             except Exception as exc:
                 if len(rows) == 1:
-                    return [(rows, None, _error_text(self.name, exc))]
+                    return [(range(1), rows_of(batch), None, _error_text(self.name, exc))]
+                rows = rows_of(batch)
         groups = []
-        for r in rows:
+        for i, r in enumerate(rows):
             try:
-                groups.append(([r], list(fn([r])), None))
+                groups.append(([i], [r], list(fn([r])), None))
             except Exception as exc:
-                groups.append(([r], None, _error_text(self.name, exc)))
+                groups.append(([i], rows_of({c: batch[c][i:i + 1] for c in batch}), None,
+                               _error_text(self.name, exc)))
         return groups
+
+    def remember(self, sample: dict, value) -> None:
+        """Keep an expensive per-sample result while a batch is processed: when the batched
+        hook raises (one bad sample), each sample is retried alone on fresh rows, and
+        ``recall`` hands back what the failed call had already computed for it."""
+        self._m_partial[sample.get(Fields.id)] = value
+
+    def recall(self, sample: dict, default=None):
+        return getattr(self, "_m_partial", {}).get(sample.get(Fields.id), default)
 
     def _map_rows(self, batch: dict, fn, per_row: bool) -> dict:
         """Apply a rows -> rows hook; failing samples pass through marked as errors."""
         out_rows = []
-        for inputs, outputs, err in self._isolate(rows_of(batch), fn, per_row):
+        for _, inputs, outputs, err in self._isolate(batch, fn, per_row):
             if err is None and len(outputs) != len(inputs) and \
-                    any(Fields.id not in o for o in outputs):
+                    len({o.get(Fields.id) for o in outputs}) != len(outputs):
                 err = (f"{self.name}: returned {len(outputs)} rows for {len(inputs)} without "
-                       f"setting {Fields.id} on each")
+                       f"a distinct {Fields.id} on each (fan-out rows use '<parent>/<k>')")
             if err is not None:
                 for r in inputs:
                     r[Fields.status], r[Fields.reason] = Status.error, err
@@ -266,36 +281,38 @@ class Filter(_RowOp):
         return [self.process_single(s) for s in samples]
 
     def _decide(self, samples: list[dict]) -> list:
+        for s in samples:
+            s.setdefault(Fields.stats, {})
         return self.process_batched(self.compute_stats_batched(samples))
 
     def run_batched(self, batch: dict) -> dict:
         self.ensure_setup()
-        rows = rows_of(batch)
-        for r in rows:
-            r.setdefault(Fields.stats, {})
-        before = [dict(r[Fields.stats]) for r in rows]
+        n = len(next(iter(batch.values()), []))
+        before = [decode_dict(v) for v in batch.get(Fields.stats) or [None] * n]
         per_row = not self._overrides(self, Filter, "compute_stats_batched", "process_batched")
-        decisions, errors = [], []
-        for inputs, outputs, err in self._isolate(rows, self._decide, per_row):
+        out_rows = []
+        for idx, inputs, outputs, err in self._isolate(batch, self._decide, per_row):
             if err is None and len(outputs) != len(inputs):
                 err = (f"{self.name}: process_batched returned {len(outputs)} decisions for "
                        f"{len(inputs)} samples")
-            decisions.extend(outputs if err is None else [None] * len(inputs))
-            errors.extend([err] * len(inputs))
-        for r, b, d, e in zip(rows, before, decisions, errors):
-            if e is not None:
-                r[Fields.status], r[Fields.reason] = Status.error, e
-                continue
-            keep, reason = (d if isinstance(d, tuple) else (d, None))
-            if keep:
-                r[Fields.status], r[Fields.reason] = Status.kept, ""
-                continue
-            if reason is None:
-                changed = {k: v for k, v in r[Fields.stats].items() if b.get(k, _MISSING) != v}
-                shown = changed or r[Fields.stats]
-                reason = ", ".join(f"{k}={_short(v)}" for k, v in shown.items()) or "rejected"
-            r[Fields.status], r[Fields.reason] = Status.filtered, f"{self.name}: {reason}"
-        return batch_of(rows, list(batch))
+            for i, r, d in zip(idx, inputs, outputs if err is None else [None] * len(inputs)):
+                out_rows.append(r)
+                if err is not None:
+                    r[Fields.status], r[Fields.reason] = Status.error, err
+                    continue
+                keep, reason = (d if isinstance(d, tuple) else (d, None))
+                if keep:
+                    r[Fields.status], r[Fields.reason] = Status.kept, ""
+                    continue
+                if reason is None:
+                    stats = r.get(Fields.stats) or {}
+                    changed = {k: v for k, v in stats.items()
+                               if before[i].get(k, _MISSING) != v}
+                    shown = changed or stats
+                    reason = ", ".join(f"{k}={_short(v)}" for k, v in shown.items()) or \
+                        "rejected"
+                r[Fields.status], r[Fields.reason] = Status.filtered, f"{self.name}: {reason}"
+        return batch_of(out_rows, list(batch))
 
 
 _MISSING = object()

@@ -63,7 +63,10 @@ class ImagePairSimilarityFilter(Filter):
         error: Optional[Exception] = None
         for s in samples:
             if key in s[Fields.stats]:
-                continue  # computed before (e.g. by this batch before a retry)
+                continue  # computed by an earlier run of this op
+            if self.recall(s) is not None:   # computed before this batch's per-sample retry
+                s[Fields.stats][key] = self.recall(s)
+                continue
             try:
                 p1, p2 = pair_paths(s, self.image_keys)
                 a, b = load_image(p1), load_image(p2)
@@ -77,6 +80,7 @@ class ImagePairSimilarityFilter(Filter):
             sims = self._m_clip.pair_similarity(firsts, seconds, self.model_batch_size)
             for s, v in zip(todo, sims.tolist()):
                 s[Fields.stats][key] = float(v)
+                self.remember(s, float(v))
         if error is not None:
             # the good samples keep their stats; the executor retries each sample alone, so
             # only the broken ones end up as errors and nothing is embedded twice

@@ -13,6 +13,9 @@ from ops.registry import OPERATORS
 REDUCE = {"avg": lambda v: sum(v) / len(v), "max": max, "min": min}
 
 
+_MISSING = object()
+
+
 @OPERATORS.register_module("image_text_matching_filter")
 class ImageTextMatchingFilter(Filter):
     """BLIP ITM score = softmax(itm_logits)[match] of every image of the sample (``image_key``)
@@ -69,7 +72,10 @@ class ImageTextMatchingFilter(Filter):
         error: Optional[Exception] = None
         for s in samples:
             if key in s[Fields.stats]:
-                continue  # computed before (e.g. by this batch before a retry)
+                continue  # computed by an earlier run of this op
+            if self.recall(s, _MISSING) is not _MISSING:  # before this batch's per-sample retry
+                s[Fields.stats][key] = self.recall(s)
+                continue
             try:
                 ims, text = self._prepare(s)
             except OpError as exc:
@@ -89,8 +95,9 @@ class ImageTextMatchingFilter(Filter):
                 per_sample[o].append(v)
             for s, vals in zip(todo, per_sample):
                 s[Fields.stats][key] = float(REDUCE[self.reduce_mode](vals))
+                self.remember(s, s[Fields.stats][key])
         if error is not None:
-            raise error  # the executor retries each sample alone; done ones keep their stats
+            raise error  # the executor retries each sample alone; done ones are remembered
         return samples
 
     def process_batched(self, samples: list[dict]) -> list:

@@ -37,7 +37,6 @@ class ImageSegmentMapper(Mapper):
         self.model_path = model_path
         self.image_keys = list(image_keys) if image_keys else [self.image_key]
         self.model_batch_size = model_batch_size
-        self._carry: dict = {}
 
     def setup(self):
         from ops.models.fastsam import load_fastsam
@@ -53,8 +52,7 @@ class ImageSegmentMapper(Mapper):
         return paths
 
     def process_batched(self, samples: list[dict]) -> list[dict]:
-        done = {i: self._carry.pop(id(s)) for i, s in enumerate(samples) if id(s) in self._carry}
-        self._carry = {}
+        done = {i: self.recall(s) for i, s in enumerate(samples) if self.recall(s) is not None}
         todo, images, owner = [], [], []
         error: Optional[Exception] = None
         for i, s in enumerate(samples):
@@ -75,8 +73,9 @@ class ImageSegmentMapper(Mapper):
             per_sample[o].append([[round(float(c), 2) for c in box] for box in b])
         done.update(zip(todo, per_sample))
         if error is not None:
-            # the executor retries each sample alone: hand the finished ones their boxes then
-            self._carry = {id(samples[i]): segs for i, segs in done.items()}
+            # the executor retries each sample alone: the finished ones get their boxes back
+            for i, segs in done.items():
+                self.remember(samples[i], segs)
             raise error
         for i, s in enumerate(samples):
             s.setdefault(Fields.meta, {})[MetaKeys.segments] = done[i]

@@ -14,10 +14,15 @@ REPO_ASSETS = Path(__file__).resolve().parents[2] / "assets_cache"
 
 
 def default_weights_path() -> Path:
-    """$IMGJUICER_ASSETS/generation_loss/scorer.pt if set, else the repo's assets_cache."""
-    root = Path(os.environ["IMGJUICER_ASSETS"]) if os.environ.get("IMGJUICER_ASSETS") \
-        else REPO_ASSETS
-    return root / "generation_loss" / WEIGHTS_NAME
+    """$IMGJUICER_ASSETS/generation_loss/scorer.pt when that file exists, else the weights
+    shipped in the repo's assets_cache (an assets dir holding only fetched models keeps
+    the shipped scorer)."""
+    shipped = REPO_ASSETS / "generation_loss" / WEIGHTS_NAME
+    if os.environ.get("IMGJUICER_ASSETS"):
+        custom = Path(os.environ["IMGJUICER_ASSETS"]) / "generation_loss" / WEIGHTS_NAME
+        if custom.is_file() or not shipped.is_file():
+            return custom
+    return shipped
 
 
 def save_weights(model, path: str | Path, extra: dict | None = None) -> Path:
