@@ -2,7 +2,6 @@
 on both executors.  (ImgDiff: tests/imgdiff/test_imgdiff_recipe.py; the framework recipes:
 test_ray_executor.py.)"""
 import json
-import logging
 import math
 import os
 
@@ -14,6 +13,7 @@ from PIL import Image  # noqa: E402
 
 from tests.conftest import REPO, write_jsonl  # noqa: E402
 from tests.pipelines.test_ray_executor import by_id, op_counts, run_recipe  # noqa: E402
+from tests.pipelines.test_ray_executor import ray_cpu  # noqa: E402,F401  (fixture)
 from tests.scorer.conftest import copies_dir  # noqa: E402,F401  (fixture)
 
 pytestmark = pytest.mark.slow
@@ -38,15 +38,6 @@ def same(a, b, path="") -> None:
         assert math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-7), (path, a, b)
     else:
         assert a == b, (path, a, b)
-
-
-@pytest.fixture(scope="module")
-def ray_cpu():
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
-    yield
-    ray.shutdown()
 
 
 def _both(recipe, overrides, tmp_path):
