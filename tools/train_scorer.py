@@ -51,6 +51,13 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-pairs", type=int, default=TrainConfig.batch_pairs)
     ap.add_argument("--lr", type=float, default=TrainConfig.lr)
     ap.add_argument("--width", type=int, default=TrainConfig.width)
+    ap.add_argument("--weight-decay", type=float, default=TrainConfig.weight_decay)
+    ap.add_argument("--dropout", type=float, default=TrainConfig.dropout)
+    ap.add_argument("--flip-blocks", action=argparse.BooleanOptionalAction,
+                    default=TrainConfig.flip_blocks, help="random flips of each block")
+    ap.add_argument("--meta-norm", action=argparse.BooleanOptionalAction,
+                    default=TrainConfig.meta_norm,
+                    help="spread resolution / file-size inputs to unit range")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2, help="processes generating pairs")
     ap.add_argument("--work", default=str(ROOT / "data" / "scorer"))
@@ -74,7 +81,9 @@ def main(argv=None) -> int:
     from ops.scorer.train import pair_accuracy, score_set, train
     from ops.scorer.weights import save_weights
     cfg = TrainConfig(steps=p["steps"], batch_pairs=a.batch_pairs, lr=a.lr, width=a.width,
-                      seed=a.seed, threads=a.threads)
+                      weight_decay=a.weight_decay, dropout=a.dropout,
+                      flip_blocks=a.flip_blocks, meta_norm=a.meta_norm, seed=a.seed,
+                      threads=a.threads)
     log = []
     model = train(train_set, cfg, val=val_set, on_log=log.append)
     val_acc = pair_accuracy(score_set(model, val_set), val_set)

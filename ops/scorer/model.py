@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .features import BLOCK_META_DIM, IMAGE_META_DIM, K_BLOCKS, Features, dct_blocks
@@ -20,11 +21,24 @@ class GenerationLossNet(nn.Module):
     mean of the scores plus an image-level term is the logit (permutation invariant)."""
 
     def __init__(self, k: int = K_BLOCKS, width: int = 64, image_meta_dim: int = IMAGE_META_DIM,
-                 block_meta_dim: int = BLOCK_META_DIM):
+                 block_meta_dim: int = BLOCK_META_DIM, dropout: float = 0.0,
+                 meta_norm: bool = False):
         super().__init__()
         self.config = {"k": k, "width": width, "image_meta_dim": image_meta_dim,
-                       "block_meta_dim": block_meta_dim}
+                       "block_meta_dim": block_meta_dim, "dropout": dropout,
+                       "meta_norm": meta_norm}
         w = width
+        self.dropout = float(dropout)     # on the block features, training only
+        # meta_norm: spread width / height / file size / bits per pixel, which features.py
+        # squeezes into ~0.1 of range (log2(w)/12 ...), to about unit range, so a small
+        # change of resolution (a downscale) is a usable input: log2(w) -> (log2 w - 9) / 2,
+        # log2(bytes) -> (log2 bytes - 16) / 4, log2(bpp) -> log2(bpp) / 2
+        scale, shift = torch.ones(image_meta_dim), torch.zeros(image_meta_dim)
+        if meta_norm:
+            scale[:4] = torch.tensor([6.0, 6.0, 6.0, 2.5])
+            shift[:4] = torch.tensor([-4.5, -4.5, -4.0, 0.0])
+        self.register_buffer("_meta_scale", scale, persistent=False)
+        self.register_buffer("_meta_shift", shift, persistent=False)
         self.dct = nn.Sequential(nn.Linear(192, 2 * w), nn.GELU(), nn.Linear(2 * w, w), nn.GELU())
         self.pix = nn.Sequential(nn.Linear(PIX_IN, 2 * w), nn.GELU(), nn.Linear(2 * w, w),
                                  nn.GELU())
@@ -47,7 +61,10 @@ class GenerationLossNet(nn.Module):
         gx = (y[:, :, 1:] - y[:, :, :-1]).reshape(b * k, 56)
         gy = (y[:, 1:, :] - y[:, :-1, :]).reshape(b * k, 56)
         fp = self.pix(torch.cat([p.reshape(b * k, 192), 4 * gx, 4 * gy], 1))
-        fm = self.meta(image_meta)
+        fm = self.meta(image_meta * self._meta_scale + self._meta_shift)
+        if self.dropout > 0:
+            fd = F.dropout(fd, self.dropout, self.training)
+            fp = F.dropout(fp, self.dropout, self.training)
         x = torch.cat([fd, fp, fm.repeat_interleave(k, 0),
                        block_meta.reshape(b * k, -1).float()], 1)
         out = self.head(x).reshape(b, k, 2)

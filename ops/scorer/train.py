@@ -21,11 +21,14 @@ class TrainConfig:
     steps: int = 3000
     batch_pairs: int = 64
     lr: float = 2e-3
-    weight_decay: float = 1e-4
+    weight_decay: float = 0.05
     width: int = 64
     tie_weight: float = 0.5       # weight of the "identical pixels -> equal scores" term
     logit_l2: float = 1e-3        # keeps logits in a range where sigmoid scores stay distinct
     meta_jitter: float = 0.002    # noise on size/resolution metadata (anti-memorisation)
+    dropout: float = 0.2          # on the per-block DCT and pixel features
+    flip_blocks: bool = True      # random horizontal / vertical flips of each block
+    meta_norm: bool = True        # resolution / file size inputs spread to unit range
     seed: int = 0
     threads: int = 2
     log_every: int = 100
@@ -41,14 +44,30 @@ def pair_loss(z_closer: torch.Tensor, z_further: torch.Tensor, tie: torch.Tensor
     return torch.where(tie, tied, ordered).mean()
 
 
-def _batch(ps: PairSet, idx: np.ndarray, gen: np.random.Generator | None, jitter: float):
+def flip_blocks(pixels: np.ndarray, gen: np.random.Generator) -> np.ndarray:
+    """Flip every 8x8 block left-right and / or top-bottom at random.  A flip keeps a block
+    on the JPEG grid and only changes the sign of odd DCT frequencies, so compression
+    artifacts survive exactly while the content the net could memorise changes."""
+    out = pixels.copy()
+    lr = gen.random(pixels.shape[:2]) < 0.5
+    tb = gen.random(pixels.shape[:2]) < 0.5
+    out[lr] = out[lr][:, :, ::-1]
+    out[tb] = out[tb][:, ::-1]
+    return out
+
+
+def _batch(ps: PairSet, idx: np.ndarray, gen: np.random.Generator | None, jitter: float,
+           flip: bool = False):
     """Inputs for the copies of pairs ``idx`` (unique copies, each computed once)."""
     a, b = ps.closer[idx], ps.further[idx]
     uniq, inv = np.unique(np.concatenate([a, b]), return_inverse=True)
     meta = ps.image_meta[uniq].copy()
     if gen is not None and jitter > 0:
         meta[:, :4] += gen.normal(0.0, jitter, size=(len(uniq), 4)).astype(np.float32)
-    t = tensors(ps.pixels[uniq], ps.block_meta[uniq], meta, ps.mask[uniq])
+    pixels = ps.pixels[uniq]
+    if gen is not None and flip:
+        pixels = flip_blocks(pixels, gen)
+    t = tensors(pixels, ps.block_meta[uniq], meta, ps.mask[uniq])
     n = len(idx)
     return t, torch.from_numpy(inv[:n]), torch.from_numpy(inv[n:])
 
@@ -80,7 +99,8 @@ def train(ps: PairSet, cfg: TrainConfig, val: PairSet | None = None,
     torch.set_num_threads(cfg.threads)
     gen = np.random.default_rng(cfg.seed)
     k = ps.pixels.shape[1]
-    model = GenerationLossNet(k=k, width=cfg.width)
+    model = GenerationLossNet(k=k, width=cfg.width, dropout=cfg.dropout,
+                              meta_norm=cfg.meta_norm)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     warm = max(1, cfg.steps // 50)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -95,7 +115,7 @@ def train(ps: PairSet, cfg: TrainConfig, val: PairSet | None = None,
             order, pos = gen.permutation(n), 0
         idx = order[pos:pos + cfg.batch_pairs]
         pos += cfg.batch_pairs
-        t, ia, ib = _batch(ps, idx, gen, cfg.meta_jitter)
+        t, ia, ib = _batch(ps, idx, gen, cfg.meta_jitter, cfg.flip_blocks)
         z = model(**t)
         tie = torch.from_numpy(ps.tie[idx])
         loss = pair_loss(z[ia], z[ib], tie, cfg.tie_weight) + cfg.logit_l2 * (z ** 2).mean()

@@ -43,8 +43,6 @@ def test_original_beats_q20_and_downup_on_synthetic_photos(scorer, seed):
 
 @pytest.mark.skipif(not HELDOUT.is_dir(), reason="held-out photos not prepared "
                     "(tools/prepare_scorer_photos.py)")
-@pytest.mark.xfail(strict=True, reason="PROVISIONAL short-run weights order ~75% of held-out "
-                   "pairs (see MODEL_CARD.md); the full run must pass this: then drop the mark")
 def test_original_beats_q20_and_downup_on_heldout_photos(scorer):
     for p in sorted(HELDOUT.glob("*.png"))[:4]:
         with Image.open(p) as im:

@@ -48,3 +48,32 @@ def test_training_is_reproducible_and_weights_round_trip(pairs, tmp_path):
     torch.save({"x": torch.zeros(1)}, tmp_path / "bad.pt")
     with pytest.raises(ValueError, match="not a generation-loss weights file"):
         load_model(tmp_path / "bad.pt")
+
+
+def test_flip_blocks_keeps_dct_magnitudes_and_changes_content():
+    from ops.scorer.features import dct_blocks
+    from ops.scorer.train import flip_blocks
+    rng = np.random.default_rng(5)
+    px = rng.integers(0, 256, size=(3, 16, 8, 8, 3), dtype=np.uint8)
+    out = flip_blocks(px, np.random.default_rng(1))
+    assert out.shape == px.shape and not np.array_equal(out, px)
+    # a flip only changes the sign of odd frequencies: quantisation artifacts survive
+    assert np.allclose(np.abs(dct_blocks(out)), np.abs(dct_blocks(px)), atol=1e-3)
+    # each block is itself, flipped left-right and / or top-bottom
+    for b, o in zip(px.reshape(-1, 8, 8, 3), out.reshape(-1, 8, 8, 3)):
+        assert any(np.array_equal(o, v) for v in (b, b[:, ::-1], b[::-1], b[::-1, ::-1]))
+
+
+def test_meta_norm_and_dropout_round_trip(pairs, tmp_path):
+    cfg = TrainConfig(steps=3, batch_pairs=8, width=16, threads=1, log_every=3, dropout=0.3,
+                      flip_blocks=True, meta_norm=True)
+    m = train(pairs, cfg)
+    assert m.config["meta_norm"] and m.config["dropout"] == 0.3 and not m.training
+    back = load_model(save_weights(m, tmp_path / "scorer.pt"))
+    assert back.config["meta_norm"]
+    z = score_set(back, pairs)
+    assert np.allclose(z, score_set(m, pairs), atol=1e-6)     # eval mode: dropout is off
+    plain = load_model(save_weights(m, tmp_path / "plain.pt"))
+    plain._meta_scale.fill_(1.0)
+    plain._meta_shift.zero_()
+    assert not np.allclose(score_set(plain, pairs), z)         # the spreading is applied
