@@ -272,27 +272,27 @@ def check_tile_parameter(images: list, tile_parameter: str) -> None:
                          f"use format, crop, resolution or one of {names}")
 
 
-def study_tiles(images: list, tile_parameter: str) -> list[tuple]:
-    """Every tile of the study in a fixed order (format order, then first appearance), so
-    positions stay the same in every figure of a set whatever one image lacks."""
+def _distinct(images: list, key) -> list:
+    """``key(variant)`` of every variant of every image, once each, in first-seen order."""
     seen: list = []
     for img in images:
         for v in img["variants"]:
-            t = tile_of(v, tile_parameter)
-            if t not in seen:
-                seen.append(t)
+            k = key(v)
+            if k not in seen:
+                seen.append(k)
+    return seen
+
+
+def study_tiles(images: list, tile_parameter: str) -> list[tuple]:
+    """Every tile of the study in a fixed order (format order, then first appearance), so
+    positions stay the same in every figure of a set whatever one image lacks."""
+    seen = _distinct(images, lambda v: tile_of(v, tile_parameter))
     rank = {f: i for i, f in enumerate(FORMAT_ORDER)}
     return sorted(seen, key=lambda t: (rank.get(t[0], len(rank)), seen.index(t)))
 
 
 def study_levels(images: list, tile_parameter: str) -> list[str]:
-    levels: list = []
-    for img in images:
-        for v in img["variants"]:
-            lv = level_of(v, tile_parameter)
-            if lv not in levels:
-                levels.append(lv)
-    return levels
+    return _distinct(images, lambda v: level_of(v, tile_parameter))
 
 
 def is_excluded(image: dict, exclude: list) -> bool:
