@@ -82,7 +82,6 @@ class RunReport:
     def finish(self, rows_in: int, rows_out: int, export_path: str,
                extra: Optional[dict] = None) -> dict:
         """Merge per-op files, write summary.json, return the summary."""
-        n_op = len(self.ops)
         for what in ("errors", "filtered"):
             with open(os.path.join(self.work_dir, f"{what}.jsonl"), "w", encoding="utf-8") as out:
                 for c in self.ops:
@@ -106,7 +105,6 @@ class RunReport:
             summary.update(extra)
         with open(os.path.join(self.work_dir, "summary.json"), "w", encoding="utf-8") as fh:
             json.dump(summary, fh, indent=2)
-        logger.debug("summary over %d ops written", n_op)
         return summary
 
 

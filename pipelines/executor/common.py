@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from ops.base import OP, Aggregator, Deduplicator, Filter, Mapper, RunContext
+from ops.base import OP, Aggregator, Deduplicator, Filter, Mapper, RunContext, decode_dict, dumps
 from ops.fields import Status
 
 TRACE_WINDOW = 64  # rows compared before/after for the tracer
@@ -37,3 +37,16 @@ def set_counts(counts, kind: str, n_error: int, n_filtered: int, n_kept_rows: in
 
 
 STATUSES = (Status.kept, Status.filtered, Status.error)
+
+
+def mark_group_decision(name: str, keep: bool, info, meta: str, status: str, reason):
+    """A row's (meta, status, reason) after a deduplicator's ``group()`` decision: ``info``
+    goes to ``meta[name]``; a dropped row is filtered with ``info`` as its reason."""
+    if info is not None:
+        m = decode_dict(meta)
+        m[name] = info
+        meta = dumps(m)
+    if not keep:
+        status = Status.filtered
+        reason = f"{name}: {dumps(info) if info is not None else 'duplicate'}"
+    return meta, status, reason

@@ -4,14 +4,16 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import asdict
 
 import numpy as np
 
-from ops.base import OP, Deduplicator, dumps, rows_of
+from ops.base import OP, Deduplicator
 from ops.fields import BOOKKEEPING, Fields, Status
 from pipelines.checkpoint import Checkpoint, fingerprints
 from pipelines.dataset import export_batches, load_dataset, public_rows
-from pipelines.executor.common import TRACE_WINDOW, bind_ops, op_kind, set_counts
+from pipelines.executor.common import (TRACE_WINDOW, bind_ops, mark_group_decision, op_kind,
+                                       set_counts)
 from pipelines.report import OpCounts, RunReport
 from pipelines.tracer import trace_op
 
@@ -138,14 +140,8 @@ class LocalExecutor:
                 upd = updates.get(idx)
                 if upd is None:
                     continue
-                k, info = upd
-                if info is not None:
-                    m = rows_of({Fields.meta: [metas[j]]})[0][Fields.meta]
-                    m[name] = info
-                    metas[j] = dumps(m)
-                if not k:
-                    sts[j] = Status.filtered
-                    reasons[j] = f"{name}: {dumps(info) if info is not None else 'duplicate'}"
+                metas[j], sts[j], reasons[j] = mark_group_decision(name, *upd, metas[j], sts[j],
+                                                                   reasons[j])
             return {Fields.meta: metas, Fields.status: sts, Fields.reason: reasons}
 
         return ds.map(apply, batched=True, with_indices=True, batch_size=1000,
@@ -179,7 +175,6 @@ class LocalExecutor:
             op = self.ops[index]
             ds, counts = self.run_op(index, op, ds, report)
             report.add(counts)
-            from dataclasses import asdict
             ckpt.save(index, ds.save_to_disk,
                       {"rows_in": rows_in, "counts": [asdict(c) for c in report.ops]})
         n = export_batches(self._iter_batches(ds), recipe.export_path)

@@ -16,8 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ops.base import DICT_COLUMNS, OP, Deduplicator, decode_dict, dumps
+from ops.base import DICT_COLUMNS, OP, Deduplicator
 from ops.fields import BOOKKEEPING, Fields, Status
+from pipelines.executor.common import mark_group_decision
 
 STRING_COLUMNS = (Fields.id, Fields.status, Fields.reason) + tuple(DICT_COLUMNS)
 MAX_BLOCK_ROWS = 50_000
@@ -223,13 +224,10 @@ def _mark_groups(op: Deduplicator, files: list[str]) -> None:
                 continue
             k, info = keep[pos], infos[pos]
             pos += 1
-            if info is not None:
-                meta = decode_dict(metas[j])
-                meta[op.name] = info
-                metas[j], changed = dumps(meta), True
-            if not k:
-                statuses[j], changed = Status.filtered, True
-                reasons[j] = f"{op.name}: {dumps(info) if info is not None else 'duplicate'}"
+            if info is not None or not k:
+                metas[j], statuses[j], reasons[j] = mark_group_decision(
+                    op.name, k, info, metas[j], statuses[j], reasons[j])
+                changed = True
         if changed:
             for c, v in ((Fields.status, statuses), (Fields.meta, metas), (Fields.reason, reasons)):
                 t = t.set_column(t.column_names.index(c), c, pa.array(v, pa.string()))
