@@ -64,16 +64,31 @@ def fetch_debs(cache: Path, packages) -> list[Path]:
     return debs
 
 
+def locked_version(name: str) -> str | None:
+    """The version requirements.lock pins for ``name`` (so every machine gets the same
+    sample photos), or None when the lock does not list it."""
+    lock = Path(__file__).resolve().parents[1] / "requirements.lock"
+    if lock.is_file():
+        for line in lock.read_text().splitlines():
+            pkg, sep, ver = line.strip().partition("==")
+            if sep and pkg.lower().replace("_", "-") == name:
+                return ver
+    return None
+
+
 def fetch_wheels(cache: Path, wheels) -> list[Path]:
-    """pip download each wheel (no dependencies) into the cache."""
+    """pip download each wheel (no dependencies; the locked version) into the cache."""
     out = []
     for name in wheels:
         stem = name.replace("-", "_")
-        found = sorted(cache.glob(f"{stem}-*.whl"))
+        ver = locked_version(name)
+        pattern = f"{stem}-{ver}-*.whl" if ver else f"{stem}-*.whl"
+        found = sorted(cache.glob(pattern))
         if not found:
+            spec = f"{name}=={ver}" if ver else name
             run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                 "-d", str(cache), name], cwd=cache)
-            found = sorted(cache.glob(f"{stem}-*.whl"))
+                 "-d", str(cache), spec], cwd=cache)
+            found = sorted(cache.glob(pattern))
         if not found:
             raise RuntimeError(f"pip download {name} produced no wheel in {cache}")
         out.append(found[-1])

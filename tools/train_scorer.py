@@ -1,6 +1,6 @@
 """Train the generation-loss scorer end to end: photos -> pairs -> network -> shipped weights.
 
-    .venv/bin/python tools/train_scorer.py --preset full     # ~2 h on 2 CPU cores
+    .venv/bin/python tools/train_scorer.py --preset full --threads 1  # ~50 min, 2 cores
     .venv/bin/python tools/train_scorer.py --preset short    # minutes: proves the loop
 Pair sets are cached under --work (data/scorer/) by (split, chains, seed); the weights go to
 assets_cache/generation_loss/scorer.pt with the training record in the file's "extra".
@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 PRESETS = {
     "short": {"chains": 1500, "val_chains": 150, "steps": 1500},
-    "full": {"chains": 12000, "val_chains": 400, "steps": 14000},
+    "full": {"chains": 12000, "val_chains": 400, "steps": 8000},
 }
 
 
@@ -58,6 +58,11 @@ def main(argv=None) -> int:
     ap.add_argument("--meta-norm", action=argparse.BooleanOptionalAction,
                     default=TrainConfig.meta_norm,
                     help="spread resolution / file-size inputs to unit range")
+    ap.add_argument("--image-stats", action=argparse.BooleanOptionalAction,
+                    default=TrainConfig.image_stats,
+                    help="quantisation-fit and DCT-spectrum inputs")
+    ap.add_argument("--family-balance", type=float, default=TrainConfig.family_balance,
+                    help="pair sampling weight count(family)**-x (0 = uniform)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2, help="processes generating pairs")
     ap.add_argument("--work", default=str(ROOT / "data" / "scorer"))
@@ -82,7 +87,8 @@ def main(argv=None) -> int:
     from ops.scorer.weights import save_weights
     cfg = TrainConfig(steps=p["steps"], batch_pairs=a.batch_pairs, lr=a.lr, width=a.width,
                       weight_decay=a.weight_decay, dropout=a.dropout,
-                      flip_blocks=a.flip_blocks, meta_norm=a.meta_norm, seed=a.seed,
+                      flip_blocks=a.flip_blocks, meta_norm=a.meta_norm,
+                      image_stats=a.image_stats, family_balance=a.family_balance, seed=a.seed,
                       threads=a.threads)
     log = []
     model = train(train_set, cfg, val=val_set, on_log=log.append)

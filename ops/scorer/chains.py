@@ -20,12 +20,14 @@ from .transforms import Encoded
 FAMILY_WEIGHTS = {
     "jpeg": 2.0, "webp": 1.2, "gif": 0.8, "quantize": 1.0, "resize_down": 1.5,
     "resize_up": 1.0, "down_up": 0.8, "crop": 0.8, "lossless": 1.0, "platform": 1.2,
-    "screenshot": 1.0, "resave_hq": 1.0, "generations": 0.8,
+    "screenshot": 1.0, "resave_hq": 1.5, "generations": 0.8,
 }
 FAMILIES = tuple(FAMILY_WEIGHTS) + ("multi_generation",)
 PLATFORM_LONG_SIDES = (1080, 1280, 1600, 2048)
-GENERATOR_VERSION = 2      # bump when chains change: pair-set caches are keyed by it
+GENERATOR_VERSION = 4      # bump when chains change: pair-set caches are keyed by it
 SCREEN_SCALES = (1.25, 1.5, 2.0)
+MAX_GENERATIONS = 400      # "generations" runs 2..400 rotate+JPEG rounds (log-uniform)
+GENERATION_CHECKPOINTS = 4  # ... and keeps this many of them, log-spaced, as chain copies
 
 
 @dataclass
@@ -108,16 +110,37 @@ def step(src: Encoded, family: str, rng: np.random.Generator,
         method = str(rng.choice(["bilinear", "bicubic", "lanczos", "nearest"]))
         return T.to_png(T.resize(px, _scaled(px, s), method))
     if family == "generations":     # many re-uploads: turn 90 degrees + re-encode, n times
-        n = int(np.exp(rng.uniform(np.log(2), np.log(80))))
-        q, sub = int(rng.integers(50, 96)), str(rng.choice(["4:2:0", "4:2:0", "4:4:4"]))
-        cur = src
-        for _ in range(n):
-            cur = T.to_jpeg(T.rotate90(cur.pixels), q, sub)
-        return cur
+        return generations(src, rng)[-1]
     if family == "resave_hq":
         return T.to_jpeg(px, int(rng.integers(92, 101)),
                          str(rng.choice(["4:4:4", "4:2:0"])), optimize=bool(rng.integers(2)))
     raise ValueError(f"unknown transform family {family!r}")
+
+
+def generations(src: Encoded, rng: np.random.Generator, n: int | None = None,
+                quality: int | None = None, subsampling: str | None = None) -> list[Encoded]:
+    """Turn 90 degrees + re-encode as JPEG n times (n log-uniform in 2..MAX_GENERATIONS, one
+    quality and subsampling throughout); returns the copies after log-spaced checkpoint
+    rounds, the last one after round n.  A picture whose sides sit on the JPEG grid settles
+    on a fixed point (round g decodes to the pixels of round g - 4): the chain stops there,
+    since later rounds change nothing, and its last copy is that fixed point."""
+    if n is None:
+        n = int(np.exp(rng.uniform(np.log(2), np.log(MAX_GENERATIONS))))
+    q = int(rng.integers(50, 96)) if quality is None else int(quality)
+    sub = (str(rng.choice(["4:2:0", "4:2:0", "4:4:4"])) if subsampling is None
+           else subsampling)
+    keep = set(np.unique(np.round(np.geomspace(1, n, GENERATION_CHECKPOINTS))).astype(int))
+    keep.add(n)
+    cur, out, back = src, [], [src.pixels]
+    for g in range(1, n + 1):
+        cur = T.to_jpeg(T.rotate90(cur.pixels), q, sub)
+        back = (back + [cur.pixels])[-5:]
+        settled = len(back) == 5 and np.array_equal(back[0], back[-1])
+        if g in keep or settled:
+            out.append(cur)
+        if settled:
+            break
+    return out
 
 
 def make_original(photo: np.ndarray, rng: np.random.Generator, min_side: int = 160,
@@ -154,12 +177,13 @@ def make_chain(photo: np.ndarray, rng: np.random.Generator, max_steps: int = 4,
         if not lossy:                           # re-saving pristine pixels is just "jpeg"
             q[names.index("resave_hq")] = 0.0
         fam = str(rng.choice(names, p=q / q.sum()))
-        new = step(copies[-1], fam, rng, platform_scale)
-        if new.size[0] < 8 or new.size[1] < 8:
+        news = (generations(copies[-1], rng) if fam == "generations"
+                else [step(copies[-1], fam, rng, platform_scale)])
+        if news[-1].size[0] < 8 or news[-1].size[1] < 8:
             break
         lossy = lossy or fam not in ("lossless", "crop")
-        copies.append(new)
-        fams.append(fam)
+        copies += news
+        fams += [fam] * len(news)
     return copies, fams
 
 

@@ -11,6 +11,25 @@ from .features import BLOCK_META_DIM, IMAGE_META_DIM, K_BLOCKS, Features, dct_bl
 PIX_IN = 192 + 56 + 56          # RGB pixels + horizontal and vertical luma differences
 DEFAULT_CONFIG = {"k": K_BLOCKS, "width": 64, "image_meta_dim": IMAGE_META_DIM,
                   "block_meta_dim": BLOCK_META_DIM}
+# JPEG qualities whose standard luma tables the quantisation fit is measured against
+QFIT_QUALITIES = (10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95)
+QFIT_DIM = 2 * len(QFIT_QUALITIES)
+
+
+def quantisation_fit(y_dct: torch.Tensor, tables: torch.Tensor) -> torch.Tensor:
+    """How well each block's luma DCT coefficients sit on the grid of each candidate table:
+    (..., 64) coefficients, (Q, 64) steps -> (..., 2Q): per table, the mean distance of
+    c / step to the nearest integer over the coefficients that round to non-zero (x4, so
+    unquantised content gives ~1 and content quantised with that table, or one whose steps
+    it divides, ~0), and the share of such coefficients.  A JPEG decoded and saved again at
+    a high quality keeps its first quantisation visible here while the file's own tables
+    claim high quality: the double-compression cue of a "high-quality re-save"."""
+    r = y_dct.unsqueeze(-2) / tables                         # (..., Q, 64)
+    live = (r.abs() >= 0.5).float()
+    off = (r - torch.round(r)).abs()
+    n = live.sum(-1)
+    fit = 4 * (off * live).sum(-1) / (n + 1.0)
+    return torch.cat([fit, n / 64], -1)
 
 
 class GenerationLossNet(nn.Module):
@@ -22,11 +41,16 @@ class GenerationLossNet(nn.Module):
 
     def __init__(self, k: int = K_BLOCKS, width: int = 64, image_meta_dim: int = IMAGE_META_DIM,
                  block_meta_dim: int = BLOCK_META_DIM, dropout: float = 0.0,
-                 meta_norm: bool = False):
+                 meta_norm: bool = False, image_stats: bool = False):
         super().__init__()
         self.config = {"k": k, "width": width, "image_meta_dim": image_meta_dim,
                        "block_meta_dim": block_meta_dim, "dropout": dropout,
-                       "meta_norm": meta_norm}
+                       "meta_norm": meta_norm, "image_stats": image_stats}
+        # image_stats: the quantisation fit of every block (to the head) and, averaged over
+        # the present blocks, with the mean log-magnitude DCT spectrum (to the image branch)
+        self.image_stats = bool(image_stats)
+        extra_block = QFIT_DIM if image_stats else 0
+        extra_image = QFIT_DIM + 192 if image_stats else 0
         w = width
         self.dropout = float(dropout)     # on the block features, training only
         # meta_norm: spread width / height / file size / bits per pixel, which features.py
@@ -42,10 +66,14 @@ class GenerationLossNet(nn.Module):
         self.dct = nn.Sequential(nn.Linear(192, 2 * w), nn.GELU(), nn.Linear(2 * w, w), nn.GELU())
         self.pix = nn.Sequential(nn.Linear(PIX_IN, 2 * w), nn.GELU(), nn.Linear(2 * w, w),
                                  nn.GELU())
-        self.meta = nn.Sequential(nn.Linear(image_meta_dim, w // 2), nn.GELU(),
+        self.meta = nn.Sequential(nn.Linear(image_meta_dim + extra_image, w // 2), nn.GELU(),
                                   nn.Linear(w // 2, w // 2), nn.GELU())
-        self.head = nn.Sequential(nn.Linear(2 * w + w // 2 + block_meta_dim, w), nn.GELU(),
-                                  nn.Linear(w, 2))
+        self.head = nn.Sequential(nn.Linear(2 * w + w // 2 + block_meta_dim + extra_block, w),
+                                  nn.GELU(), nn.Linear(w, 2))
+        if image_stats:
+            from .features import _reference_tables
+            tables = torch.from_numpy(_reference_tables()[[q - 1 for q in QFIT_QUALITIES]])
+            self.register_buffer("_qtables", tables.float(), persistent=False)
         self.image_term = nn.Linear(w // 2, 1)
         self.register_buffer("_luma", torch.tensor([0.299, 0.587, 0.114]), persistent=False)
 
@@ -61,12 +89,21 @@ class GenerationLossNet(nn.Module):
         gx = (y[:, :, 1:] - y[:, :, :-1]).reshape(b * k, 56)
         gy = (y[:, 1:, :] - y[:, :-1, :]).reshape(b * k, 56)
         fp = self.pix(torch.cat([p.reshape(b * k, 192), 4 * gx, 4 * gy], 1))
-        fm = self.meta(image_meta * self._meta_scale + self._meta_shift)
+        im = image_meta * self._meta_scale + self._meta_shift
+        extra = []
+        if self.image_stats:
+            qf = quantisation_fit(dct[:, :, 0].float(), self._qtables)       # (B, K, QFIT)
+            m = mask.float().unsqueeze(-1)
+            cnt = m.sum(1).clamp_min(1.0)
+            spec = (d.abs().reshape(b, k, 192) * m).sum(1) / cnt
+            im = torch.cat([im, (qf * m).sum(1) / cnt, spec / 4], 1)
+            extra = [qf.reshape(b * k, -1)]
+        fm = self.meta(im)
         if self.dropout > 0:
             fd = F.dropout(fd, self.dropout, self.training)
             fp = F.dropout(fp, self.dropout, self.training)
         x = torch.cat([fd, fp, fm.repeat_interleave(k, 0),
-                       block_meta.reshape(b * k, -1).float()], 1)
+                       block_meta.reshape(b * k, -1).float()] + extra, 1)
         out = self.head(x).reshape(b, k, 2)
         score, weight = out[..., 0], out[..., 1]
         m = mask.float()

@@ -29,6 +29,8 @@ class TrainConfig:
     dropout: float = 0.2          # on the per-block DCT and pixel features
     flip_blocks: bool = True      # random horizontal / vertical flips of each block
     meta_norm: bool = True        # resolution / file size inputs spread to unit range
+    image_stats: bool = True      # quantisation fit + mean DCT spectrum inputs (model.py)
+    family_balance: float = 0.5   # pairs drawn with weight count(family) ** -balance
     seed: int = 0
     threads: int = 2
     log_every: int = 100
@@ -42,6 +44,17 @@ def pair_loss(z_closer: torch.Tensor, z_further: torch.Tensor, tie: torch.Tensor
     ordered = F.softplus(-diff)
     tied = tie_weight * diff ** 2
     return torch.where(tie, tied, ordered).mean()
+
+
+def family_weights(family: np.ndarray, balance: float) -> np.ndarray | None:
+    """Sampling probability of each pair, ``count(its family) ** -balance`` normalised: 0
+    draws pairs uniformly (multi-generation pairs, over half of all, dominate), 1 gives every
+    family the same share."""
+    if balance <= 0:
+        return None
+    _, inv, counts = np.unique(family, return_inverse=True, return_counts=True)
+    w = counts.astype(np.float64)[inv] ** -balance
+    return w / w.sum()
 
 
 def flip_blocks(pixels: np.ndarray, gen: np.random.Generator) -> np.ndarray:
@@ -100,7 +113,7 @@ def train(ps: PairSet, cfg: TrainConfig, val: PairSet | None = None,
     gen = np.random.default_rng(cfg.seed)
     k = ps.pixels.shape[1]
     model = GenerationLossNet(k=k, width=cfg.width, dropout=cfg.dropout,
-                              meta_norm=cfg.meta_norm)
+                              meta_norm=cfg.meta_norm, image_stats=cfg.image_stats)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     warm = max(1, cfg.steps // 50)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -108,13 +121,17 @@ def train(ps: PairSet, cfg: TrainConfig, val: PairSet | None = None,
                                                                        / cfg.steps)))
     n = len(ps)
     order = gen.permutation(n)
+    weights = family_weights(ps.family, cfg.family_balance)
     pos, t0, run_loss, run_acc = 0, time.time(), 0.0, 0.0
     for step in range(cfg.steps):
         model.train()
-        if pos + cfg.batch_pairs > n:
-            order, pos = gen.permutation(n), 0
-        idx = order[pos:pos + cfg.batch_pairs]
-        pos += cfg.batch_pairs
+        if weights is not None:
+            idx = gen.choice(n, size=cfg.batch_pairs, p=weights)
+        else:
+            if pos + cfg.batch_pairs > n:
+                order, pos = gen.permutation(n), 0
+            idx = order[pos:pos + cfg.batch_pairs]
+            pos += cfg.batch_pairs
         t, ia, ib = _batch(ps, idx, gen, cfg.meta_jitter, cfg.flip_blocks)
         z = model(**t)
         tie = torch.from_numpy(ps.tie[idx])

@@ -86,14 +86,16 @@ class Scorer:
         self.k = int(self.model.config["k"])
 
     def score_features(self, feats: list[Features]) -> np.ndarray:
-        """Scores in (0, 1): higher = further from the original."""
+        """Scores in (0, 1): higher = further from the original.  The sigmoid runs in float64,
+        so copies whose logits differ stay ordered up to |logit| ~ 36 (float32 rounds every
+        logit above ~17 to exactly 1.0)."""
         import torch
         from .model import collate
         if not feats:
             return np.zeros(0, np.float32)
         with torch.no_grad():
             t = {k: v.to(self.device) for k, v in collate(feats).items()}
-            return torch.sigmoid(self.model(**t)).cpu().numpy().astype(np.float64)
+            return torch.sigmoid(self.model(**t).double()).cpu().numpy()
 
     def score_files(self, paths: list[str]) -> list[float | ImageLoadError]:
         """One score per path, or the ImageLoadError that path raised."""

@@ -82,3 +82,37 @@ def test_optimised_jpeg_of_noise_at_high_quality_encodes():
     for q in (90, 94, 100):
         out = T.to_jpeg(noise, q, "4:4:4", optimize=True, progressive=q == 100)
         assert out.format == "JPEG" and out.size == (400, 300)
+
+
+def test_generations_family_keeps_log_spaced_checkpoints(photo):
+    src = T.to_png(photo)
+    for seed in range(4):
+        out = C.generations(src, np.random.default_rng([11, seed]))
+        assert 1 <= len(out) <= C.GENERATION_CHECKPOINTS
+        assert all(c.format == "JPEG" for c in out)
+        assert len({c.data for c in out}) == len(out)      # distinct rounds, not repeats
+    # in a chain, every checkpoint is a copy of its own, labelled "generations"
+    rng = np.random.default_rng(0)
+    for i in range(200):
+        copies, fams = C.make_chain(photo, np.random.default_rng([3, i]))
+        if fams.count("generations") > 1:
+            break
+    else:
+        pytest.fail("no chain with a multi-checkpoint generations step in 200 seeds")
+    assert len(copies) == len(fams) + 1
+
+
+def test_generations_stop_at_the_jpeg_fixed_point(photo):
+    # 192 x 192: sides on the 16 pixel grid, so rotate + JPEG settles on a fixed point
+    px = np.ascontiguousarray(photo[:192, :192])
+    rng = np.random.default_rng(0)
+    out = C.generations(T.to_png(px), rng, n=200, quality=75, subsampling="4:2:0")
+    assert len(out) < C.GENERATION_CHECKPOINTS           # checkpoints 34 and 200 never come
+    cur = out[-1]
+    for _ in range(4):                                   # a fixed point: 4 more rounds = same
+        cur = T.to_jpeg(T.rotate90(cur.pixels), 75, "4:2:0")
+    assert T.same_pixels(cur, out[-1])
+    # off the grid the picture keeps changing, and every checkpoint is kept
+    odd = np.ascontiguousarray(photo[:197, :197])
+    out = C.generations(T.to_png(odd), rng, n=40, quality=75, subsampling="4:2:0")
+    assert len(out) == C.GENERATION_CHECKPOINTS

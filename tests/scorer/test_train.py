@@ -77,3 +77,58 @@ def test_meta_norm_and_dropout_round_trip(pairs, tmp_path):
     plain._meta_scale.fill_(1.0)
     plain._meta_shift.zero_()
     assert not np.allclose(score_set(plain, pairs), z)         # the spreading is applied
+
+
+def test_quantisation_fit_sees_an_earlier_jpeg_under_a_high_quality_resave():
+    from ops.scorer.features import _reference_tables, dct_blocks, extract_bytes
+    from ops.scorer.model import QFIT_QUALITIES, quantisation_fit
+    from ops.scorer import transforms as T
+    px = photo_like(256, 256, seed=71)
+    tables = torch.from_numpy(_reference_tables()[[q - 1 for q in QFIT_QUALITIES]]).float()
+    i40 = QFIT_QUALITIES.index(40)
+
+    def fit(enc):
+        f = extract_bytes(enc.data)
+        y = torch.from_numpy(dct_blocks(f.pixels[f.mask]))[:, 0]
+        return quantisation_fit(y, tables).mean(0).numpy()[: len(QFIT_QUALITIES)]
+
+    direct = fit(T.to_jpeg(px, 95, "4:4:4"))
+    resaved = fit(T.to_jpeg(T.to_jpeg(px, 40).pixels, 95, "4:4:4"))
+    # both files say quality 95; only the re-save still sits on the quality-40 grid
+    assert resaved[i40] < 0.7 < direct[i40]
+    assert abs(fit(T.to_png(px))[i40] - 1.0) < 0.2           # unquantised: ~uniform offsets
+
+
+def test_family_balance_weights():
+    from ops.scorer.train import family_weights
+    fam = np.array(["a"] * 90 + ["b"] * 10)
+    assert family_weights(fam, 0) is None
+    w = family_weights(fam, 1.0)
+    assert np.isclose(w[:90].sum(), 0.5) and np.isclose(w[90:].sum(), 0.5)
+    w = family_weights(fam, 0.5)
+    assert 0.5 < w[:90].sum() < 0.9 and np.isclose(w.sum(), 1.0)
+
+
+def test_image_stats_model_trains_and_round_trips(pairs, tmp_path):
+    cfg = TrainConfig(steps=3, batch_pairs=8, width=16, threads=1, log_every=3,
+                      image_stats=True, family_balance=0.5)
+    m = train(pairs, cfg)
+    back = load_model(save_weights(m, tmp_path / "s.pt"))
+    assert back.config["image_stats"] and hasattr(back, "_qtables")
+    assert np.allclose(score_set(back, pairs), score_set(m, pairs), atol=1e-6)
+
+
+def test_scores_keep_the_logit_order_far_into_the_sigmoid_tail(pairs, tmp_path):
+    from ops.scorer.features import Features
+    from ops.scorer.weights import Scorer
+    m = train(pairs, TrainConfig(steps=2, batch_pairs=8, width=16, threads=1, log_every=2))
+    with torch.no_grad():
+        m.image_term.bias.fill_(25.0)                  # every logit lands near 25
+    scorer = Scorer(save_weights(m, tmp_path / "hot.pt"))
+    feats = [Features(pairs.pixels[i], pairs.block_meta[i].astype(np.float32),
+                      pairs.image_meta[i], pairs.mask[i]) for i in range(6)]
+    z = score_set(scorer.model, pairs)[:6]
+    s = scorer.score_features(feats)
+    assert np.all(z > 17) and np.all(s < 1.0)          # float32 would give exactly 1.0
+    assert len(np.unique(z)) == len(np.unique(s))
+    assert np.array_equal(np.argsort(s, kind="stable"), np.argsort(z, kind="stable"))
