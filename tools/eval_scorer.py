@@ -68,15 +68,14 @@ def generation_experiment(scorer, photo: Path, generations: int, quality: int) -
     from PIL import Image
     from scipy.stats import spearmanr
     from ops.scorer.chains import generation_chain
-    from ops.scorer.features import extract_bytes
+    from ops.scorer.dataset import copy_features
     with Image.open(photo) as im:
         px = np.asarray(im.convert("RGB"))
-    copies = generation_chain(px, generations, quality)
-    settles = next((g for g in range(5, len(copies))
-                    if np.array_equal(copies[g].pixels, copies[g - 4].pixels)), None)
-    last = generations if settles is None else settles
-    copies = copies[: last + 1]
-    scores = scorer.score_features([extract_bytes(c.data, scorer.k) for c in copies])
+    copies = generation_chain(px, generations, quality)       # stops at a fixed point
+    last = len(copies) - 1
+    settles = last if last < generations or (
+        last >= 4 and np.array_equal(copies[-1].pixels, copies[-5].pixels)) else None
+    scores = scorer.score_features([copy_features(c, scorer.k)[0] for c in copies])
     ref = px.astype(np.float32)
     dist = np.array([np.sqrt(np.mean((np.rot90(c.pixels, -g).astype(np.float32) - ref) ** 2))
                      for g, c in enumerate(copies)])

@@ -131,16 +131,21 @@ def generations(src: Encoded, rng: np.random.Generator, n: int | None = None,
            else subsampling)
     keep = set(np.unique(np.round(np.geomspace(1, n, GENERATION_CHECKPOINTS))).astype(int))
     keep.add(n)
-    cur, out, back = src, [], [src.pixels]
-    for g in range(1, n + 1):
-        cur = T.to_jpeg(T.rotate90(cur.pixels), q, sub)
+    rounds = list(jpeg_rounds(src, n, q, sub))
+    return [c for g, c in enumerate(rounds, 1) if g in keep or g == len(rounds)]
+
+
+def jpeg_rounds(src: Encoded, n: int, quality: int, subsampling: str):
+    """Yield the copies after rounds 1..n of turn 90 degrees + JPEG; stops early after the
+    round that decodes to the pixels of the round 4 before it (a fixed point: every later
+    round would repeat the last four)."""
+    cur, back = src, [src.pixels]
+    for _ in range(n):
+        cur = T.to_jpeg(T.rotate90(cur.pixels), quality, subsampling)
+        yield cur
         back = (back + [cur.pixels])[-5:]
-        settled = len(back) == 5 and np.array_equal(back[0], back[-1])
-        if g in keep or settled:
-            out.append(cur)
-        if settled:
-            break
-    return out
+        if len(back) == 5 and np.array_equal(back[0], back[-1]):
+            return
 
 
 def make_original(photo: np.ndarray, rng: np.random.Generator, min_side: int = 160,
@@ -199,10 +204,7 @@ def chain_pairs(copies: list[Encoded], fams: list[str]) -> list[Pair]:
 
 def generation_chain(photo: np.ndarray, generations: int, quality: int = 75,
                      subsampling: str = "4:2:0") -> list[Encoded]:
-    """Rotate 90 degrees and re-encode as JPEG, ``generations`` times (generation 0 = PNG)."""
-    copies = [T.to_png(photo, 1)]
-    cur = copies[0]
-    for _ in range(generations):
-        cur = T.to_jpeg(T.rotate90(cur.pixels), quality, subsampling)
-        copies.append(cur)
-    return copies
+    """Rotate 90 degrees and re-encode as JPEG, ``generations`` times (generation 0 = PNG);
+    shorter when the picture reaches a fixed point (see ``jpeg_rounds``)."""
+    first = T.to_png(photo, 1)
+    return [first, *jpeg_rounds(first, generations, quality, subsampling)]

@@ -11,7 +11,8 @@ import numpy as np
 from PIL import Image
 
 from .chains import chain_pairs, make_chain
-from .features import K_BLOCKS, extract_bytes, file_info
+from .features import K_BLOCKS, Features, FileInfo, extract_pixels, file_info
+from .transforms import Encoded
 
 logger = logging.getLogger("imgjuicer")
 ARRAYS = ("pixels", "block_meta", "image_meta", "mask", "file_size", "width", "height",
@@ -63,6 +64,14 @@ def _photo(path: str) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
+def copy_features(c: Encoded, k: int = K_BLOCKS) -> tuple[Features, FileInfo]:
+    """Features of a chain copy from the pixels the chain already decoded (the same as
+    ``extract_bytes(c.data)``, one decode fewer), and its file info (header only)."""
+    with Image.open(io.BytesIO(c.data)) as im:
+        info = file_info(im, len(c.data), c.data[:64])
+    return extract_pixels(c.pixels, info, k), info
+
+
 def _chain_rows(args) -> tuple[list[dict], list[tuple], str | None]:
     """Features of every copy of chain ``index`` and its pairs (runs in a worker); a chain
     that fails yields no rows and its error (counted in ``PairSet.failed``), never a crash
@@ -80,9 +89,7 @@ def _chain_rows_or_raise(args) -> tuple[list[dict], list[tuple]]:
     copies, fams = make_chain(photo, rng)
     rows = []
     for c in copies:
-        f = extract_bytes(c.data, k)
-        with Image.open(io.BytesIO(c.data)) as im:
-            info = file_info(im, len(c.data))
+        f, info = copy_features(c, k)
         rows.append({"f": f, "size": len(c.data), "w": info.width, "h": info.height,
                      "q": info.jpeg_quality, "fmt": info.format})
     pairs = [(p.closer, p.further, p.family, p.tie) for p in chain_pairs(copies, fams)]

@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .features import BLOCK_META_DIM, IMAGE_META_DIM, K_BLOCKS, Features, dct_blocks
+from .features import (BLOCK_META_DIM, IMAGE_META_DIM, K_BLOCKS, Features, _reference_tables,
+                       dct_blocks)
 
 PIX_IN = 192 + 56 + 56          # RGB pixels + horizontal and vertical luma differences
 DEFAULT_CONFIG = {"k": K_BLOCKS, "width": 64, "image_meta_dim": IMAGE_META_DIM,
@@ -71,7 +72,6 @@ class GenerationLossNet(nn.Module):
         self.head = nn.Sequential(nn.Linear(2 * w + w // 2 + block_meta_dim + extra_block, w),
                                   nn.GELU(), nn.Linear(w, 2))
         if image_stats:
-            from .features import _reference_tables
             tables = torch.from_numpy(_reference_tables()[[q - 1 for q in QFIT_QUALITIES]])
             self.register_buffer("_qtables", tables.float(), persistent=False)
         self.image_term = nn.Linear(w // 2, 1)

@@ -132,3 +132,18 @@ def test_scores_keep_the_logit_order_far_into_the_sigmoid_tail(pairs, tmp_path):
     assert np.all(z > 17) and np.all(s < 1.0)          # float32 would give exactly 1.0
     assert len(np.unique(z)) == len(np.unique(s))
     assert np.array_equal(np.argsort(s, kind="stable"), np.argsort(z, kind="stable"))
+
+
+def test_copy_features_equal_a_fresh_decode():
+    from ops.scorer import transforms as T
+    from ops.scorer.dataset import copy_features
+    from ops.scorer.features import extract_bytes
+    px = photo_like(120, 136, seed=73)
+    for c in (T.to_png(px), T.to_jpeg(px, 40, "4:2:2"), T.to_gif(px, 64, True),
+              T.to_webp(px, 80, lossless=True), T.to_webp(px, 50)):
+        c.pixels                                          # decoded once, as a chain does
+        f, info = copy_features(c, 32)
+        g = extract_bytes(c.data, 32)
+        for name in ("pixels", "block_meta", "image_meta", "mask"):
+            assert np.array_equal(getattr(f, name), getattr(g, name)), (c.format, name)
+        assert (info.width, info.height) == (136, 120)
