@@ -139,7 +139,9 @@ def main(argv=None) -> int:
     t0 = time.time()
     scorer = Scorer(a.weights)
     from ops.scorer.chains import GENERATOR_VERSION
-    name = f"pairs_eval_{a.chains}_{a.seed}_k{scorer.k}_v{GENERATOR_VERSION}.npz"
+    from ops.scorer.features import FEATURES_VERSION
+    name = (f"pairs_eval_{a.chains}_{a.seed}_k{scorer.k}_v{GENERATOR_VERSION}"
+            f"f{FEATURES_VERSION}.npz")
     cached = Path(a.cache) / name if a.cache else None
     if cached is not None and cached.exists():
         ps = PairSet.load(cached)

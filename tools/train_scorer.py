@@ -29,7 +29,8 @@ def pair_set(work: Path, split: str, chains: int, seed: int, workers: int):
     """Build (or load the cached) pair set of a photo split."""
     from ops.scorer.chains import GENERATOR_VERSION
     from ops.scorer.dataset import PairSet, build_pairs
-    path = work / f"pairs_{split}_{chains}_{seed}_v{GENERATOR_VERSION}.npz"
+    from ops.scorer.features import FEATURES_VERSION
+    path = work / f"pairs_{split}_{chains}_{seed}_v{GENERATOR_VERSION}f{FEATURES_VERSION}.npz"
     if path.exists():
         return PairSet.load(path)
     t = time.time()
@@ -61,6 +62,11 @@ def main(argv=None) -> int:
     ap.add_argument("--image-stats", action=argparse.BooleanOptionalAction,
                     default=TrainConfig.image_stats,
                     help="quantisation-fit and DCT-spectrum inputs")
+    ap.add_argument("--global-stats", action=argparse.BooleanOptionalAction,
+                    default=TrainConfig.global_stats,
+                    help="whole-image statistics input (features.global_stats)")
+    ap.add_argument("--global-dropout", type=float, default=TrainConfig.global_dropout,
+                    help="dropout on the standardised whole-image statistics")
     ap.add_argument("--family-balance", type=float, default=TrainConfig.family_balance,
                     help="pair sampling weight count(family)**-x (0 = uniform)")
     ap.add_argument("--threads", type=int, default=2)
@@ -88,7 +94,9 @@ def main(argv=None) -> int:
     cfg = TrainConfig(steps=p["steps"], batch_pairs=a.batch_pairs, lr=a.lr, width=a.width,
                       weight_decay=a.weight_decay, dropout=a.dropout,
                       flip_blocks=a.flip_blocks, meta_norm=a.meta_norm,
-                      image_stats=a.image_stats, family_balance=a.family_balance, seed=a.seed,
+                      image_stats=a.image_stats, global_stats=a.global_stats,
+                      global_dropout=a.global_dropout,
+                      family_balance=a.family_balance, seed=a.seed,
                       threads=a.threads)
     log = []
     model = train(train_set, cfg, val=val_set, on_log=log.append)
@@ -100,7 +108,8 @@ def main(argv=None) -> int:
               "command": "tools/train_scorer.py " + " ".join(argv if argv is not None
                                                              else sys.argv[1:])}
     out = save_weights(model, a.out, extra={"record": json.dumps(record)})
-    (work / f"train_log_{a.preset}.jsonl").write_text("\n".join(json.dumps(r) for r in log))
+    log_path = work / f"train_log_{a.preset}_{Path(a.out).stem}.jsonl"
+    log_path.write_text("\n".join(json.dumps(r) for r in log))
     print(json.dumps({**record, "weights": str(out), "bytes": out.stat().st_size}))
     return 0
 

@@ -16,7 +16,8 @@ from .transforms import Encoded
 
 logger = logging.getLogger("imgjuicer")
 ARRAYS = ("pixels", "block_meta", "image_meta", "mask", "file_size", "width", "height",
-          "jpeg_quality", "format", "chain", "closer", "further", "family", "tie", "failed")
+          "jpeg_quality", "format", "chain", "closer", "further", "family", "tie", "failed",
+          "global_stats")
 
 
 @dataclass
@@ -38,6 +39,8 @@ class PairSet:
     family: np.ndarray        # (P,) str
     tie: np.ndarray           # (P,) bool: identical pixels, no order
     failed: np.ndarray = field(default_factory=lambda: np.array(0))   # chains skipped (error)
+    # (N, GLOBAL_DIM) float32 whole-image statistics; (N, 0) in sets built before them
+    global_stats: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
 
     def save(self, path: str | Path) -> None:
         np.savez(path, **{a: getattr(self, a) for a in ARRAYS})
@@ -45,7 +48,9 @@ class PairSet:
     @classmethod
     def load(cls, path: str | Path) -> "PairSet":
         with np.load(path, allow_pickle=False) as z:
-            return cls(**{a: z[a] for a in ARRAYS})
+            arrays = {a: z[a] for a in ARRAYS if a in z.files}
+        arrays.setdefault("global_stats", np.zeros((arrays["mask"].shape[0], 0), np.float32))
+        return cls(**arrays)
 
     def __len__(self) -> int:
         return int(self.closer.size)
@@ -136,7 +141,8 @@ def build_pairs(photo_dir: str | Path, n_chains: int, seed: int, k: int = K_BLOC
         further=np.array([p[1] for p in pairs], np.int64),
         family=np.array([p[2] for p in pairs]),
         tie=np.array([p[3] for p in pairs], bool),
-        failed=np.array(len(failed), np.int64))
+        failed=np.array(len(failed), np.int64),
+        global_stats=np.stack([f.global_stats for f in feats]))
 
 
 def _progress(it, total: int, enabled: bool):

@@ -1,11 +1,13 @@
-"""Per-image scorer inputs: K high-entropy 8x8 blocks (pixels, DCT) and file metadata.
+"""Per-image scorer inputs: K high-entropy 8x8 blocks (pixels, DCT), file metadata and
+whole-image statistics (``global_stats``: DCT spectrum, quantisation fit, grid phase and
+resampling periodicity of the gradient profiles, histogram gaps).
 
 Blocks lie on the 8x8 grid anchored at the top-left corner (the JPEG block grid).  A block's
 entropy is the sum of absolute differences of horizontally and vertically adjacent luma
 pixels inside it.  Selection is spread over the image: the tile grid is cut into about 4K
 cells, the best block of each cell ranks first, then the rest, each by entropy (ties by
-a fixed scramble of position), and the top K are kept -- so the count is min(K, number of whole blocks) at any
-resolution.  Everything is deterministic and vectorised numpy.
+a fixed scramble of position), and the top K are kept -- so the count is min(K, number of
+whole blocks) at any resolution.  Everything is deterministic and vectorised numpy.
 """
 from __future__ import annotations
 
@@ -17,9 +19,15 @@ import numpy as np
 from PIL import Image
 
 K_BLOCKS = 64
+FEATURES_VERSION = 2      # bump when features change: pair-set caches are keyed by it
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
 IMAGE_META_DIM = 20
 BLOCK_META_DIM = 2
+STATS_BLOCKS = 256        # grid blocks (raster-strided over the image) behind global_stats
+PROFILE_BANDS = 16        # frequency bands of the row / column gradient profiles
+# JPEG qualities whose standard luma tables the quantisation fit is measured against
+QFIT_QUALITIES = (10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95)
+GLOBAL_DIM = 64 + 2 * 15 + 2 * len(QFIT_QUALITIES) + 2 * 8 + 2 * PROFILE_BANDS + 4
 MAX_COLOUR_SAMPLES = 1 << 12
 MAX_ENTROPY = (1 << 15) - 1      # 112 pairs x 255 = 28560 fits
 
@@ -45,6 +53,7 @@ class Features:
     block_meta: np.ndarray    # (K, BLOCK_META_DIM) float32
     image_meta: np.ndarray    # (IMAGE_META_DIM,) float32
     mask: np.ndarray          # (K,) bool: block present
+    global_stats: np.ndarray | None = None   # (GLOBAL_DIM,) float32 whole-image statistics
 
     @property
     def count(self) -> int:
@@ -104,19 +113,28 @@ def luma(px: np.ndarray) -> np.ndarray:
 def block_entropy(y: np.ndarray) -> np.ndarray:
     """(H//8, W//8) sum of |adjacent luma differences| inside each whole 8x8 block of the
     uint8 luma plane ``y`` (pairs across a block edge belong to neither block)."""
+    return _gradients(y)[0]
+
+
+def _gradients(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One pass over the whole-block area of ``y``: the block entropies, and the column
+    profile (sum over rows of |y[:, j+1] - y[:, j]|, every j) and the row profile (sum over
+    columns of |y[i+1] - y[i]|) that ``global_stats`` reads resampling and grid traces from."""
     th, tw = y.shape[0] // 8, y.shape[1] // 8
     if th == 0 or tw == 0:
-        return np.zeros((th, tw), np.int32)
+        return np.zeros((th, tw), np.int32), np.zeros(0), np.zeros(0)
     a = y[: th * 8, : tw * 8].astype(np.int16)
     dx = np.abs(np.diff(a, axis=1)).astype(np.uint8)      # (8th, 8tw-1), |d| <= 255
-    dx[:, 7::8] = 0
     dy = np.abs(np.diff(a, axis=0)).astype(np.uint8)      # (8th-1, 8tw)
+    col = dx.sum(0, dtype=np.int64)
+    row = dy.sum(1, dtype=np.int64)
+    dx[:, 7::8] = 0
     dy[7::8] = 0
     dy = np.concatenate([dy, np.zeros((1, tw * 8), np.uint8)])
     starts = np.arange(0, tw * 8, 8)
     sx = np.add.reduceat(dx.reshape(th, 8, -1).sum(1, dtype=np.int32), starts, axis=1)
     sy = np.add.reduceat(dy.reshape(th, 8, -1).sum(1, dtype=np.int32), starts, axis=1)
-    return sx + sy
+    return sx + sy, col, row
 
 
 def select_blocks(entropy: np.ndarray, k: int = K_BLOCKS) -> tuple[np.ndarray, np.ndarray]:
@@ -195,20 +213,20 @@ def extract_pixels(px: np.ndarray, info: FileInfo, k: int = K_BLOCKS,
     their file's info."""
     if px.ndim != 3 or px.shape[2] != 3 or px.dtype != np.uint8:
         raise ValueError(f"expected (H, W, 3) uint8 pixels, got {px.shape} {px.dtype}")
-    ent = block_entropy(luma(px) if y is None else y)
+    y = luma(px) if y is None else y
+    ent, col, row = _gradients(y)
     ys, xs = select_blocks(ent, k)
     n = ys.size
     pixels = np.zeros((k, 8, 8, 3), np.uint8)
     bmeta = np.zeros((k, BLOCK_META_DIM), np.float32)
     if n:
-        rows = (ys[:, None] * 8 + np.arange(8))[:, :, None]
-        cols = (xs[:, None] * 8 + np.arange(8))[:, None, :]
-        pixels[:n] = px[rows, cols]
+        pixels[:n] = grid_blocks(px, ys, xs)
         bmeta[:n, 0] = _block_colours(pixels[:n]) / 64
         bmeta[:n, 1] = np.log1p(ent[ys, xs]) / 10
     mask = np.zeros(k, bool)
     mask[:n] = True
-    return Features(pixels, bmeta, image_meta(info, px, n, k), mask)
+    return Features(pixels, bmeta, image_meta(info, px, n, k), mask,
+                    global_stats(px, y, col, row))
 
 
 def extract_bytes(data: bytes, k: int = K_BLOCKS) -> Features:
@@ -234,11 +252,113 @@ _YCC = np.array([[0.299, 0.587, 0.114],
                  [0.5, -0.418688, -0.081312]], np.float32)
 
 
+@lru_cache(maxsize=1)
+def _dct2_matrix() -> np.ndarray:
+    """kron(D, D): the 2-D DCT of a row-major 8x8 block as one 64x64 matrix."""
+    d = dct_matrix().astype(np.float64)
+    return np.kron(d, d).T.astype(np.float32)
+
+
 def dct_blocks(pixels: np.ndarray) -> np.ndarray:
-    """(..., 8, 8, 3) uint8 RGB -> (..., 3, 64) DCT of Y, Cb, Cr, each level-shifted by 128."""
-    f = pixels.astype(np.float32) @ _YCC.T
-    f[..., 0] -= 128.0
-    f = np.moveaxis(f, -1, -3)                         # (..., 3, 8, 8)
-    d = dct_matrix()
-    c = d @ f @ d.T
-    return c.reshape(*c.shape[:-2], 64)
+    """(..., 8, 8, 3) uint8 RGB -> (..., 3, 64) DCT of Y, Cb, Cr, each level-shifted by 128
+    (one colour GEMM and one 64x64 GEMM over all blocks)."""
+    lead = pixels.shape[:-3]
+    f = pixels.reshape(-1, 3).astype(np.float32) @ _YCC.T        # (N*64, 3)
+    f[:, 0] -= 128.0
+    f = f.reshape(-1, 64, 3).transpose(0, 2, 1).reshape(-1, 64)   # (N*3, 64)
+    return (f @ _dct2_matrix()).reshape(*lead, 3, 64)
+
+
+def grid_blocks(px: np.ndarray, by: np.ndarray, bx: np.ndarray) -> np.ndarray:
+    """The 8x8 grid blocks at block rows ``by`` and columns ``bx`` of (H, W, C) pixels:
+    (M, 8, 8, C), gathered through a strided view of the image (no full-image copy)."""
+    th, tw = px.shape[0] // 8, px.shape[1] // 8
+    v = px[: th * 8, : tw * 8].reshape(th, 8, tw, 8, px.shape[2])
+    return v[by, :, bx]
+
+
+# ---------------------------------------------------------------- whole-image statistics
+def quantisation_fit_np(y_dct: np.ndarray, tables: np.ndarray) -> np.ndarray:
+    """numpy twin of ``model.quantisation_fit``: (..., 64) luma coefficients, (Q, 64) steps
+    -> (..., 2Q) grid misfit (x4) and share of live coefficients per table."""
+    r = y_dct[..., None, :] * (1.0 / tables).astype(np.float32)
+    live = np.abs(r) >= 0.5
+    off = np.abs(r - np.rint(r))
+    off *= live
+    n = live.sum(-1)
+    fit = 4 * off.sum(-1) / (n + 1.0)
+    return np.concatenate([fit, n / 64], -1).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _qfit_tables() -> np.ndarray:
+    return _reference_tables()[[q - 1 for q in QFIT_QUALITIES]]
+
+
+@lru_cache(maxsize=1)
+def _diagonal() -> np.ndarray:
+    """(64, 15) averaging matrix: DCT coefficient (u, v) -> its anti-diagonal u + v."""
+    u, v = np.divmod(np.arange(64), 8)
+    m = np.zeros((64, 15), np.float32)
+    m[np.arange(64), u + v] = 1.0
+    return m / m.sum(0)
+
+
+def _profile_stats(p: np.ndarray) -> np.ndarray:
+    """8 + PROFILE_BANDS numbers from a gradient profile (column or row sums of |diff|):
+    its mean per position modulo 8, as log ratios to the overall mean (a JPEG grid, also a
+    shifted one left by a crop, peaks at one phase), and the log peak-to-median power of the
+    profile's spectrum in equal frequency bands (resampling by a factor leaves periodic
+    gradient strength: an upscale by 3/2 peaks at 1/3 cycle per pixel)."""
+    out = np.zeros(8 + PROFILE_BANDS, np.float32)
+    if p.size < 32:
+        return out
+    m = p.mean() + 1e-6
+    phase = np.arange(p.size) % 8
+    fold = np.bincount(phase, p, 8) / np.bincount(phase, minlength=8)
+    out[:8] = np.log((fold + 1e-3 * m) / m)
+    spec = np.abs(np.fft.rfft(p / m - 1.0)[1:]) ** 2 / p.size
+    freq = np.arange(1, spec.size + 1) / p.size                  # cycles per pixel, <= 0.5
+    band = np.minimum((freq * 2 * PROFILE_BANDS).astype(np.int64), PROFILE_BANDS - 1)
+    peak = np.zeros(PROFILE_BANDS)
+    np.maximum.at(peak, band, spec)
+    out[8:] = np.log((peak + 1e-6) / (np.median(spec) + 1e-6)) / 4
+    return out
+
+
+def global_stats(px: np.ndarray, y: np.ndarray, col: np.ndarray, row: np.ndarray,
+                 max_blocks: int = STATS_BLOCKS) -> np.ndarray:
+    """Statistics of the whole picture, not just the K chosen blocks (GLOBAL_DIM floats):
+    over up to ``max_blocks`` grid blocks spread evenly in raster order, the mean log
+    magnitude of each luma DCT coefficient (64) and of the chroma ones by anti-diagonal
+    (2 x 15) and the quantisation fit to the standard tables (24); the phase and spectrum
+    statistics of the column and row gradient profiles (2 x 24); and of the luma histogram
+    the share of empty levels inside its range, its comb strength (levels alternating
+    full / sparse after a tone or gamma change) and the clipped shares at 0 and 255."""
+    g = np.zeros(GLOBAL_DIM, np.float32)
+    th, tw = y.shape[0] // 8, y.shape[1] // 8
+    n = th * tw
+    if n == 0:
+        return g
+    idx = np.unique(np.linspace(0, n - 1, min(n, max_blocks)).astype(np.int64))
+    by, bx = np.divmod(idx, tw)
+    c = dct_blocks(grid_blocks(px, by, bx))                        # (M, 3, 64)
+    la = np.log1p(np.abs(c))
+    g[:64] = la[:, 0].mean(0) / 4
+    g[64:94] = (la[:, 1:].mean(0) @ _diagonal()).reshape(-1) / 4
+    nq = 2 * len(QFIT_QUALITIES)
+    g[94:94 + nq] = quantisation_fit_np(c[:, 0], _qfit_tables()).mean(0)
+    o = 94 + nq
+    g[o:o + 24] = _profile_stats(col.astype(np.float64))
+    g[o + 24:o + 48] = _profile_stats(row.astype(np.float64))
+    h = np.bincount(y[::2, ::2].reshape(-1), minlength=256).astype(np.float64)
+    nz = np.flatnonzero(h)
+    lo, hi = nz[0], nz[-1]
+    used = h[lo:hi + 1]
+    g[o + 48] = float(np.mean(used == 0))
+    if used.size >= 3:
+        g[o + 49] = float(np.abs(used[1:-1] - (used[:-2] + used[2:]) / 2).mean()
+                          / (used.mean() + 1e-6))
+    g[o + 50] = h[0] / h.sum()
+    g[o + 51] = h[255] / h.sum()
+    return g

@@ -6,14 +6,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .features import (BLOCK_META_DIM, IMAGE_META_DIM, K_BLOCKS, Features, _reference_tables,
-                       dct_blocks)
+from .features import (BLOCK_META_DIM, GLOBAL_DIM, IMAGE_META_DIM, K_BLOCKS, QFIT_QUALITIES,
+                       Features, _reference_tables, dct_blocks)
 
 PIX_IN = 192 + 56 + 56          # RGB pixels + horizontal and vertical luma differences
 DEFAULT_CONFIG = {"k": K_BLOCKS, "width": 64, "image_meta_dim": IMAGE_META_DIM,
                   "block_meta_dim": BLOCK_META_DIM}
-# JPEG qualities whose standard luma tables the quantisation fit is measured against
-QFIT_QUALITIES = (10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95)
 QFIT_DIM = 2 * len(QFIT_QUALITIES)
 
 
@@ -42,11 +40,13 @@ class GenerationLossNet(nn.Module):
 
     def __init__(self, k: int = K_BLOCKS, width: int = 64, image_meta_dim: int = IMAGE_META_DIM,
                  block_meta_dim: int = BLOCK_META_DIM, dropout: float = 0.0,
-                 meta_norm: bool = False, image_stats: bool = False):
+                 meta_norm: bool = False, image_stats: bool = False, global_dim: int = 0,
+                 global_dropout: float = 0.0):
         super().__init__()
         self.config = {"k": k, "width": width, "image_meta_dim": image_meta_dim,
                        "block_meta_dim": block_meta_dim, "dropout": dropout,
-                       "meta_norm": meta_norm, "image_stats": image_stats}
+                       "meta_norm": meta_norm, "image_stats": image_stats,
+                       "global_dim": global_dim, "global_dropout": global_dropout}
         # image_stats: the quantisation fit of every block (to the head) and, averaged over
         # the present blocks, with the mean log-magnitude DCT spectrum (to the image branch)
         self.image_stats = bool(image_stats)
@@ -69,18 +69,31 @@ class GenerationLossNet(nn.Module):
                                  nn.GELU())
         self.meta = nn.Sequential(nn.Linear(image_meta_dim + extra_image, w // 2), nn.GELU(),
                                   nn.Linear(w // 2, w // 2), nn.GELU())
-        self.head = nn.Sequential(nn.Linear(2 * w + w // 2 + block_meta_dim + extra_block, w),
+        # global_dim: whole-image statistics (features.global_stats), standardised with the
+        # training set's mean / std (saved with the weights), through their own branch
+        self.global_dim = int(global_dim)
+        self.global_dropout = float(global_dropout)   # on the standardised inputs, training only
+        fm_dim = w // 2
+        if self.global_dim:
+            self.register_buffer("g_mean", torch.zeros(self.global_dim))
+            self.register_buffer("g_std", torch.ones(self.global_dim))
+            self.glob = nn.Sequential(nn.Linear(self.global_dim, w), nn.GELU(),
+                                      nn.Linear(w, w // 2), nn.GELU())
+            fm_dim += w // 2
+        self.head = nn.Sequential(nn.Linear(2 * w + fm_dim + block_meta_dim + extra_block, w),
                                   nn.GELU(), nn.Linear(w, 2))
         if image_stats:
             tables = torch.from_numpy(_reference_tables()[[q - 1 for q in QFIT_QUALITIES]])
             self.register_buffer("_qtables", tables.float(), persistent=False)
-        self.image_term = nn.Linear(w // 2, 1)
+        self.image_term = nn.Linear(fm_dim, 1)
         self.register_buffer("_luma", torch.tensor([0.299, 0.587, 0.114]), persistent=False)
 
     def forward(self, dct: torch.Tensor, pixels: torch.Tensor, block_meta: torch.Tensor,
-                image_meta: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+                image_meta: torch.Tensor, mask: torch.Tensor,
+                global_stats: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (B,).  dct (B,K,3,64) float; pixels (B,K,8,8,3) uint8 or float 0..255;
-        block_meta (B,K,Mb); image_meta (B,Mi); mask (B,K) bool."""
+        block_meta (B,K,Mb); image_meta (B,Mi); mask (B,K) bool; global_stats (B,G), needed
+        when the net was built with global_dim."""
         b, k = mask.shape
         d = torch.sign(dct) * torch.log1p(dct.abs())            # compress the coefficient range
         fd = self.dct(d.reshape(b * k, 192))
@@ -99,6 +112,14 @@ class GenerationLossNet(nn.Module):
             im = torch.cat([im, (qf * m).sum(1) / cnt, spec / 4], 1)
             extra = [qf.reshape(b * k, -1)]
         fm = self.meta(im)
+        if self.global_dim:
+            if global_stats is None or global_stats.shape[-1] != self.global_dim:
+                raise ValueError(f"this scorer needs {self.global_dim} global statistics per "
+                                 "image (features.global_stats)")
+            g = (global_stats - self.g_mean) / self.g_std
+            if self.global_dropout > 0:
+                g = F.dropout(g, self.global_dropout, self.training)
+            fm = torch.cat([fm, self.glob(g)], 1)
         if self.dropout > 0:
             fd = F.dropout(fd, self.dropout, self.training)
             fp = F.dropout(fp, self.dropout, self.training)
@@ -116,14 +137,19 @@ class GenerationLossNet(nn.Module):
 def collate(feats: list[Features]) -> dict[str, torch.Tensor]:
     """Stack features into the network's input tensors (DCT computed here)."""
     pixels = np.stack([f.pixels for f in feats])
+    g = (np.stack([f.global_stats for f in feats])
+         if all(f.global_stats is not None for f in feats) else None)
     return tensors(pixels, np.stack([f.block_meta for f in feats]),
-                   np.stack([f.image_meta for f in feats]), np.stack([f.mask for f in feats]))
+                   np.stack([f.image_meta for f in feats]), np.stack([f.mask for f in feats]), g)
 
 
 def tensors(pixels: np.ndarray, block_meta: np.ndarray, image_meta: np.ndarray,
-            mask: np.ndarray) -> dict[str, torch.Tensor]:
-    return {"dct": torch.from_numpy(dct_blocks(pixels)),
-            "pixels": torch.from_numpy(np.ascontiguousarray(pixels)),
-            "block_meta": torch.from_numpy(block_meta.astype(np.float32)),
-            "image_meta": torch.from_numpy(image_meta.astype(np.float32)),
-            "mask": torch.from_numpy(mask.astype(bool))}
+            mask: np.ndarray, global_stats: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+    out = {"dct": torch.from_numpy(dct_blocks(pixels)),
+           "pixels": torch.from_numpy(np.ascontiguousarray(pixels)),
+           "block_meta": torch.from_numpy(block_meta.astype(np.float32)),
+           "image_meta": torch.from_numpy(image_meta.astype(np.float32)),
+           "mask": torch.from_numpy(mask.astype(bool))}
+    if global_stats is not None and global_stats.size:
+        out["global_stats"] = torch.from_numpy(global_stats.astype(np.float32))
+    return out

@@ -31,6 +31,8 @@ class TrainConfig:
     meta_norm: bool = True        # resolution / file size inputs spread to unit range
     image_stats: bool = True      # quantisation fit + mean DCT spectrum inputs (model.py)
     family_balance: float = 0.5   # pairs drawn with weight count(family) ** -balance
+    global_stats: bool = True     # whole-image statistics input (features.global_stats)
+    global_dropout: float = 0.0   # dropout on those (standardised) statistics
     seed: int = 0
     threads: int = 2
     log_every: int = 100
@@ -80,7 +82,7 @@ def _batch(ps: PairSet, idx: np.ndarray, gen: np.random.Generator | None, jitter
     pixels = ps.pixels[uniq]
     if gen is not None and flip:
         pixels = flip_blocks(pixels, gen)
-    t = tensors(pixels, ps.block_meta[uniq], meta, ps.mask[uniq])
+    t = tensors(pixels, ps.block_meta[uniq], meta, ps.mask[uniq], ps.global_stats[uniq])
     n = len(idx)
     return t, torch.from_numpy(inv[:n]), torch.from_numpy(inv[n:])
 
@@ -92,7 +94,8 @@ def score_set(model: GenerationLossNet, ps: PairSet, batch: int = 256) -> np.nda
     with torch.no_grad():
         for s in range(0, ps.pixels.shape[0], batch):
             sl = slice(s, s + batch)
-            t = tensors(ps.pixels[sl], ps.block_meta[sl], ps.image_meta[sl], ps.mask[sl])
+            t = tensors(ps.pixels[sl], ps.block_meta[sl], ps.image_meta[sl], ps.mask[sl],
+                        ps.global_stats[sl])
             out.append(model(**t).numpy())
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
@@ -112,8 +115,17 @@ def train(ps: PairSet, cfg: TrainConfig, val: PairSet | None = None,
     torch.set_num_threads(cfg.threads)
     gen = np.random.default_rng(cfg.seed)
     k = ps.pixels.shape[1]
+    g_dim = ps.global_stats.shape[1] if cfg.global_stats else 0
+    if cfg.global_stats and not g_dim:
+        raise ValueError("global_stats=True but the pair set has no global statistics "
+                         "(built before them): rebuild it")
     model = GenerationLossNet(k=k, width=cfg.width, dropout=cfg.dropout,
-                              meta_norm=cfg.meta_norm, image_stats=cfg.image_stats)
+                              meta_norm=cfg.meta_norm, image_stats=cfg.image_stats,
+                              global_dim=g_dim, global_dropout=cfg.global_dropout)
+    if g_dim:
+        g = ps.global_stats.astype(np.float64)
+        model.g_mean.copy_(torch.from_numpy(g.mean(0)))
+        model.g_std.copy_(torch.from_numpy(np.maximum(g.std(0), 1e-3)))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     warm = max(1, cfg.steps // 50)
     sched = torch.optim.lr_scheduler.LambdaLR(

@@ -93,3 +93,55 @@ def test_bad_pixels_raise():
         F.extract_pixels(np.zeros((16, 16)), F.FileInfo("PNG", 16, 16, 10))
     with pytest.raises(Exception):
         F.extract_bytes(b"not an image")
+
+
+# ---------------------------------------------------------------- whole-image statistics
+_O = 94 + 2 * len(F.QFIT_QUALITIES)          # start of the column-profile statistics
+
+
+def test_global_stats_are_deterministic_and_bounded(photo):
+    data = T.to_jpeg(photo, 70).data
+    a, b = F.extract_bytes(data), F.extract_bytes(data)
+    assert a.global_stats.shape == (F.GLOBAL_DIM,) and a.global_stats.dtype == np.float32
+    assert np.array_equal(a.global_stats, b.global_stats)
+    assert np.all(np.isfinite(a.global_stats))
+    tiny = F.extract_bytes(T.to_png(photo[:5, :7]).data)       # no whole block
+    assert tiny.global_stats.shape == (F.GLOBAL_DIM,) and not tiny.global_stats.any()
+
+
+def test_column_profile_shows_the_jpeg_grid_and_a_crop_shifts_it(photo):
+    png = F.extract_bytes(T.to_png(photo).data).global_stats[_O:_O + 8]
+    jpg = F.extract_bytes(T.to_jpeg(photo, 40).data).global_stats[_O:_O + 8]
+    assert abs(png).max() < 0.05                                # no grid in a clean picture
+    assert np.argmax(jpg) == 7 and jpg[7] > 0.1                 # block edge between x=7, 8
+    # crop 3 columns off the left of the JPEG: its old grid now sits 3 columns earlier
+    shifted = T.crop(T.to_jpeg(photo, 40).pixels, (3, 0, photo.shape[1], photo.shape[0]))
+    g = F.extract_bytes(T.to_png(shifted).data).global_stats[_O:_O + 8]
+    assert np.argmax(g) == 4
+
+
+def test_profile_spectrum_peaks_where_an_upscale_repeats():
+    px = photo_like(300, 400, seed=5)
+    up = T.resize(px, (600, 450), "bicubic")                   # 3/2: period of 3 pixels
+    band = int(1 / 3 * 2 * F.PROFILE_BANDS)
+    sl = slice(_O + 8, _O + 8 + F.PROFILE_BANDS)
+    clean = F.extract_bytes(T.to_png(px).data).global_stats[sl]
+    resampled = F.extract_bytes(T.to_png(up).data).global_stats[sl]
+    assert resampled[band] > clean[band] + 0.3
+    assert np.argmax(resampled[2:]) + 2 == band               # past the low-frequency bands
+
+
+def test_numpy_quantisation_fit_matches_the_network_one(photo):
+    import torch
+    from ops.scorer.model import quantisation_fit
+    c = F.dct_blocks(F.extract_bytes(T.to_jpeg(photo, 50).data).pixels)[:, 0]
+    tables = F._qfit_tables()
+    want = quantisation_fit(torch.from_numpy(c), torch.from_numpy(tables)).numpy()
+    assert np.allclose(F.quantisation_fit_np(c, tables), want, atol=1e-5)
+
+
+def test_grid_blocks_are_the_blocks_of_the_image(photo):
+    ys, xs = np.array([0, 3, 59]), np.array([0, 79, 5])
+    got = F.grid_blocks(photo, ys, xs)
+    for i, (y, x) in enumerate(zip(ys, xs)):
+        assert np.array_equal(got[i], photo[8 * y:8 * y + 8, 8 * x:8 * x + 8])

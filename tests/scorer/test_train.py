@@ -126,7 +126,8 @@ def test_scores_keep_the_logit_order_far_into_the_sigmoid_tail(pairs, tmp_path):
         m.image_term.bias.fill_(25.0)                  # every logit lands near 25
     scorer = Scorer(save_weights(m, tmp_path / "hot.pt"))
     feats = [Features(pairs.pixels[i], pairs.block_meta[i].astype(np.float32),
-                      pairs.image_meta[i], pairs.mask[i]) for i in range(6)]
+                      pairs.image_meta[i], pairs.mask[i], pairs.global_stats[i])
+             for i in range(6)]
     z = score_set(scorer.model, pairs)[:6]
     s = scorer.score_features(feats)
     assert np.all(z > 17) and np.all(s < 1.0)          # float32 would give exactly 1.0
@@ -144,6 +145,40 @@ def test_copy_features_equal_a_fresh_decode():
         c.pixels                                          # decoded once, as a chain does
         f, info = copy_features(c, 32)
         g = extract_bytes(c.data, 32)
-        for name in ("pixels", "block_meta", "image_meta", "mask"):
+        for name in ("pixels", "block_meta", "image_meta", "mask", "global_stats"):
             assert np.array_equal(getattr(f, name), getattr(g, name)), (c.format, name)
         assert (info.width, info.height) == (136, 120)
+
+
+def test_global_stats_model_keeps_its_standardisation_and_needs_the_stats(pairs, tmp_path):
+    from ops.scorer.features import GLOBAL_DIM
+    from ops.scorer.model import tensors
+    m = train(pairs, TrainConfig(steps=3, batch_pairs=8, width=16, threads=1, log_every=3,
+                                 global_stats=True, global_dropout=0.2))
+    assert m.global_dim == GLOBAL_DIM == pairs.global_stats.shape[1]
+    g = pairs.global_stats.astype(np.float64)
+    assert np.allclose(m.g_mean.numpy(), g.mean(0), atol=1e-5)
+    back = load_model(save_weights(m, tmp_path / "g.pt"))
+    assert torch.equal(back.g_mean, m.g_mean) and torch.equal(back.g_std, m.g_std)
+    assert np.allclose(score_set(back, pairs), score_set(m, pairs), atol=1e-6)
+    # the statistics change the score, and a net built with them refuses inputs without them
+    t = tensors(pairs.pixels[:4], pairs.block_meta[:4], pairs.image_meta[:4], pairs.mask[:4],
+                pairs.global_stats[:4])
+    with torch.no_grad():
+        z = back(**t)
+        t2 = dict(t, global_stats=t["global_stats"].flip(0))
+        assert not torch.allclose(z, back(**t2))
+        with pytest.raises(ValueError, match="global statistics"):
+            back(**{k: v for k, v in t.items() if k != "global_stats"})
+
+
+def test_pair_sets_built_before_global_stats_still_load(pairs, tmp_path):
+    from ops.scorer.dataset import ARRAYS
+    np.savez(tmp_path / "old.npz", **{a: getattr(pairs, a) for a in ARRAYS
+                                      if a != "global_stats"})
+    old = PairSet.load(tmp_path / "old.npz")
+    assert old.global_stats.shape == (pairs.pixels.shape[0], 0)
+    with pytest.raises(ValueError, match="rebuild"):
+        train(old, TrainConfig(steps=1, batch_pairs=4, width=16, threads=1))
+    m = train(old, TrainConfig(steps=1, batch_pairs=4, width=16, threads=1, global_stats=False))
+    assert m.global_dim == 0 and np.isfinite(score_set(m, old)).all()
