@@ -38,15 +38,16 @@ class KeepBestCopyDeduplicator(Deduplicator):
 
     def compute_hash_batched(self, samples: list[dict]) -> list[dict]:
         from ops.image.phash import image_hashes
-        from ops.scorer.features import extract_image
+        from ops.scorer.features import blas_one_thread, extract_image
         from ops.scorer.weights import load_with_info
         feats, owner, hashes = [], [], []
-        for i, s in enumerate(samples):
-            img, info = load_with_info(self.image_paths(s)[0])   # ImageLoadError -> error row
-            hashes.append(image_hashes(img, self.method))
-            if StatsKeys.generation_loss not in s.get(Fields.stats, {}):
-                feats.append(extract_image(img, info, self._m_scorer.k))
-                owner.append(i)
+        with blas_one_thread():
+            for i, s in enumerate(samples):
+                img, info = load_with_info(self.image_paths(s)[0])   # ImageLoadError -> error
+                hashes.append(image_hashes(img, self.method))
+                if StatsKeys.generation_loss not in s.get(Fields.stats, {}):
+                    feats.append(extract_image(img, info, self._m_scorer.k))
+                    owner.append(i)
         scores = dict(zip(owner, self._m_scorer.score_features(feats)))
         for i, s in enumerate(samples):
             s.setdefault(Fields.meta, {})[PHASHES] = hashes[i]

@@ -157,7 +157,18 @@ def load_image(path: str, mode: Optional[str] = "RGB",
                max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Decode an image file: limits, EXIF transpose, first frame, mode normalised."""
     _check_file(path)
-    img = _open(path, max_pixels)
+    return decode_opened(_open(path, max_pixels), path, mode)
+
+
+def open_image(path: str, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Open an image file lazily (header read, limits checked, nothing decoded): read its
+    format / tables, then ``decode_opened`` it -- one open instead of two."""
+    _check_file(path)
+    return _open(path, max_pixels)
+
+
+def decode_opened(img: Image.Image, path: str, mode: Optional[str] = "RGB") -> Image.Image:
+    """The rest of ``load_image`` on an image ``open_image`` returned."""
     try:
         if getattr(img, "n_frames", 1) > 1:
             img.seek(0)

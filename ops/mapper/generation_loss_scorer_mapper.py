@@ -27,18 +27,20 @@ class GenerationLossScorerMapper(Mapper):
         self._m_scorer = Scorer(self.weights, device=self.device, threads=self.threads)
 
     def process_batched(self, samples: list[dict]) -> list[dict]:
+        from ops.scorer.features import blas_one_thread
         from ops.scorer.weights import file_features
         k = self._m_scorer.k
         feats, owner, todo = [], [], []
-        for i, s in enumerate(samples):
-            stats = s.setdefault(Fields.stats, {})
-            if StatsKeys.generation_loss in stats:
-                continue
-            todo.append(i)
-            paths = self.image_paths(s) if s.get(self.image_key) is not None else []
-            for p in paths:
-                feats.append(file_features(p, k))       # ImageLoadError -> this sample errors
-                owner.append(i)
+        with blas_one_thread():
+            for i, s in enumerate(samples):
+                stats = s.setdefault(Fields.stats, {})
+                if StatsKeys.generation_loss in stats:
+                    continue
+                todo.append(i)
+                paths = self.image_paths(s) if s.get(self.image_key) is not None else []
+                for p in paths:
+                    feats.append(file_features(p, k))   # ImageLoadError -> this sample errors
+                    owner.append(i)
         # nothing is written before every image of the batch decoded (the framework retries
         # a failing batch row by row, and must find the other rows untouched)
         scores = {i: [] for i in todo}

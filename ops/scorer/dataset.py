@@ -11,7 +11,8 @@ import numpy as np
 from PIL import Image
 
 from .chains import chain_pairs, make_chain
-from .features import K_BLOCKS, Features, FileInfo, extract_pixels, file_info
+from .features import (K_BLOCKS, Features, FileInfo, blas_one_thread, extract_pixels,
+                       file_info)
 from .transforms import Encoded
 
 logger = logging.getLogger("imgjuicer")
@@ -93,10 +94,11 @@ def _chain_rows_or_raise(args) -> tuple[list[dict], list[tuple]]:
     photo = _photo(str(photos[index % len(photos)]))
     copies, fams = make_chain(photo, rng)
     rows = []
-    for c in copies:
-        f, info = copy_features(c, k)
-        rows.append({"f": f, "size": len(c.data), "w": info.width, "h": info.height,
-                     "q": info.jpeg_quality, "fmt": info.format})
+    with blas_one_thread():
+        for c in copies:
+            f, info = copy_features(c, k)
+            rows.append({"f": f, "size": len(c.data), "w": info.width, "h": info.height,
+                         "q": info.jpeg_quality, "fmt": info.format})
     pairs = [(p.closer, p.further, p.family, p.tie) for p in chain_pairs(copies, fams)]
     return rows, pairs
 

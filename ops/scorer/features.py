@@ -117,15 +117,19 @@ def block_entropy(y: np.ndarray) -> np.ndarray:
 
 
 def _gradients(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One pass over the whole-block area of ``y``: the block entropies, and the column
-    profile (sum over rows of |y[:, j+1] - y[:, j]|, every j) and the row profile (sum over
-    columns of |y[i+1] - y[i]|) that ``global_stats`` reads resampling and grid traces from."""
+    """The whole-block area of ``y``: the block entropies, and the column profile (sum over
+    rows of |y[:, j+1] - y[:, j]|, every j) and the row profile (sum over columns of
+    |y[i+1] - y[i]|) that ``global_stats`` reads resampling and grid traces from.  numpy
+    definition; ``_jit.gradient_pass`` computes the same in one pass (tested equal)."""
     th, tw = y.shape[0] // 8, y.shape[1] // 8
     if th == 0 or tw == 0:
         return np.zeros((th, tw), np.int32), np.zeros(0), np.zeros(0)
-    a = y[: th * 8, : tw * 8].astype(np.int16)
-    dx = np.abs(np.diff(a, axis=1)).astype(np.uint8)      # (8th, 8tw-1), |d| <= 255
-    dy = np.abs(np.diff(a, axis=0)).astype(np.uint8)      # (8th-1, 8tw)
+    a = y[: th * 8, : tw * 8]
+    # |difference| of neighbours as max - min: stays uint8, no int16 copies
+    dx = np.maximum(a[:, :-1], a[:, 1:])                  # (8th, 8tw-1)
+    dx -= np.minimum(a[:, :-1], a[:, 1:])
+    dy = np.maximum(a[:-1], a[1:])                        # (8th-1, 8tw)
+    dy -= np.minimum(a[:-1], a[1:])
     col = dx.sum(0, dtype=np.int64)
     row = dy.sum(1, dtype=np.int64)
     dx[:, 7::8] = 0
@@ -138,7 +142,14 @@ def _gradients(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def select_blocks(entropy: np.ndarray, k: int = K_BLOCKS) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column (in blocks) of the min(k, n) chosen blocks, best first."""
+    """Row and column (in blocks) of the min(k, n) chosen blocks, best first.
+
+    Every block gets one int64 key, (rank, index): rank orders by entropy, highest first,
+    equal entropies by a fixed scramble of the position (flat areas spread over the image
+    instead of filling the top rows first), and the index makes keys unique.  The cells are
+    a product of row bands and column bands, so each cell's best block is a 2-D minimum
+    (two ``minimum.reduceat``); the cell winners come first, by key, then the other blocks
+    by key.  No full sort: about 4K winners are sorted, the rest only partitioned."""
     th, tw = entropy.shape
     n = th * tw
     if n == 0:
@@ -146,21 +157,27 @@ def select_blocks(entropy: np.ndarray, k: int = K_BLOCKS) -> tuple[np.ndarray, n
     cells = 4 * k
     gx = int(np.clip(round(np.sqrt(cells * tw / th)), 1, tw))
     gy = int(np.clip(round(cells / gx), 1, th))
-    ty, tx = np.divmod(np.arange(n), tw)
-    cell = (ty * gy // th) * gx + tx * gx // tw
-    e = np.minimum(entropy.reshape(-1), MAX_ENTROPY).astype(np.int64)
     idx = np.arange(n, dtype=np.int64)
-    # equal entropies (flat areas) are ordered by a fixed scramble of their position, so
-    # ties spread over the image instead of filling the top rows first; one int64 sort key
+    e = np.minimum(entropy.reshape(-1), MAX_ENTROPY).astype(np.int64)
     scramble = ((idx * 2654435761) >> 8) & 0xFFFF
-    rank_in = ((MAX_ENTROPY - e) << 16) | scramble                    # < 2**31
-    by_cell = np.argsort((cell.astype(np.int64) << 31) | rank_in, kind="stable")
-    first = np.ones(n, bool)
-    first[1:] = cell[by_cell][1:] != cell[by_cell][:-1]
-    is_best = np.zeros(n, bool)
-    is_best[by_cell[first]] = True
-    order = np.argsort((((~is_best).astype(np.int64)) << 31) | rank_in, kind="stable")[:k]
-    return ty[order], tx[order]
+    rank = ((MAX_ENTROPY - e) << 16) | scramble                       # < 2**31
+    key = rank * n + idx                                             # unique, < 2**63
+    band_y = np.arange(th) * gy // th
+    band_x = np.arange(tw) * gx // tw
+    rows = np.flatnonzero(np.r_[True, band_y[1:] != band_y[:-1]])
+    cols = np.flatnonzero(np.r_[True, band_x[1:] != band_x[:-1]])
+    best = np.minimum.reduceat(np.minimum.reduceat(key.reshape(th, tw), rows, axis=0),
+                               cols, axis=1).reshape(-1)
+    best.sort()
+    if best.size >= k:
+        chosen = best[:k]
+    else:
+        rest = key.copy()
+        rest[best % n] = np.iinfo(np.int64).max
+        m = min(k, n) - best.size
+        part = np.partition(rest, m - 1)[:m] if m < n else rest
+        chosen = np.concatenate([best, np.sort(part)[:m]])
+    return np.divmod(chosen % n, tw)
 
 
 def colour_count(px: np.ndarray) -> int:
@@ -213,8 +230,9 @@ def extract_pixels(px: np.ndarray, info: FileInfo, k: int = K_BLOCKS,
     their file's info."""
     if px.ndim != 3 or px.shape[2] != 3 or px.dtype != np.uint8:
         raise ValueError(f"expected (H, W, 3) uint8 pixels, got {px.shape} {px.dtype}")
+    from ._jit import gradient_pass
     y = luma(px) if y is None else y
-    ent, col, row = _gradients(y)
+    ent, col, row, hist = gradient_pass(y, y.shape[0] // 8, y.shape[1] // 8)
     ys, xs = select_blocks(ent, k)
     n = ys.size
     pixels = np.zeros((k, 8, 8, 3), np.uint8)
@@ -226,7 +244,7 @@ def extract_pixels(px: np.ndarray, info: FileInfo, k: int = K_BLOCKS,
     mask = np.zeros(k, bool)
     mask[:n] = True
     return Features(pixels, bmeta, image_meta(info, px, n, k), mask,
-                    global_stats(px, y, col, row))
+                    global_stats(px, y, col, row, hist=hist))
 
 
 def extract_bytes(data: bytes, k: int = K_BLOCKS) -> Features:
@@ -261,12 +279,21 @@ def _dct2_matrix() -> np.ndarray:
 
 def dct_blocks(pixels: np.ndarray) -> np.ndarray:
     """(..., 8, 8, 3) uint8 RGB -> (..., 3, 64) DCT of Y, Cb, Cr, each level-shifted by 128
-    (one colour GEMM and one 64x64 GEMM over all blocks)."""
+    (one colour GEMM and one 64x64 GEMM over all blocks; run them under ``blas_one_thread``)."""
     lead = pixels.shape[:-3]
-    f = pixels.reshape(-1, 3).astype(np.float32) @ _YCC.T        # (N*64, 3)
-    f[:, 0] -= 128.0
-    f = f.reshape(-1, 64, 3).transpose(0, 2, 1).reshape(-1, 64)   # (N*3, 64)
-    return (f @ _dct2_matrix()).reshape(*lead, 3, 64)
+    f = _YCC @ pixels.reshape(-1, 3).T.astype(np.float32)           # (3, N*64)
+    f[0] -= 128.0
+    c = f.reshape(-1, 64) @ _dct2_matrix()                          # (3N, 64)
+    return c.reshape(3, -1, 64).transpose(1, 0, 2).reshape(*lead, 3, 64)
+
+
+def blas_one_thread():
+    """Context manager: one BLAS thread while features are computed.  Their GEMMs are small
+    (a few hundred blocks); OpenBLAS spreads them over every core and then waits for busy
+    ones: with a training run on the other core, scoring ran at 32% of decode-only speed
+    instead of 50% (tools/bench/bench_scorer.py).  Parallelism belongs across images."""
+    from threadpoolctl import threadpool_limits
+    return threadpool_limits(1, user_api="blas")
 
 
 def grid_blocks(px: np.ndarray, by: np.ndarray, bx: np.ndarray) -> np.ndarray:
@@ -293,6 +320,11 @@ def quantisation_fit_np(y_dct: np.ndarray, tables: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=1)
 def _qfit_tables() -> np.ndarray:
     return _reference_tables()[[q - 1 for q in QFIT_QUALITIES]]
+
+
+@lru_cache(maxsize=1)
+def _qfit_inverse() -> np.ndarray:
+    return (1.0 / _qfit_tables()).astype(np.float32)
 
 
 @lru_cache(maxsize=1)
@@ -327,14 +359,18 @@ def _profile_stats(p: np.ndarray) -> np.ndarray:
 
 
 def global_stats(px: np.ndarray, y: np.ndarray, col: np.ndarray, row: np.ndarray,
-                 max_blocks: int = STATS_BLOCKS) -> np.ndarray:
+                 max_blocks: int = STATS_BLOCKS, hist: np.ndarray | None = None,
+                 exact: bool = False) -> np.ndarray:
     """Statistics of the whole picture, not just the K chosen blocks (GLOBAL_DIM floats):
     over up to ``max_blocks`` grid blocks spread evenly in raster order, the mean log
     magnitude of each luma DCT coefficient (64) and of the chroma ones by anti-diagonal
     (2 x 15) and the quantisation fit to the standard tables (24); the phase and spectrum
     statistics of the column and row gradient profiles (2 x 24); and of the luma histogram
     the share of empty levels inside its range, its comb strength (levels alternating
-    full / sparse after a tone or gamma change) and the clipped shares at 0 and 255."""
+    full / sparse after a tone or gamma change) and the clipped shares at 0 and 255.
+    ``hist``: the histogram of y[::2, ::2] when already counted; ``exact``: the quantisation
+    fit by the numpy definition instead of the numba kernel (same up to float32 order)."""
+    from ._jit import quantisation_fit_mean
     g = np.zeros(GLOBAL_DIM, np.float32)
     th, tw = y.shape[0] // 8, y.shape[1] // 8
     n = th * tw
@@ -347,11 +383,16 @@ def global_stats(px: np.ndarray, y: np.ndarray, col: np.ndarray, row: np.ndarray
     g[:64] = la[:, 0].mean(0) / 4
     g[64:94] = (la[:, 1:].mean(0) @ _diagonal()).reshape(-1) / 4
     nq = 2 * len(QFIT_QUALITIES)
-    g[94:94 + nq] = quantisation_fit_np(c[:, 0], _qfit_tables()).mean(0)
+    if exact:
+        g[94:94 + nq] = quantisation_fit_np(c[:, 0], _qfit_tables()).mean(0)
+    else:
+        g[94:94 + nq] = quantisation_fit_mean(np.ascontiguousarray(c[:, 0]), _qfit_inverse())
     o = 94 + nq
     g[o:o + 24] = _profile_stats(col.astype(np.float64))
     g[o + 24:o + 48] = _profile_stats(row.astype(np.float64))
-    h = np.bincount(y[::2, ::2].reshape(-1), minlength=256).astype(np.float64)
+    if hist is None:
+        hist = np.bincount(y[::2, ::2].reshape(-1), minlength=256)
+    h = hist.astype(np.float64)
     nz = np.flatnonzero(h)
     lo, hi = nz[0], nz[-1]
     used = h[lo:hi + 1]

@@ -32,7 +32,7 @@ class TrainConfig:
     image_stats: bool = True      # quantisation fit + mean DCT spectrum inputs (model.py)
     family_balance: float = 0.5   # pairs drawn with weight count(family) ** -balance
     global_stats: bool = True     # whole-image statistics input (features.global_stats)
-    global_dropout: float = 0.0   # dropout on those (standardised) statistics
+    global_dropout: float = 0.3   # dropout on those (standardised) statistics
     seed: int = 0
     threads: int = 2
     log_every: int = 100

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..image.io import ImageLoadError, load_image
-from .features import Features, extract_image, file_info
+from ..image.io import ImageLoadError, decode_opened, open_image
+from .features import Features, blas_one_thread, extract_image, file_info
 
 WEIGHTS_NAME = "scorer.pt"
 REPO_ASSETS = Path(__file__).resolve().parents[2] / "assets_cache"
@@ -55,11 +55,10 @@ def load_model(path: str | Path | None = None, device: str = "cpu"):
 
 def load_with_info(path: str):
     """(RGB PIL image via the project's loader, FileInfo of the file) for one path."""
-    from PIL import Image
-    img = load_image(path, mode="RGB")
-    with Image.open(path) as raw:          # header only: format, mode, JPEG tables
-        info = file_info(raw, os.path.getsize(path), _head(path))
-    info.width, info.height = img.size
+    raw = open_image(path)                 # header read: format, mode, JPEG tables
+    info = file_info(raw, os.path.getsize(path), _head(path))
+    img = decode_opened(raw, path, "RGB")
+    info.width, info.height = img.size     # as displayed (EXIF orientation applied)
     return img, info
 
 
@@ -93,19 +92,20 @@ class Scorer:
         from .model import collate
         if not feats:
             return np.zeros(0, np.float32)
-        with torch.no_grad():
+        with torch.no_grad(), blas_one_thread():
             t = {k: v.to(self.device) for k, v in collate(feats).items()}
             return torch.sigmoid(self.model(**t).double()).cpu().numpy()
 
     def score_files(self, paths: list[str]) -> list[float | ImageLoadError]:
         """One score per path, or the ImageLoadError that path raised."""
         feats, where, out = [], [], [None] * len(paths)
-        for i, p in enumerate(paths):
-            try:
-                feats.append(file_features(p, self.k))
-                where.append(i)
-            except ImageLoadError as exc:
-                out[i] = exc
+        with blas_one_thread():
+            for i, p in enumerate(paths):
+                try:
+                    feats.append(file_features(p, self.k))
+                    where.append(i)
+                except ImageLoadError as exc:
+                    out[i] = exc
         for i, s in zip(where, self.score_features(feats)):
             out[i] = float(s)
         return out

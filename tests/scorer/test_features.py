@@ -145,3 +145,61 @@ def test_grid_blocks_are_the_blocks_of_the_image(photo):
     got = F.grid_blocks(photo, ys, xs)
     for i, (y, x) in enumerate(zip(ys, xs)):
         assert np.array_equal(got[i], photo[8 * y:8 * y + 8, 8 * x:8 * x + 8])
+
+
+def _select_reference(entropy, k):
+    """select_blocks spelled out: cells, each cell's best block first, then the rest."""
+    th, tw = entropy.shape
+    cells = 4 * k
+    gx = int(np.clip(round(np.sqrt(cells * tw / th)), 1, tw))
+    gy = int(np.clip(round(cells / gx), 1, th))
+    ranked = {}
+    for y in range(th):
+        for x in range(tw):
+            i = y * tw + x
+            e = min(int(entropy[y, x]), F.MAX_ENTROPY)
+            scramble = ((i * 2654435761) >> 8) & 0xFFFF
+            ranked[(y, x)] = (-e, scramble, i)
+    best = {}
+    for (y, x), r in ranked.items():
+        c = (y * gy // th, x * gx // tw)
+        if c not in best or r < ranked[best[c]]:
+            best[c] = (y, x)
+    winners = sorted(best.values(), key=ranked.get)
+    rest = sorted((b for b in ranked if b not in set(winners)), key=ranked.get)
+    chosen = (winners + rest)[:k]
+    return np.array([b[0] for b in chosen]), np.array([b[1] for b in chosen])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_select_blocks_matches_the_plain_definition(seed):
+    rng = np.random.default_rng(seed)
+    th, tw = int(rng.integers(1, 40)), int(rng.integers(1, 40))
+    ent = [rng.integers(0, 40000, (th, tw)),                  # above MAX_ENTROPY too
+           rng.integers(0, 3, (th, tw)) * 100][seed % 2]      # many ties
+    for k in (1, 5, 16, 64):
+        ys, xs = F.select_blocks(ent, k)
+        want_y, want_x = _select_reference(ent, k)
+        assert np.array_equal(ys, want_y) and np.array_equal(xs, want_x), (th, tw, k)
+
+
+@pytest.mark.parametrize("shape", [(480, 640), (61, 93), (7, 40), (8, 8)])
+def test_numba_gradient_pass_equals_the_numpy_definition(shape):
+    from ops.scorer._jit import gradient_pass
+    y = F.luma(photo_like(*shape, seed=sum(shape)))
+    ent, col, row, hist = gradient_pass(y, y.shape[0] // 8, y.shape[1] // 8)
+    want = F._gradients(y)
+    assert np.array_equal(ent, want[0]) and np.array_equal(col, want[1])
+    assert np.array_equal(row, want[2])
+    assert np.array_equal(hist, np.bincount(y[::2, ::2].reshape(-1), minlength=256))
+
+
+def test_numba_quantisation_fit_equals_the_numpy_definition(photo):
+    y = F.luma(photo)
+    ent, col, row = F._gradients(y)
+    for q in (30, 85):
+        px = T.to_jpeg(photo, q).pixels
+        fast = F.global_stats(px, F.luma(px), col, row)
+        exact = F.global_stats(px, F.luma(px), col, row, exact=True)
+        assert np.allclose(fast, exact, rtol=1e-5, atol=1e-6)
+        assert np.array_equal(np.delete(fast, np.s_[94:118]), np.delete(exact, np.s_[94:118]))
