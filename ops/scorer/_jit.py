@@ -1,8 +1,9 @@
 """numba kernels for the scorer's per-image features: one pass where numpy needs many.
 
-Both give exactly what the numpy definitions in ``features.py`` give (integer sums are exact;
-the quantisation fit sums float32 in another order, ~1e-7 relative), at a fraction of the
-time: the scoring benchmark is held to 50% of decode-only throughput.
+The tests hold them to plain definitions: the gradient pass to a numpy one (integer sums,
+exactly equal), the quantisation fit to the network's ``model.quantisation_fit`` (float32
+summed in another order, ~1e-7 relative).  They are here for time: the scoring benchmark
+is held to 50% of decode-only throughput.
 """
 from __future__ import annotations
 
@@ -56,8 +57,8 @@ def gradient_pass(y, th, tw):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True)
 def quantisation_fit_mean(c, inv):  # pragma: no cover - compiled
-    """Mean over blocks of ``features.quantisation_fit_np``: (M, 64) float32 luma
-    coefficients, (Q, 64) float32 reciprocal steps -> (2Q,) float32."""
+    """Mean over blocks of ``model.quantisation_fit``: (M, 64) float32 luma coefficients,
+    (Q, 64) float32 reciprocal steps -> (2Q,) float32."""
     m, q = c.shape[0], inv.shape[0]
     out = np.zeros(2 * q, np.float64)
     for b in range(m):

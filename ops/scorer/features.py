@@ -7,7 +7,8 @@ entropy is the sum of absolute differences of horizontally and vertically adjace
 pixels inside it.  Selection is spread over the image: the tile grid is cut into about 4K
 cells, the best block of each cell ranks first, then the rest, each by entropy (ties by
 a fixed scramble of position), and the top K are kept -- so the count is min(K, number of
-whole blocks) at any resolution.  Everything is deterministic and vectorised numpy.
+whole blocks) at any resolution.  Everything is deterministic: vectorised numpy, and
+numba kernels (``_jit.py``) for the per-pixel passes.
 """
 from __future__ import annotations
 
@@ -113,32 +114,8 @@ def luma(px: np.ndarray) -> np.ndarray:
 def block_entropy(y: np.ndarray) -> np.ndarray:
     """(H//8, W//8) sum of |adjacent luma differences| inside each whole 8x8 block of the
     uint8 luma plane ``y`` (pairs across a block edge belong to neither block)."""
-    return _gradients(y)[0]
-
-
-def _gradients(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The whole-block area of ``y``: the block entropies, and the column profile (sum over
-    rows of |y[:, j+1] - y[:, j]|, every j) and the row profile (sum over columns of
-    |y[i+1] - y[i]|) that ``global_stats`` reads resampling and grid traces from.  numpy
-    definition; ``_jit.gradient_pass`` computes the same in one pass (tested equal)."""
-    th, tw = y.shape[0] // 8, y.shape[1] // 8
-    if th == 0 or tw == 0:
-        return np.zeros((th, tw), np.int32), np.zeros(0), np.zeros(0)
-    a = y[: th * 8, : tw * 8]
-    # |difference| of neighbours as max - min: stays uint8, no int16 copies
-    dx = np.maximum(a[:, :-1], a[:, 1:])                  # (8th, 8tw-1)
-    dx -= np.minimum(a[:, :-1], a[:, 1:])
-    dy = np.maximum(a[:-1], a[1:])                        # (8th-1, 8tw)
-    dy -= np.minimum(a[:-1], a[1:])
-    col = dx.sum(0, dtype=np.int64)
-    row = dy.sum(1, dtype=np.int64)
-    dx[:, 7::8] = 0
-    dy[7::8] = 0
-    dy = np.concatenate([dy, np.zeros((1, tw * 8), np.uint8)])
-    starts = np.arange(0, tw * 8, 8)
-    sx = np.add.reduceat(dx.reshape(th, 8, -1).sum(1, dtype=np.int32), starts, axis=1)
-    sy = np.add.reduceat(dy.reshape(th, 8, -1).sum(1, dtype=np.int32), starts, axis=1)
-    return sx + sy, col, row
+    from ._jit import gradient_pass
+    return gradient_pass(y, y.shape[0] // 8, y.shape[1] // 8)[0]
 
 
 def select_blocks(entropy: np.ndarray, k: int = K_BLOCKS) -> tuple[np.ndarray, np.ndarray]:
@@ -244,7 +221,7 @@ def extract_pixels(px: np.ndarray, info: FileInfo, k: int = K_BLOCKS,
     mask = np.zeros(k, bool)
     mask[:n] = True
     return Features(pixels, bmeta, image_meta(info, px, n, k), mask,
-                    global_stats(px, y, col, row, hist=hist))
+                    global_stats(px, y, col, row, hist))
 
 
 def extract_bytes(data: bytes, k: int = K_BLOCKS) -> Features:
@@ -305,18 +282,6 @@ def grid_blocks(px: np.ndarray, by: np.ndarray, bx: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- whole-image statistics
-def quantisation_fit_np(y_dct: np.ndarray, tables: np.ndarray) -> np.ndarray:
-    """numpy twin of ``model.quantisation_fit``: (..., 64) luma coefficients, (Q, 64) steps
-    -> (..., 2Q) grid misfit (x4) and share of live coefficients per table."""
-    r = y_dct[..., None, :] * (1.0 / tables).astype(np.float32)
-    live = np.abs(r) >= 0.5
-    off = np.abs(r - np.rint(r))
-    off *= live
-    n = live.sum(-1)
-    fit = 4 * off.sum(-1) / (n + 1.0)
-    return np.concatenate([fit, n / 64], -1).astype(np.float32)
-
-
 @lru_cache(maxsize=1)
 def _qfit_tables() -> np.ndarray:
     return _reference_tables()[[q - 1 for q in QFIT_QUALITIES]]
@@ -359,8 +324,7 @@ def _profile_stats(p: np.ndarray) -> np.ndarray:
 
 
 def global_stats(px: np.ndarray, y: np.ndarray, col: np.ndarray, row: np.ndarray,
-                 max_blocks: int = STATS_BLOCKS, hist: np.ndarray | None = None,
-                 exact: bool = False) -> np.ndarray:
+                 hist: np.ndarray, max_blocks: int = STATS_BLOCKS) -> np.ndarray:
     """Statistics of the whole picture, not just the K chosen blocks (GLOBAL_DIM floats):
     over up to ``max_blocks`` grid blocks spread evenly in raster order, the mean log
     magnitude of each luma DCT coefficient (64) and of the chroma ones by anti-diagonal
@@ -368,8 +332,8 @@ def global_stats(px: np.ndarray, y: np.ndarray, col: np.ndarray, row: np.ndarray
     statistics of the column and row gradient profiles (2 x 24); and of the luma histogram
     the share of empty levels inside its range, its comb strength (levels alternating
     full / sparse after a tone or gamma change) and the clipped shares at 0 and 255.
-    ``hist``: the histogram of y[::2, ::2] when already counted; ``exact``: the quantisation
-    fit by the numpy definition instead of the numba kernel (same up to float32 order)."""
+    ``col``, ``row``, ``hist``: the profiles and histogram of ``_jit.gradient_pass``; the
+    quantisation fit is ``model.quantisation_fit`` averaged, computed by a numba kernel."""
     from ._jit import quantisation_fit_mean
     g = np.zeros(GLOBAL_DIM, np.float32)
     th, tw = y.shape[0] // 8, y.shape[1] // 8
@@ -383,15 +347,10 @@ def global_stats(px: np.ndarray, y: np.ndarray, col: np.ndarray, row: np.ndarray
     g[:64] = la[:, 0].mean(0) / 4
     g[64:94] = (la[:, 1:].mean(0) @ _diagonal()).reshape(-1) / 4
     nq = 2 * len(QFIT_QUALITIES)
-    if exact:
-        g[94:94 + nq] = quantisation_fit_np(c[:, 0], _qfit_tables()).mean(0)
-    else:
-        g[94:94 + nq] = quantisation_fit_mean(np.ascontiguousarray(c[:, 0]), _qfit_inverse())
+    g[94:94 + nq] = quantisation_fit_mean(np.ascontiguousarray(c[:, 0]), _qfit_inverse())
     o = 94 + nq
     g[o:o + 24] = _profile_stats(col.astype(np.float64))
     g[o + 24:o + 48] = _profile_stats(row.astype(np.float64))
-    if hist is None:
-        hist = np.bincount(y[::2, ::2].reshape(-1), minlength=256)
     h = hist.astype(np.float64)
     nz = np.flatnonzero(h)
     lo, hi = nz[0], nz[-1]

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .features import (BLOCK_META_DIM, GLOBAL_DIM, IMAGE_META_DIM, K_BLOCKS, QFIT_QUALITIES,
-                       Features, _reference_tables, dct_blocks)
+from .features import (BLOCK_META_DIM, IMAGE_META_DIM, K_BLOCKS, QFIT_QUALITIES, Features,
+                       _qfit_tables, dct_blocks)
 
 PIX_IN = 192 + 56 + 56          # RGB pixels + horizontal and vertical luma differences
 DEFAULT_CONFIG = {"k": K_BLOCKS, "width": 64, "image_meta_dim": IMAGE_META_DIM,
@@ -83,7 +83,7 @@ class GenerationLossNet(nn.Module):
         self.head = nn.Sequential(nn.Linear(2 * w + fm_dim + block_meta_dim + extra_block, w),
                                   nn.GELU(), nn.Linear(w, 2))
         if image_stats:
-            tables = torch.from_numpy(_reference_tables()[[q - 1 for q in QFIT_QUALITIES]])
+            tables = torch.from_numpy(_qfit_tables())
             self.register_buffer("_qtables", tables.float(), persistent=False)
         self.image_term = nn.Linear(fm_dim, 1)
         self.register_buffer("_luma", torch.tensor([0.299, 0.587, 0.114]), persistent=False)

@@ -131,13 +131,16 @@ def test_profile_spectrum_peaks_where_an_upscale_repeats():
     assert np.argmax(resampled[2:]) + 2 == band               # past the low-frequency bands
 
 
-def test_numpy_quantisation_fit_matches_the_network_one(photo):
+@pytest.mark.parametrize("q", [30, 50, 85])
+def test_numba_quantisation_fit_is_the_network_one_averaged(photo, q):
     import torch
+    from ops.scorer._jit import quantisation_fit_mean
     from ops.scorer.model import quantisation_fit
-    c = F.dct_blocks(F.extract_bytes(T.to_jpeg(photo, 50).data).pixels)[:, 0]
+    px = T.to_jpeg(photo, q).pixels
+    c = np.ascontiguousarray(F.dct_blocks(F.extract_bytes(T.to_png(px).data).pixels)[:, 0])
     tables = F._qfit_tables()
-    want = quantisation_fit(torch.from_numpy(c), torch.from_numpy(tables)).numpy()
-    assert np.allclose(F.quantisation_fit_np(c, tables), want, atol=1e-5)
+    want = quantisation_fit(torch.from_numpy(c), torch.from_numpy(tables)).numpy().mean(0)
+    assert np.allclose(quantisation_fit_mean(c, F._qfit_inverse()), want, atol=1e-5)
 
 
 def test_grid_blocks_are_the_blocks_of_the_image(photo):
@@ -183,23 +186,38 @@ def test_select_blocks_matches_the_plain_definition(seed):
         assert np.array_equal(ys, want_y) and np.array_equal(xs, want_x), (th, tw, k)
 
 
+def _gradients_reference(y):
+    """Block entropies, column and row profiles of |luma differences|, spelled out."""
+    th, tw = y.shape[0] // 8, y.shape[1] // 8
+    if th == 0 or tw == 0:                       # no whole block: no profiles either
+        return np.zeros((th, tw)), np.zeros(0), np.zeros(0)
+    a = y[: 8 * th, : 8 * tw].astype(np.int32)
+    dx, dy = np.abs(np.diff(a, axis=1)), np.abs(np.diff(a, axis=0))
+    ent = np.zeros((th, tw), np.int64)
+    for i in range(th):
+        for j in range(tw):
+            b = a[8 * i:8 * i + 8, 8 * j:8 * j + 8]
+            ent[i, j] = np.abs(np.diff(b, axis=1)).sum() + np.abs(np.diff(b, axis=0)).sum()
+    return ent, dx.sum(0), dy.sum(1)
+
+
 @pytest.mark.parametrize("shape", [(480, 640), (61, 93), (7, 40), (8, 8)])
-def test_numba_gradient_pass_equals_the_numpy_definition(shape):
+def test_numba_gradient_pass_equals_the_plain_definition(shape):
     from ops.scorer._jit import gradient_pass
     y = F.luma(photo_like(*shape, seed=sum(shape)))
     ent, col, row, hist = gradient_pass(y, y.shape[0] // 8, y.shape[1] // 8)
-    want = F._gradients(y)
-    assert np.array_equal(ent, want[0]) and np.array_equal(col, want[1])
-    assert np.array_equal(row, want[2])
+    want = _gradients_reference(y)
+    assert np.array_equal(ent, want[0]) and np.array_equal(F.block_entropy(y), want[0])
+    assert np.array_equal(col, want[1]) and np.array_equal(row, want[2])
     assert np.array_equal(hist, np.bincount(y[::2, ::2].reshape(-1), minlength=256))
 
 
-def test_numba_quantisation_fit_equals_the_numpy_definition(photo):
-    y = F.luma(photo)
-    ent, col, row = F._gradients(y)
-    for q in (30, 85):
-        px = T.to_jpeg(photo, q).pixels
-        fast = F.global_stats(px, F.luma(px), col, row)
-        exact = F.global_stats(px, F.luma(px), col, row, exact=True)
-        assert np.allclose(fast, exact, rtol=1e-5, atol=1e-6)
-        assert np.array_equal(np.delete(fast, np.s_[94:118]), np.delete(exact, np.s_[94:118]))
+def test_global_stats_carry_the_kernel_quantisation_fit(photo):
+    from ops.scorer._jit import quantisation_fit_mean
+    px = T.to_jpeg(photo, 40).pixels
+    g = F.extract_bytes(T.to_png(px).data).global_stats
+    th, tw = px.shape[0] // 8, px.shape[1] // 8
+    idx = np.unique(np.linspace(0, th * tw - 1, min(th * tw, F.STATS_BLOCKS)).astype(np.int64))
+    c = F.dct_blocks(F.grid_blocks(px, *np.divmod(idx, tw)))[:, 0]
+    want = quantisation_fit_mean(np.ascontiguousarray(c), F._qfit_inverse())
+    assert np.array_equal(g[94:94 + 2 * len(F.QFIT_QUALITIES)], want)
