@@ -29,6 +29,16 @@ def _baseline(closer: np.ndarray, further: np.ndarray) -> float:
     return float(np.mean(np.where(closer > further, 1.0, np.where(closer == further, 0.5, 0.0))))
 
 
+def wilson(right: np.ndarray) -> list[float]:
+    """95% Wilson interval of an accuracy over ``right`` (bools): a family row of 40-250
+    pairs is only known to within several points, which the report must show."""
+    from scipy.stats import binomtest
+    if right.size == 0:
+        return [float("nan"), float("nan")]
+    ci = binomtest(int(right.sum()), int(right.size)).proportion_ci(0.95, method="wilson")
+    return [float(ci.low), float(ci.high)]
+
+
 def pair_report(ps, z: np.ndarray, seed: int) -> dict:
     o = ~ps.tie
     c, f = ps.closer[o], ps.further[o]
@@ -38,8 +48,10 @@ def pair_report(ps, z: np.ndarray, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     res = {
         "ordered_pairs": int(o.sum()), "accuracy": float(right.mean()),
+        "accuracy_ci95": wilson(right),
         "per_family": {str(k): {"pairs": int((fam == k).sum()),
-                                "accuracy": float(right[fam == k].mean())}
+                                "accuracy": float(right[fam == k].mean()),
+                                "ci95": wilson(right[fam == k])}
                        for k in sorted(set(fam.tolist()))},
         "baselines": {
             "bigger_file_wins": _baseline(ps.file_size[c], ps.file_size[f]),
@@ -49,6 +61,24 @@ def pair_report(ps, z: np.ndarray, seed: int) -> dict:
             "random": float(np.mean(rng.random(c.size) < 0.5)),
         },
     }
+    # the deduplicator's task: pairs whose closer copy is the chain's original, and chains in
+    # which the original (or a copy with its very pixels) gets the lowest score of all copies
+    first = np.r_[True, ps.chain[1:] != ps.chain[:-1]] if ps.chain.size else np.zeros(0, bool)
+    from_orig = first[c]
+    for name, sel in (("original_vs_copy", from_orig), ("copy_vs_copy", ~from_orig)):
+        res[name] = {"pairs": int(sel.sum()),
+                     "accuracy": float(right[sel].mean()) if sel.any() else float("nan"),
+                     "ci95": wilson(right[sel])}
+    starts = np.flatnonzero(first)
+    best_ok = []
+    for a, b in zip(starts, np.r_[starts[1:], ps.chain.size]):
+        if b - a < 2:
+            continue
+        same = {a} | {int(j) for i, j in zip(ps.closer[ps.tie], ps.further[ps.tie]) if i == a}
+        best_ok.append(a + int(np.argmin(z[a:b])) in same)
+    res["best_copy"] = {"chains": len(best_ok),
+                        "accuracy": float(np.mean(best_ok)) if best_ok else float("nan"),
+                        "ci95": wilson(np.array(best_ok, bool))}
     t = ps.tie
     if t.any():
         s = 1 / (1 + np.exp(-z))
@@ -97,12 +127,24 @@ def markdown(report: dict) -> str:
            f"{report.get('tied_pairs', {}).get('pairs', 0)} tied, from {report['chains']} "
            f"chains over the held-out photos (seed {report['seed']}).", "",
            "| | pairwise accuracy |", "|---|---|",
-           f"| **generation-loss scorer** | **{report['accuracy']:.1%}** |"]
+           f"| **generation-loss scorer** | **{report['accuracy']:.1%}**"
+           + (" (95%: {:.1%}–{:.1%})".format(*report["accuracy_ci95"])
+              if "accuracy_ci95" in report else "") + " |"]
     out += [f"| baseline: {k.replace('_', ' ')} | {v:.1%} |"
             for k, v in report["baselines"].items()]
-    out += ["", "| family | pairs | accuracy |", "|---|---|---|"]
-    out += [f"| {k} | {v['pairs']} | {v['accuracy']:.1%} |"
+    out += ["", "| family | pairs | accuracy | 95% interval |", "|---|---|---|---|"]
+    out += [f"| {k} | {v['pairs']} | {v['accuracy']:.1%} | "
+            + ("{:.1%}–{:.1%}".format(*v["ci95"]) if "ci95" in v else "—") + " |"
             for k, v in report["per_family"].items()]
+    if "best_copy" in report:
+        bc, ov, cc = report["best_copy"], report["original_vs_copy"], report["copy_vs_copy"]
+        out += ["", "| keep-the-best-copy view | n | accuracy | 95% interval |",
+                "|---|---|---|---|"]
+        out += [f"| {name} | {v.get('pairs', v.get('chains'))} | {v['accuracy']:.1%} | "
+                + "{:.1%}–{:.1%}".format(*v["ci95"]) + " |"
+                for name, v in (("original vs a copy (pairs)", ov),
+                                ("copy vs copy (pairs)", cc),
+                                ("chains whose original scores lowest", bc))]
     t = report.get("tied_pairs")
     if t:
         out += ["", f"Tied pairs (identical pixels, e.g. PNG of a JPEG): median |score "

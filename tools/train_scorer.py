@@ -41,6 +41,15 @@ def pair_set(work: Path, split: str, chains: int, seed: int, workers: int):
     return ps
 
 
+def _qualities(text: str | None) -> tuple[int, ...] | None:
+    if not text:
+        return None
+    if ":" in text:
+        a, b, step = (int(x) for x in text.split(":"))
+        return tuple(range(a, b + 1, step))
+    return tuple(int(x) for x in text.split(","))
+
+
 def main(argv=None) -> int:
     from ops.scorer.train import TrainConfig
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -67,6 +76,12 @@ def main(argv=None) -> int:
                     help="whole-image statistics input (features.global_stats)")
     ap.add_argument("--global-dropout", type=float, default=TrainConfig.global_dropout,
                     help="dropout on the standardised whole-image statistics")
+    ap.add_argument("--logit-l2", type=float, default=TrainConfig.logit_l2,
+                    help="weight of the mean squared logit in the loss")
+    ap.add_argument("--qfit-qualities", help="per-block quantisation-fit table qualities: "
+                    "'10,20,...' or 'A:B:STEP' (default: the 12 of features.QFIT_QUALITIES)")
+    ap.add_argument("--batch-chains", type=int, default=TrainConfig.batch_chains,
+                    help="> 0: whole chains per step, every pair inside them (not --batch-pairs)")
     ap.add_argument("--family-balance", type=float, default=TrainConfig.family_balance,
                     help="pair sampling weight count(family)**-x (0 = uniform)")
     ap.add_argument("--threads", type=int, default=2)
@@ -95,7 +110,9 @@ def main(argv=None) -> int:
                       weight_decay=a.weight_decay, dropout=a.dropout,
                       flip_blocks=a.flip_blocks, meta_norm=a.meta_norm,
                       image_stats=a.image_stats, global_stats=a.global_stats,
-                      global_dropout=a.global_dropout,
+                      global_dropout=a.global_dropout, batch_chains=a.batch_chains,
+                      logit_l2=a.logit_l2,
+                      qfit_qualities=_qualities(a.qfit_qualities),
                       family_balance=a.family_balance, seed=a.seed,
                       threads=a.threads)
     log = []

@@ -7,12 +7,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from .features import (BLOCK_META_DIM, IMAGE_META_DIM, K_BLOCKS, QFIT_QUALITIES, Features,
-                       _qfit_tables, dct_blocks)
+                       _reference_tables, dct_blocks)
 
 PIX_IN = 192 + 56 + 56          # RGB pixels + horizontal and vertical luma differences
 DEFAULT_CONFIG = {"k": K_BLOCKS, "width": 64, "image_meta_dim": IMAGE_META_DIM,
                   "block_meta_dim": BLOCK_META_DIM}
-QFIT_DIM = 2 * len(QFIT_QUALITIES)
 
 
 def quantisation_fit(y_dct: torch.Tensor, tables: torch.Tensor) -> torch.Tensor:
@@ -41,17 +40,24 @@ class GenerationLossNet(nn.Module):
     def __init__(self, k: int = K_BLOCKS, width: int = 64, image_meta_dim: int = IMAGE_META_DIM,
                  block_meta_dim: int = BLOCK_META_DIM, dropout: float = 0.0,
                  meta_norm: bool = False, image_stats: bool = False, global_dim: int = 0,
-                 global_dropout: float = 0.0):
+                 global_dropout: float = 0.0, qfit_qualities: list[int] | None = None):
         super().__init__()
+        # qfit_qualities: the standard-table qualities the per-block quantisation fit tries
+        # (default QFIT_QUALITIES, the 12 the whole-image statistics use)
+        quals = [int(q) for q in (QFIT_QUALITIES if qfit_qualities is None else qfit_qualities)]
+        if not quals or min(quals) < 1 or max(quals) > 100:
+            raise ValueError(f"qfit_qualities must be JPEG qualities 1..100, got {quals}")
         self.config = {"k": k, "width": width, "image_meta_dim": image_meta_dim,
                        "block_meta_dim": block_meta_dim, "dropout": dropout,
                        "meta_norm": meta_norm, "image_stats": image_stats,
-                       "global_dim": global_dim, "global_dropout": global_dropout}
+                       "global_dim": global_dim, "global_dropout": global_dropout,
+                       "qfit_qualities": quals}
         # image_stats: the quantisation fit of every block (to the head) and, averaged over
         # the present blocks, with the mean log-magnitude DCT spectrum (to the image branch)
         self.image_stats = bool(image_stats)
-        extra_block = QFIT_DIM if image_stats else 0
-        extra_image = QFIT_DIM + 192 if image_stats else 0
+        qdim = 2 * len(quals)
+        extra_block = qdim if image_stats else 0
+        extra_image = qdim + 192 if image_stats else 0
         w = width
         self.dropout = float(dropout)     # on the block features, training only
         # meta_norm: spread width / height / file size / bits per pixel, which features.py
@@ -83,7 +89,7 @@ class GenerationLossNet(nn.Module):
         self.head = nn.Sequential(nn.Linear(2 * w + fm_dim + block_meta_dim + extra_block, w),
                                   nn.GELU(), nn.Linear(w, 2))
         if image_stats:
-            tables = torch.from_numpy(_qfit_tables())
+            tables = torch.from_numpy(_reference_tables()[[q - 1 for q in quals]])
             self.register_buffer("_qtables", tables.float(), persistent=False)
         self.image_term = nn.Linear(fm_dim, 1)
         self.register_buffer("_luma", torch.tensor([0.299, 0.587, 0.114]), persistent=False)

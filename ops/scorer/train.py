@@ -33,19 +33,63 @@ class TrainConfig:
     family_balance: float = 0.5   # pairs drawn with weight count(family) ** -balance
     global_stats: bool = True     # whole-image statistics input (features.global_stats)
     global_dropout: float = 0.3   # dropout on those (standardised) statistics
+    qfit_qualities: tuple[int, ...] | None = None   # per-block quantisation-fit tables (model)
+    batch_chains: int = 0         # > 0: each step takes this many whole chains and learns
+    #                               from every pair inside them (see ChainBatches)
     seed: int = 0
     threads: int = 2
     log_every: int = 100
 
 
 def pair_loss(z_closer: torch.Tensor, z_further: torch.Tensor, tie: torch.Tensor,
-              tie_weight: float) -> torch.Tensor:
+              tie_weight: float, weight: torch.Tensor | None = None) -> torch.Tensor:
     """Logistic loss on the logit difference for ordered pairs (further must score higher);
-    squared difference for tied pairs (a lossless re-save must score the same)."""
+    squared difference for tied pairs (a lossless re-save must score the same).  Mean over
+    the pairs, or their ``weight``-weighted mean."""
     diff = z_further - z_closer
     ordered = F.softplus(-diff)
     tied = tie_weight * diff ** 2
-    return torch.where(tie, tied, ordered).mean()
+    per_pair = torch.where(tie, tied, ordered)
+    if weight is None:
+        return per_pair.mean()
+    return (per_pair * weight).sum() / weight.sum().clamp_min(1e-12)
+
+
+class ChainBatches:
+    """Batches of whole chains.  A chain of n copies holds n(n-1)/2 pairs, so a step that
+    runs the net on the copies of C chains (about 4 copies each) learns from ~7 pairs per
+    chain: about 3.5x the pairs per forward pass of drawing pairs one by one, which cost up
+    to two fresh copies each.  Chains are visited in a fresh random order every epoch; the
+    family balance moves from sampling into per-pair loss weights."""
+
+    def __init__(self, ps: PairSet, chains: int, balance: float, gen: np.random.Generator):
+        self.ps, self.c, self.gen = ps, int(chains), gen
+        n_chain = int(ps.chain.max()) + 1 if ps.chain.size else 0
+        # copies and pairs are stored chain by chain (build_pairs): ranges by searchsorted
+        if ps.chain.size and np.any(np.diff(ps.chain) < 0):
+            raise ValueError("pair set copies are not grouped by chain")
+        pair_chain = ps.chain[ps.closer]
+        if pair_chain.size and np.any(np.diff(pair_chain) < 0):
+            raise ValueError("pair set pairs are not grouped by chain")
+        ids = np.arange(n_chain + 1)
+        self.copy_at = np.searchsorted(ps.chain, ids)
+        self.pair_at = np.searchsorted(pair_chain, ids)
+        self.chains = np.flatnonzero(np.diff(self.pair_at) > 0)   # chains with any pair
+        if self.chains.size == 0:
+            raise ValueError("no chain in the pair set has a pair to learn from")
+        w = family_weights(ps.family, balance)
+        self.weight = (np.ones(len(ps)) if w is None else w * len(ps)).astype(np.float32)
+        self.order, self.pos = gen.permutation(self.chains), 0
+
+    def next(self) -> tuple[np.ndarray, np.ndarray]:
+        """(copy indices, pair indices) of the next C chains."""
+        if self.pos + self.c > self.order.size:
+            self.order, self.pos = self.gen.permutation(self.chains), 0
+        pick = self.order[self.pos:self.pos + self.c]
+        self.pos += self.c
+        copies = np.concatenate([np.arange(self.copy_at[i], self.copy_at[i + 1]) for i in pick])
+        pairs = np.concatenate([np.arange(self.pair_at[i], self.pair_at[i + 1]) for i in pick])
+        return copies, pairs
 
 
 def family_weights(family: np.ndarray, balance: float) -> np.ndarray | None:
@@ -72,10 +116,15 @@ def flip_blocks(pixels: np.ndarray, gen: np.random.Generator) -> np.ndarray:
 
 
 def _batch(ps: PairSet, idx: np.ndarray, gen: np.random.Generator | None, jitter: float,
-           flip: bool = False):
-    """Inputs for the copies of pairs ``idx`` (unique copies, each computed once)."""
+           flip: bool = False, copies: np.ndarray | None = None):
+    """Inputs for the copies of pairs ``idx`` (unique copies, each computed once; or exactly
+    ``copies`` when given, which must hold every copy the pairs name)."""
     a, b = ps.closer[idx], ps.further[idx]
-    uniq, inv = np.unique(np.concatenate([a, b]), return_inverse=True)
+    if copies is None:
+        uniq, inv = np.unique(np.concatenate([a, b]), return_inverse=True)
+    else:
+        uniq = np.sort(copies)
+        inv = np.searchsorted(uniq, np.concatenate([a, b]))
     meta = ps.image_meta[uniq].copy()
     if gen is not None and jitter > 0:
         meta[:, :4] += gen.normal(0.0, jitter, size=(len(uniq), 4)).astype(np.float32)
@@ -121,7 +170,9 @@ def train(ps: PairSet, cfg: TrainConfig, val: PairSet | None = None,
                          "(built before them): rebuild it")
     model = GenerationLossNet(k=k, width=cfg.width, dropout=cfg.dropout,
                               meta_norm=cfg.meta_norm, image_stats=cfg.image_stats,
-                              global_dim=g_dim, global_dropout=cfg.global_dropout)
+                              global_dim=g_dim, global_dropout=cfg.global_dropout,
+                              qfit_qualities=(None if cfg.qfit_qualities is None
+                                              else list(cfg.qfit_qualities)))
     if g_dim:
         g = ps.global_stats.astype(np.float64)
         model.g_mean.copy_(torch.from_numpy(g.mean(0)))
@@ -134,20 +185,27 @@ def train(ps: PairSet, cfg: TrainConfig, val: PairSet | None = None,
     n = len(ps)
     order = gen.permutation(n)
     weights = family_weights(ps.family, cfg.family_balance)
+    chains = (ChainBatches(ps, cfg.batch_chains, cfg.family_balance, gen)
+              if cfg.batch_chains > 0 else None)
     pos, t0, run_loss, run_acc = 0, time.time(), 0.0, 0.0
     for step in range(cfg.steps):
         model.train()
-        if weights is not None:
+        copies, pw = None, None
+        if chains is not None:
+            copies, idx = chains.next()
+            pw = torch.from_numpy(chains.weight[idx])
+        elif weights is not None:
             idx = gen.choice(n, size=cfg.batch_pairs, p=weights)
         else:
             if pos + cfg.batch_pairs > n:
                 order, pos = gen.permutation(n), 0
             idx = order[pos:pos + cfg.batch_pairs]
             pos += cfg.batch_pairs
-        t, ia, ib = _batch(ps, idx, gen, cfg.meta_jitter, cfg.flip_blocks)
+        t, ia, ib = _batch(ps, idx, gen, cfg.meta_jitter, cfg.flip_blocks, copies)
         z = model(**t)
         tie = torch.from_numpy(ps.tie[idx])
-        loss = pair_loss(z[ia], z[ib], tie, cfg.tie_weight) + cfg.logit_l2 * (z ** 2).mean()
+        loss = (pair_loss(z[ia], z[ib], tie, cfg.tie_weight, pw)
+                + cfg.logit_l2 * (z ** 2).mean())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

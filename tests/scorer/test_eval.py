@@ -47,3 +47,44 @@ def test_generation_experiment_stops_at_the_fixed_point(ev, scorer, tmp_path):
 
 def test_baselines_count_ties_half(ev):
     assert ev._baseline(np.array([2, 1, 1]), np.array([1, 2, 1])) == pytest.approx(0.5)
+
+
+def test_pair_report_gives_wilson_intervals(ev):
+    from ops.scorer.dataset import PairSet
+    n_copies, fam = 40, np.array(["a"] * 10 + ["b"] * 30)
+    ps = PairSet(pixels=np.zeros((n_copies, 1, 8, 8, 3), np.uint8),
+                 block_meta=np.zeros((n_copies, 1, 1), np.float16),
+                 image_meta=np.zeros((n_copies, 1), np.float32), mask=np.ones((n_copies, 1), bool),
+                 file_size=np.arange(n_copies), width=np.ones(n_copies, np.int64),
+                 height=np.ones(n_copies, np.int64), jpeg_quality=np.zeros(n_copies, np.float32),
+                 format=np.array(["PNG"] * n_copies), chain=np.arange(n_copies) // 2,
+                 closer=np.arange(0, n_copies, 2), further=np.arange(1, n_copies, 2),
+                 family=fam[::2], tie=np.zeros(n_copies // 2, bool))
+    z = np.arange(n_copies, dtype=np.float32)          # every further copy scores higher ...
+    z[1] = -1.0                                        # ... but the first "a" pair
+    r = ev.pair_report(ps, z, 0)
+    a, b = r["per_family"]["a"], r["per_family"]["b"]
+    assert a["accuracy"] == pytest.approx(0.8) and b["accuracy"] == 1.0
+    # 4 of 5 right is known only loosely; 15 of 15 excludes chance but not 90%
+    assert a["ci95"][0] < 0.5 < 0.8 < a["ci95"][1] < 1.0
+    assert 0.75 < b["ci95"][0] < 0.9 and b["ci95"][1] == pytest.approx(1.0)
+    assert r["accuracy_ci95"][0] < r["accuracy"] < r["accuracy_ci95"][1]
+    md = ev.markdown({**r, "chains": 20, "seed": 0, "generation_loss": []})
+    assert "| a | 5 | 80.0% | " in md and "95% interval" in md
+    # keep-the-best-copy view: every chain here is (original, copy)
+    assert r["original_vs_copy"]["pairs"] == 20 and r["copy_vs_copy"]["pairs"] == 0
+    assert r["best_copy"] == {"chains": 20, "accuracy": pytest.approx(19 / 20),
+                              "ci95": r["best_copy"]["ci95"]}
+    # a copy with the original's very pixels (a tie) may take the lowest score
+    ps.tie[1] = True
+    z[3] = z[2] - 1
+    assert ev.pair_report(ps, z, 0)["best_copy"]["accuracy"] == pytest.approx(19 / 20)
+    z[3], ps.tie[1] = z[2] + 1, False
+    # with three copies, a copy-vs-copy pair counts there, not against the original
+    ps.chain[2:4] = 0
+    ps.chain[4:] -= 1
+    ps.closer[1] = 1
+    r = ev.pair_report(ps, z, 0)
+    assert r["copy_vs_copy"]["pairs"] == 1 and r["original_vs_copy"]["pairs"] == 19
+    assert "| chains whose original scores lowest | 19 |" in ev.markdown(
+        {**r, "chains": 19, "seed": 0, "generation_loss": []})

@@ -182,3 +182,55 @@ def test_pair_sets_built_before_global_stats_still_load(pairs, tmp_path):
         train(old, TrainConfig(steps=1, batch_pairs=4, width=16, threads=1))
     m = train(old, TrainConfig(steps=1, batch_pairs=4, width=16, threads=1, global_stats=False))
     assert m.global_dim == 0 and np.isfinite(score_set(m, old)).all()
+
+
+def test_chain_batches_take_whole_chains_and_visit_every_chain(pairs):
+    from ops.scorer.train import ChainBatches, family_weights
+    cb = ChainBatches(pairs, 2, 0.5, np.random.default_rng(0))
+    seen = set()
+    for _ in range(len(cb.chains) // 2):            # one epoch
+        copies, idx = cb.next()
+        picked = set(pairs.chain[copies].tolist())
+        assert len(picked) == 2 and not picked & seen
+        seen |= picked
+        # every copy of the picked chains, and every pair among them, nothing else
+        assert sorted(copies.tolist()) == np.flatnonzero(np.isin(pairs.chain, list(picked))).tolist()
+        assert sorted(idx.tolist()) == np.flatnonzero(
+            np.isin(pairs.chain[pairs.closer], list(picked))).tolist()
+    assert seen == set(cb.chains.tolist())
+    # the family balance becomes per-pair loss weights, in proportion to the sampling ones
+    w = family_weights(pairs.family, 0.5)
+    assert np.allclose(cb.weight / cb.weight.sum(), w, rtol=1e-5)
+
+
+def test_weighted_pair_loss_is_the_weighted_mean():
+    lo, hi = torch.tensor([0.0, 1.0]), torch.tensor([2.0, 0.0])
+    no = torch.tensor([False, False])
+    each = [pair_loss(lo[i:i + 1], hi[i:i + 1], no[:1], 0.5) for i in range(2)]
+    assert torch.isclose(pair_loss(lo, hi, no, 0.5, torch.ones(2)), pair_loss(lo, hi, no, 0.5))
+    got = pair_loss(lo, hi, no, 0.5, torch.tensor([3.0, 1.0]))
+    assert torch.isclose(got, (3 * each[0] + each[1]) / 4)
+
+
+def test_training_on_chain_batches_is_reproducible(pairs):
+    cfg = TrainConfig(steps=4, batch_chains=2, width=16, threads=1, log_every=2)
+    a, b = train(pairs, cfg), train(pairs, cfg)
+    for (n, pa), (_, pb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(pa, pb), n
+    c = train(pairs, TrainConfig(steps=4, batch_pairs=8, width=16, threads=1, log_every=2))
+    assert not torch.equal(a.head[0].weight, c.head[0].weight)     # a different sampler
+
+
+def test_finer_quantisation_fit_tables_train_and_round_trip(pairs, tmp_path):
+    from ops.scorer.features import _reference_tables
+    quals = list(range(20, 101, 4))
+    m = train(pairs, TrainConfig(steps=2, batch_pairs=8, width=16, threads=1, log_every=2,
+                                 qfit_qualities=tuple(quals)))
+    assert m.config["qfit_qualities"] == quals
+    assert torch.equal(m._qtables, torch.from_numpy(_reference_tables()[[q - 1 for q in quals]]))
+    back = load_model(save_weights(m, tmp_path / "fine.pt"))
+    assert back.config["qfit_qualities"] == quals
+    assert np.allclose(score_set(back, pairs), score_set(m, pairs), atol=1e-6)
+    with pytest.raises(ValueError, match="qualities 1..100"):
+        from ops.scorer.model import GenerationLossNet
+        GenerationLossNet(image_stats=True, qfit_qualities=[0, 50])

@@ -1,10 +1,14 @@
 """Benchmark: generation-loss scoring throughput vs decode-only throughput on the same files.
 
-    .venv/bin/python tools/bench/bench_scorer.py [--files 48] [--repeat 3] [--batch 32]
+    .venv/bin/python tools/bench/bench_scorer.py [--files 48] [--repeat 7] [--batch 32]
 The files are re-encodes of the held-out scorer photos (JPEG q60-95, WebP, PNG; long side up
 to 1024 px) written to a temp dir.  Decode-only = the project's loader (load_image -> RGB
 array), which scoring also does; scoring = decode + features + network, batched, one torch
-thread.  Best of --repeat runs each, interleaved; target: scoring >= 50% of decode-only.
+thread.  --repeat rounds, each a decode-only pass right before a scoring pass; target:
+scoring >= 50% of decode-only.  The verdict uses the median of the per-round ratios: on a
+small shared machine one best-of figure moved by +-4 points between runs, while a round's
+two passes see the same load, so their ratio is steadier.  Best-of throughputs are reported
+too.
 """
 from __future__ import annotations
 
@@ -63,7 +67,7 @@ def score_all(scorer, paths: list[str], batch: int) -> float:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--files", type=int, default=48)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--weights")
     ap.add_argument("--photos", default=str(ROOT / "data" / "scorer" / "photos" / "heldout"))
@@ -77,9 +81,13 @@ def main(argv=None) -> int:
         for _ in range(a.repeat):
             dec.append(decode_only(paths))
             sc.append(score_all(scorer, paths, a.batch))
-    res = {"files": a.files, "decode_images_per_s": round(max(dec), 1),
-           "score_images_per_s": round(max(sc), 1),
-           "score_vs_decode": round(max(sc) / max(dec), 3), "target": 0.5}
+    ratios = [s_ / d for s_, d in zip(sc, dec)]
+    res = {"files": a.files, "rounds": a.repeat,
+           "decode_images_per_s": round(max(dec), 1), "score_images_per_s": round(max(sc), 1),
+           "score_vs_decode_best_of": round(max(sc) / max(dec), 3),
+           "score_vs_decode_per_round": [round(r, 3) for r in ratios],
+           "score_vs_decode": round(float(np.median(ratios)), 3), "target": 0.5,
+           "meets_target": bool(np.median(ratios) >= 0.5)}
     print(json.dumps(res))
     return 0
 
