@@ -1,6 +1,6 @@
 """Evaluate the generation-loss scorer on held-out photos: pair accuracy, baselines, generations.
 
-    .venv/bin/python tools/eval_scorer.py                     # shipped weights, 400 chains
+    .venv/bin/python tools/eval_scorer.py                     # shipped weights, 1200 chains
     .venv/bin/python tools/eval_scorer.py --generations 200   # shorter rotate+JPEG chain
 Pairs come from the held-out photos only (never seen in training) with a seed the training
 never uses.  Accuracy counts ordered pairs whose further copy scores higher; tied pairs
@@ -164,7 +164,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", help="scorer.pt (default: shipped)")
     ap.add_argument("--photos", default=str(ROOT / "data" / "scorer" / "photos" / "heldout"))
-    ap.add_argument("--chains", type=int, default=400)
+    ap.add_argument("--chains", type=int, default=1200)
     ap.add_argument("--seed", type=int, default=EVAL_SEED)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--generations", type=int, default=1000)
