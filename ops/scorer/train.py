@@ -63,7 +63,7 @@ class ChainBatches:
     family balance moves from sampling into per-pair loss weights."""
 
     def __init__(self, ps: PairSet, chains: int, balance: float, gen: np.random.Generator):
-        self.ps, self.c, self.gen = ps, int(chains), gen
+        self.c, self.gen = int(chains), gen
         n_chain = int(ps.chain.max()) + 1 if ps.chain.size else 0
         # copies and pairs are stored chain by chain (build_pairs): ranges by searchsorted
         if ps.chain.size and np.any(np.diff(ps.chain) < 0):
