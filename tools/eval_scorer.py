@@ -70,12 +70,15 @@ def pair_report(ps, z: np.ndarray, seed: int) -> dict:
                      "accuracy": float(right[sel].mean()) if sel.any() else float("nan"),
                      "ci95": wilson(right[sel])}
     starts = np.flatnonzero(first)
+    # copies with the original's very pixels: tie pairs whose closer copy is an original
+    tied_to_orig = {(int(i), int(j)) for i, j in zip(ps.closer[ps.tie], ps.further[ps.tie])
+                    if first[i]}
     best_ok = []
     for a, b in zip(starts, np.r_[starts[1:], ps.chain.size]):
         if b - a < 2:
             continue
-        same = {a} | {int(j) for i, j in zip(ps.closer[ps.tie], ps.further[ps.tie]) if i == a}
-        best_ok.append(a + int(np.argmin(z[a:b])) in same)
+        best = a + int(np.argmin(z[a:b]))
+        best_ok.append(best == a or (int(a), best) in tied_to_orig)
     res["best_copy"] = {"chains": len(best_ok),
                         "accuracy": float(np.mean(best_ok)) if best_ok else float("nan"),
                         "ci95": wilson(np.array(best_ok, bool))}
