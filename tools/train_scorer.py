@@ -28,9 +28,10 @@ PRESETS = {
 def pair_set(work: Path, split: str, chains: int, seed: int, workers: int):
     """Build (or load the cached) pair set of a photo split."""
     from ops.scorer.chains import GENERATOR_VERSION
-    from ops.scorer.dataset import PairSet, build_pairs
+    from ops.scorer.dataset import PAIRSET_VERSION, PairSet, build_pairs
     from ops.scorer.features import FEATURES_VERSION
-    path = work / f"pairs_{split}_{chains}_{seed}_v{GENERATOR_VERSION}f{FEATURES_VERSION}.npz"
+    path = work / (f"pairs_{split}_{chains}_{seed}_v{GENERATOR_VERSION}f{FEATURES_VERSION}"
+                   f"d{PAIRSET_VERSION}.npz")
     if path.exists():
         return PairSet.load(path)
     t = time.time()
@@ -82,6 +83,10 @@ def main(argv=None) -> int:
                     "'10,20,...' or 'A:B:STEP' (default: the 12 of features.QFIT_QUALITIES)")
     ap.add_argument("--batch-chains", type=int, default=TrainConfig.batch_chains,
                     help="> 0: whole chains per step, every pair inside them (not --batch-pairs)")
+    ap.add_argument("--damage-weight", type=float, default=TrainConfig.damage_weight,
+                    help="weight of the fit of each copy's logit to its measured damage "
+                         "(log10(1 + MSE against the pristine pixels), where the geometry is "
+                         "kept); 0 = pairs only")
     ap.add_argument("--family-balance", type=float, default=TrainConfig.family_balance,
                     help="pair sampling weight count(family)**-x (0 = uniform)")
     ap.add_argument("--threads", type=int, default=2)
@@ -111,7 +116,7 @@ def main(argv=None) -> int:
                       flip_blocks=a.flip_blocks, meta_norm=a.meta_norm,
                       image_stats=a.image_stats, global_stats=a.global_stats,
                       global_dropout=a.global_dropout, batch_chains=a.batch_chains,
-                      logit_l2=a.logit_l2,
+                      logit_l2=a.logit_l2, damage_weight=a.damage_weight,
                       qfit_qualities=_qualities(a.qfit_qualities),
                       family_balance=a.family_balance, seed=a.seed,
                       threads=a.threads)

@@ -165,8 +165,27 @@ def make_original(photo: np.ndarray, rng: np.random.Generator, min_side: int = 1
     x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
     px = T.crop(photo, (x, y, x + cw, y + ch))
     if rng.random() < 0.65:
-        return T.to_png(px, 1)
-    return T.to_jpeg(px, int(rng.integers(90, 101)), str(rng.choice(["4:4:4", "4:2:0"])))
+        out = T.to_png(px, 1)
+    else:
+        out = T.to_jpeg(px, int(rng.integers(90, 101)), str(rng.choice(["4:4:4", "4:2:0"])))
+    out.pristine = px
+    return out
+
+
+def reference_mse(pristine: np.ndarray, px: np.ndarray) -> float:
+    """Mean squared error (0..255 scale, over R, G, B) of a copy's pixels against the pristine
+    pixels of its chain's original, turned back by whichever multiple of 90 degrees fits (a
+    "generations" copy is turned once per round; for a square picture the best fitting turn
+    wins); NaN when no turn gives the original's geometry (a resize or crop): the copy's
+    damage is then not measured."""
+    best = np.nan
+    for r in range(4):
+        p = np.rot90(px, -r)
+        if p.shape == pristine.shape:
+            d = float(np.mean((p.astype(np.float32) - pristine.astype(np.float32)) ** 2))
+            if np.isnan(best) or d < best:
+                best = d
+    return best
 
 
 def make_chain(photo: np.ndarray, rng: np.random.Generator, max_steps: int = 4,

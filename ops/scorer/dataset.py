@@ -10,15 +10,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .chains import chain_pairs, make_chain
+from .chains import chain_pairs, make_chain, reference_mse
 from .features import (K_BLOCKS, Features, FileInfo, blas_one_thread, extract_pixels,
                        file_info)
 from .transforms import Encoded
 
 logger = logging.getLogger("imgjuicer")
+PAIRSET_VERSION = 2        # bump when the stored arrays change: pair-set caches are keyed by it
 ARRAYS = ("pixels", "block_meta", "image_meta", "mask", "file_size", "width", "height",
           "jpeg_quality", "format", "chain", "closer", "further", "family", "tie", "failed",
-          "global_stats")
+          "global_stats", "ref_mse")
 
 
 @dataclass
@@ -42,6 +43,9 @@ class PairSet:
     failed: np.ndarray = field(default_factory=lambda: np.array(0))   # chains skipped (error)
     # (N, GLOBAL_DIM) float32 whole-image statistics; (N, 0) in sets built before them
     global_stats: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    # (N,) float32 MSE of each copy against its chain's pristine pixels (chains.reference_mse),
+    # NaN where the geometry changed (resize, crop) or in sets built before it
+    ref_mse: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
 
     def save(self, path: str | Path) -> None:
         np.savez(path, **{a: getattr(self, a) for a in ARRAYS})
@@ -50,7 +54,9 @@ class PairSet:
     def load(cls, path: str | Path) -> "PairSet":
         with np.load(path, allow_pickle=False) as z:
             arrays = {a: z[a] for a in ARRAYS if a in z.files}
-        arrays.setdefault("global_stats", np.zeros((arrays["mask"].shape[0], 0), np.float32))
+        n = arrays["mask"].shape[0]
+        arrays.setdefault("global_stats", np.zeros((n, 0), np.float32))
+        arrays.setdefault("ref_mse", np.full(n, np.nan, np.float32))
         return cls(**arrays)
 
     def __len__(self) -> int:
@@ -94,11 +100,14 @@ def _chain_rows_or_raise(args) -> tuple[list[dict], list[tuple]]:
     photo = _photo(str(photos[index % len(photos)]))
     copies, fams = make_chain(photo, rng)
     rows = []
+    pristine = copies[0].pristine
     with blas_one_thread():
         for c in copies:
             f, info = copy_features(c, k)
             rows.append({"f": f, "size": len(c.data), "w": info.width, "h": info.height,
-                         "q": info.jpeg_quality, "fmt": info.format})
+                         "q": info.jpeg_quality, "fmt": info.format,
+                         "mse": np.nan if pristine is None else reference_mse(pristine,
+                                                                              c.pixels)})
     pairs = [(p.closer, p.further, p.family, p.tie) for p in chain_pairs(copies, fams)]
     return rows, pairs
 
@@ -144,7 +153,8 @@ def build_pairs(photo_dir: str | Path, n_chains: int, seed: int, k: int = K_BLOC
         family=np.array([p[2] for p in pairs]),
         tie=np.array([p[3] for p in pairs], bool),
         failed=np.array(len(failed), np.int64),
-        global_stats=np.stack([f.global_stats for f in feats]))
+        global_stats=np.stack([f.global_stats for f in feats]),
+        ref_mse=np.array([r["mse"] for r in facts], np.float32))
 
 
 def _progress(it, total: int, enabled: bool):

@@ -36,6 +36,8 @@ class TrainConfig:
     qfit_qualities: tuple[int, ...] | None = None   # per-block quantisation-fit tables (model)
     batch_chains: int = 0         # > 0: each step takes this many whole chains and learns
     #                               from every pair inside them (see ChainBatches)
+    damage_weight: float = 0.0    # > 0: also fit each copy's logit to its measured damage
+    #                               (damage_loss), where the pair set knows it
     seed: int = 0
     threads: int = 2
     log_every: int = 100
@@ -53,6 +55,27 @@ def pair_loss(z_closer: torch.Tensor, z_further: torch.Tensor, tie: torch.Tensor
     if weight is None:
         return per_pair.mean()
     return (per_pair * weight).sum() / weight.sum().clamp_min(1e-12)
+
+
+def damage_target(ref_mse: np.ndarray) -> np.ndarray:
+    """The damage a copy's logit is fitted to: log10(1 + MSE against the pristine pixels),
+    0 for a pristine copy, ~0.5 for a camera JPEG at quality 95, ~2 for quality 20; NaN
+    where unknown."""
+    return np.log10(1.0 + ref_mse.astype(np.float64)).astype(np.float32)
+
+
+def damage_loss(z: torch.Tensor, target: torch.Tensor, scale: torch.Tensor,
+                shift: torch.Tensor) -> torch.Tensor:
+    """Huber distance of the logits to ``scale * target + shift`` over the copies whose
+    target is known (not NaN); 0 when there is none.  The pair loss only says which copy of a
+    pair is worse; this says by how much, for every copy whose damage can be measured
+    (geometry kept: re-encodes, quantisation, rotations), so the logit tracks the amount
+    of damage and the many small steps on top of heavy damage are not one coin toss each.
+    ``scale`` (kept positive by the caller) and ``shift`` are learnt with the net."""
+    known = ~torch.isnan(target)
+    if not bool(known.any()):
+        return z.sum() * 0.0
+    return F.smooth_l1_loss(z[known], scale * target[known] + shift)
 
 
 class ChainBatches:
@@ -132,6 +155,8 @@ def _batch(ps: PairSet, idx: np.ndarray, gen: np.random.Generator | None, jitter
     if gen is not None and flip:
         pixels = flip_blocks(pixels, gen)
     t = tensors(pixels, ps.block_meta[uniq], meta, ps.mask[uniq], ps.global_stats[uniq])
+    t["_damage"] = torch.from_numpy(damage_target(ps.ref_mse[uniq]) if ps.ref_mse.size
+                                    else np.full(len(uniq), np.nan, np.float32))
     n = len(idx)
     return t, torch.from_numpy(inv[:n]), torch.from_numpy(inv[n:])
 
@@ -177,7 +202,15 @@ def train(ps: PairSet, cfg: TrainConfig, val: PairSet | None = None,
         g = ps.global_stats.astype(np.float64)
         model.g_mean.copy_(torch.from_numpy(g.mean(0)))
         model.g_std.copy_(torch.from_numpy(np.maximum(g.std(0), 1e-3)))
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # damage fit: logit ~ softplus(raw_scale) * damage + shift (training only, not saved)
+    raw_scale = torch.nn.Parameter(torch.tensor(2.0))
+    shift = torch.nn.Parameter(torch.tensor(0.0))
+    if cfg.damage_weight > 0 and not np.any(np.isfinite(ps.ref_mse)):
+        raise ValueError("damage_weight > 0 but the pair set has no measured damage "
+                         "(ref_mse; built before it): rebuild it")
+    opt = torch.optim.AdamW([{"params": list(model.parameters())},
+                             {"params": [raw_scale, shift], "weight_decay": 0.0}],
+                            lr=cfg.lr, weight_decay=cfg.weight_decay)
     warm = max(1, cfg.steps // 50)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps)
@@ -202,10 +235,14 @@ def train(ps: PairSet, cfg: TrainConfig, val: PairSet | None = None,
             idx = order[pos:pos + cfg.batch_pairs]
             pos += cfg.batch_pairs
         t, ia, ib = _batch(ps, idx, gen, cfg.meta_jitter, cfg.flip_blocks, copies)
+        damage = t.pop("_damage")
         z = model(**t)
         tie = torch.from_numpy(ps.tie[idx])
         loss = (pair_loss(z[ia], z[ib], tie, cfg.tie_weight, pw)
                 + cfg.logit_l2 * (z ** 2).mean())
+        if cfg.damage_weight > 0:
+            loss = loss + cfg.damage_weight * damage_loss(z, damage, F.softplus(raw_scale),
+                                                          shift)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

@@ -26,6 +26,9 @@ class Encoded:
     data: bytes
     format: str
     _pixels: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # a chain's original keeps the pristine pixels it was saved from (before its own PNG /
+    # camera-JPEG encode): the reference every copy's damage is measured against
+    pristine: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def pixels(self) -> np.ndarray:

@@ -116,3 +116,27 @@ def test_generations_stop_at_the_jpeg_fixed_point(photo):
     odd = np.ascontiguousarray(photo[:197, :197])
     out = C.generations(T.to_png(odd), rng, n=40, quality=75, subsampling="4:2:0")
     assert len(out) == C.GENERATION_CHECKPOINTS
+
+
+def test_reference_mse_measures_damage_through_turns_not_across_resizes(photo):
+    jpg = T.to_jpeg(photo, 30)
+    direct = float(np.mean((jpg.pixels.astype(np.float64) - photo) ** 2))
+    assert C.reference_mse(photo, photo) == 0.0
+    assert C.reference_mse(photo, jpg.pixels) == pytest.approx(direct, rel=1e-5) and direct > 1
+    for r in (1, 2, 3):        # a "generations" copy is measured turned back
+        assert C.reference_mse(photo, np.rot90(jpg.pixels, r)) == pytest.approx(direct, rel=1e-5)
+    assert np.isnan(C.reference_mse(photo, T.resize(photo, (130, 100), "bicubic")))
+    assert np.isnan(C.reference_mse(photo, photo[1:-1, 1:-1]))
+    # a square picture: the best fitting turn, not a wrong one
+    sq = np.ascontiguousarray(photo[:192, :192])
+    assert C.reference_mse(sq, np.rot90(sq, 1)) == 0.0
+
+
+def test_chain_original_keeps_its_pristine_pixels(photo):
+    for i in range(12):
+        o = C.make_original(photo, np.random.default_rng([9, i]))
+        assert o.pristine is not None and o.pristine.shape == o.pixels.shape
+        if o.format == "PNG":
+            assert np.array_equal(o.pristine, o.pixels)
+        else:                  # a camera JPEG original already carries some damage
+            assert 0 < C.reference_mse(o.pristine, o.pixels) < 20

@@ -88,3 +88,35 @@ def test_pair_report_gives_wilson_intervals(ev):
     assert r["copy_vs_copy"]["pairs"] == 1 and r["original_vs_copy"]["pairs"] == 19
     assert "| chains whose original scores lowest | 19 |" in ev.markdown(
         {**r, "chains": 19, "seed": 0, "generation_loss": []})
+
+
+def test_damage_gap_rows_split_pairs_by_measured_damage(ev):
+    from ops.scorer.dataset import PairSet
+    # six (closer, further) chains: gaps of -1, 0.1, 0.5, 2, 6 dB of (1 + MSE), one resized
+    mc = np.array([9.0, 9.0, 9.0, 9.0, 9.0, 9.0])
+    gap_db = np.array([-1.0, 0.1, 0.5, 2.0, 6.0, 0.0])
+    mf = 10 * 10 ** (gap_db / 10) - 1
+    mf[5] = np.nan
+    ref = np.stack([mc, mf], 1).reshape(-1).astype(np.float32)
+    n = ref.size
+    ps = PairSet(pixels=np.zeros((n, 1, 8, 8, 3), np.uint8),
+                 block_meta=np.zeros((n, 1, 1), np.float16), image_meta=np.zeros((n, 1), np.float32),
+                 mask=np.ones((n, 1), bool), file_size=np.arange(n), width=np.ones(n, np.int64),
+                 height=np.ones(n, np.int64), jpeg_quality=np.zeros(n, np.float32),
+                 format=np.array(["PNG"] * n), chain=np.arange(n) // 2,
+                 closer=np.arange(0, n, 2), further=np.arange(1, n, 2),
+                 family=np.array(["jpeg"] * (n // 2)), tie=np.zeros(n // 2, bool), ref_mse=ref)
+    z = np.arange(n, dtype=np.float32)
+    z[3] = -5.0                                   # the 0.1 dB pair is ordered wrong
+    rows = ev.pair_report(ps, z, 0)["by_damage_gap"]
+    assert {k: v["pairs"] for k, v in rows.items()} == {
+        "no worse by MSE": 1, "0-0.3 dB": 1, "0.3-1 dB": 1, "1-3 dB": 1, ">= 3 dB": 1,
+        "geometry changed": 1}
+    assert rows["0-0.3 dB"]["accuracy"] == 0.0 and rows[">= 3 dB"]["accuracy"] == 1.0
+    md = ev.markdown({**ev.pair_report(ps, z, 0), "chains": 6, "seed": 0, "generation_loss": []})
+    assert "| 0-0.3 dB | 1 | 0.0% |" in md
+    # a pair set built before the measurement has no such rows
+    ps.ref_mse = np.full(n, np.nan, np.float32)
+    assert ev.pair_report(ps, z, 0)["by_damage_gap"] == {}
+    assert "dB of 1 + MSE" not in ev.markdown({**ev.pair_report(ps, z, 0), "chains": 6,
+                                               "seed": 0, "generation_loss": []})

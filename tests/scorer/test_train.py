@@ -26,6 +26,50 @@ def test_pair_loss_direction_and_ties():
     assert pair_loss(lo, lo, yes, 0.5) == 0 and pair_loss(lo, hi, yes, 0.5) > 0
 
 
+def test_pair_set_measures_each_copys_damage(pairs):
+    first = np.r_[True, pairs.chain[1:] != pairs.chain[:-1]]
+    png_orig = first & (pairs.format == "PNG")
+    assert png_orig.any() and np.all(pairs.ref_mse[png_orig] == 0)
+    known = np.isfinite(pairs.ref_mse)
+    assert np.any(known & ~first) and np.any(~known)        # resized copies are unmeasured
+    # a measured copy has the original's geometry, turned or not
+    w0, h0 = pairs.width[first][pairs.chain], pairs.height[first][pairs.chain]
+    same = ((pairs.width == w0) & (pairs.height == h0)) | ((pairs.width == h0) & (pairs.height == w0))
+    assert np.all(same[known])
+
+
+def test_damage_loss_fits_known_copies_only():
+    from ops.scorer.train import damage_loss, damage_target
+    t = torch.from_numpy(damage_target(np.array([0.0, 9.0, np.nan, 99.0], np.float32)))
+    assert torch.allclose(t[[0, 1, 3]], torch.tensor([0.0, 1.0, 2.0]))
+    z = torch.tensor([0.0, 3.0, 100.0, 6.0])
+    assert damage_loss(z, t, torch.tensor(3.0), torch.tensor(0.0)) == 0     # NaN row ignored
+    assert damage_loss(z, t, torch.tensor(1.0), torch.tensor(0.0)) > 0
+    none = torch.full((2,), float("nan"))
+    assert damage_loss(z[:2], none, torch.tensor(1.0), torch.tensor(0.0)) == 0
+
+
+def test_damage_weight_makes_the_logit_track_measured_damage(pairs):
+    from ops.scorer.train import damage_target
+    known = np.isfinite(pairs.ref_mse)
+    t = damage_target(pairs.ref_mse[known])
+    fits = {}
+    for w in (0.0, 3.0):
+        cfg = TrainConfig(steps=150, batch_pairs=16, width=16, threads=1, log_every=50,
+                          damage_weight=w, lr=5e-3)
+        z = score_set(train(pairs, cfg), pairs)[known]
+        a, b = np.polyfit(t, z, 1)
+        fits[w] = (np.corrcoef(t, z)[0, 1], np.sqrt(np.mean((z - a * t - b) ** 2)), a)
+    # pairs alone only order the copies; the damage term makes the logit an affine, rising
+    # function of the measured damage
+    assert fits[3.0][2] > 0 and fits[3.0][0] > 0.98
+    assert fits[3.0][1] < fits[0.0][1] / 3
+    old = PairSet(**{**pairs.__dict__, "ref_mse": np.full(pairs.pixels.shape[0], np.nan,
+                                                           np.float32)})
+    with pytest.raises(ValueError, match="no measured damage"):
+        train(old, TrainConfig(steps=1, batch_pairs=4, width=16, threads=1, damage_weight=1.0))
+
+
 def test_pair_set_is_ordered_and_saved(pairs, tmp_path):
     assert len(pairs) > 0 and pairs.pixels.shape[1] == 16
     assert np.all(pairs.chain[pairs.closer] == pairs.chain[pairs.further])
@@ -175,9 +219,10 @@ def test_global_stats_model_keeps_its_standardisation_and_needs_the_stats(pairs,
 def test_pair_sets_built_before_global_stats_still_load(pairs, tmp_path):
     from ops.scorer.dataset import ARRAYS
     np.savez(tmp_path / "old.npz", **{a: getattr(pairs, a) for a in ARRAYS
-                                      if a != "global_stats"})
+                                      if a not in ("global_stats", "ref_mse")})
     old = PairSet.load(tmp_path / "old.npz")
     assert old.global_stats.shape == (pairs.pixels.shape[0], 0)
+    assert np.isnan(old.ref_mse).all() and old.ref_mse.shape == (pairs.pixels.shape[0],)
     with pytest.raises(ValueError, match="rebuild"):
         train(old, TrainConfig(steps=1, batch_pairs=4, width=16, threads=1))
     m = train(old, TrainConfig(steps=1, batch_pairs=4, width=16, threads=1, global_stats=False))
