@@ -188,6 +188,8 @@ def markdown(report: dict) -> str:
         out += ["", f"Tied pairs (identical pixels, e.g. PNG of a JPEG): median |score "
                 f"difference| {t['median_abs_score_diff']:.4f}, {t['share_within_0.01']:.0%} "
                 "within 0.01."]
+    if not report["generation_loss"]:
+        return "\n".join(out) + "\n"
     out += ["", "| photo | size | rotate 90° + JPEG q75 rounds | settles at round | "
             "Spearman (all rounds) | Spearman (log-spaced) | pixel distance Spearman |",
             "|---|---|---|---|---|---|---|"]

@@ -87,6 +87,9 @@ def main(argv=None) -> int:
                     help="weight of the fit of each copy's logit to its measured damage "
                          "(log10(1 + MSE against the pristine pixels), where the geometry is "
                          "kept); 0 = pairs only")
+    ap.add_argument("--damage-head", type=float, default=TrainConfig.damage_head,
+                    help="weight of a side task: a head of the net predicts that damage "
+                         "(the score stays free); 0 = off")
     ap.add_argument("--family-balance", type=float, default=TrainConfig.family_balance,
                     help="pair sampling weight count(family)**-x (0 = uniform)")
     ap.add_argument("--threads", type=int, default=2)
@@ -117,6 +120,7 @@ def main(argv=None) -> int:
                       image_stats=a.image_stats, global_stats=a.global_stats,
                       global_dropout=a.global_dropout, batch_chains=a.batch_chains,
                       logit_l2=a.logit_l2, damage_weight=a.damage_weight,
+                      damage_head=a.damage_head,
                       qfit_qualities=_qualities(a.qfit_qualities),
                       family_balance=a.family_balance, seed=a.seed,
                       threads=a.threads)

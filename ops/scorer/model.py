@@ -40,7 +40,8 @@ class GenerationLossNet(nn.Module):
     def __init__(self, k: int = K_BLOCKS, width: int = 64, image_meta_dim: int = IMAGE_META_DIM,
                  block_meta_dim: int = BLOCK_META_DIM, dropout: float = 0.0,
                  meta_norm: bool = False, image_stats: bool = False, global_dim: int = 0,
-                 global_dropout: float = 0.0, qfit_qualities: list[int] | None = None):
+                 global_dropout: float = 0.0, qfit_qualities: list[int] | None = None,
+                 damage_head: bool = False):
         super().__init__()
         # qfit_qualities: the standard-table qualities the per-block quantisation fit tries
         # (default QFIT_QUALITIES, the 12 the whole-image statistics use)
@@ -51,7 +52,7 @@ class GenerationLossNet(nn.Module):
                        "block_meta_dim": block_meta_dim, "dropout": dropout,
                        "meta_norm": meta_norm, "image_stats": image_stats,
                        "global_dim": global_dim, "global_dropout": global_dropout,
-                       "qfit_qualities": quals}
+                       "qfit_qualities": quals, "damage_head": bool(damage_head)}
         # image_stats: the quantisation fit of every block (to the head) and, averaged over
         # the present blocks, with the mean log-magnitude DCT spectrum (to the image branch)
         self.image_stats = bool(image_stats)
@@ -92,12 +93,17 @@ class GenerationLossNet(nn.Module):
             tables = torch.from_numpy(_reference_tables()[[q - 1 for q in quals]])
             self.register_buffer("_qtables", tables.float(), persistent=False)
         self.image_term = nn.Linear(fm_dim, 1)
+        # damage_head: a side output for training only, the copy's measured damage predicted
+        # from each block's hidden head features, pooled with the same weights (the score
+        # itself stays free: fitting it to the damage hurt, see the README)
+        self.damage = nn.Linear(w, 1) if damage_head else None
         self.register_buffer("_luma", torch.tensor([0.299, 0.587, 0.114]), persistent=False)
 
     def forward(self, dct: torch.Tensor, pixels: torch.Tensor, block_meta: torch.Tensor,
                 image_meta: torch.Tensor, mask: torch.Tensor,
-                global_stats: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits (B,).  dct (B,K,3,64) float; pixels (B,K,8,8,3) uint8 or float 0..255;
+                global_stats: torch.Tensor | None = None, with_damage: bool = False):
+        """Logits (B,), and the predicted damage (B,) too when ``with_damage`` (a net built
+        with ``damage_head``).  dct (B,K,3,64) float; pixels (B,K,8,8,3) uint8 or float 0..255;
         block_meta (B,K,Mb); image_meta (B,Mi); mask (B,K) bool; global_stats (B,G), needed
         when the net was built with global_dim."""
         b, k = mask.shape
@@ -131,13 +137,20 @@ class GenerationLossNet(nn.Module):
             fp = F.dropout(fp, self.dropout, self.training)
         x = torch.cat([fd, fp, fm.repeat_interleave(k, 0),
                        block_meta.reshape(b * k, -1).float()] + extra, 1)
-        out = self.head(x).reshape(b, k, 2)
+        hidden = self.head[1](self.head[0](x))
+        out = self.head[2](hidden).reshape(b, k, 2)
         score, weight = out[..., 0], out[..., 1]
         m = mask.float()
         weight = weight.masked_fill(~mask, -1e4)
         weight = torch.exp(weight - weight.max(1, keepdim=True).values) * m
-        pooled = (weight * score).sum(1) / weight.sum(1).clamp_min(1e-6)
-        return pooled + self.image_term(fm).squeeze(1)
+        norm = weight.sum(1).clamp_min(1e-6)
+        logit = (weight * score).sum(1) / norm + self.image_term(fm).squeeze(1)
+        if not with_damage:
+            return logit
+        if self.damage is None:
+            raise ValueError("this scorer was built without damage_head")
+        dmg = (weight * self.damage(hidden).reshape(b, k)).sum(1) / norm
+        return logit, dmg
 
 
 def collate(feats: list[Features]) -> dict[str, torch.Tensor]:

@@ -38,6 +38,8 @@ class TrainConfig:
     #                               from every pair inside them (see ChainBatches)
     damage_weight: float = 0.0    # > 0: also fit each copy's logit to its measured damage
     #                               (damage_loss), where the pair set knows it
+    damage_head: float = 0.0      # > 0: weight of a side task instead: a head of the net
+    #                               predicts the measured damage (model damage_head)
     seed: int = 0
     threads: int = 2
     log_every: int = 100
@@ -197,7 +199,8 @@ def train(ps: PairSet, cfg: TrainConfig, val: PairSet | None = None,
                               meta_norm=cfg.meta_norm, image_stats=cfg.image_stats,
                               global_dim=g_dim, global_dropout=cfg.global_dropout,
                               qfit_qualities=(None if cfg.qfit_qualities is None
-                                              else list(cfg.qfit_qualities)))
+                                              else list(cfg.qfit_qualities)),
+                              damage_head=cfg.damage_head > 0)
     if g_dim:
         g = ps.global_stats.astype(np.float64)
         model.g_mean.copy_(torch.from_numpy(g.mean(0)))
@@ -205,7 +208,7 @@ def train(ps: PairSet, cfg: TrainConfig, val: PairSet | None = None,
     # damage fit: logit ~ softplus(raw_scale) * damage + shift (training only, not saved)
     raw_scale = torch.nn.Parameter(torch.tensor(2.0))
     shift = torch.nn.Parameter(torch.tensor(0.0))
-    if cfg.damage_weight > 0 and not np.any(np.isfinite(ps.ref_mse)):
+    if max(cfg.damage_weight, cfg.damage_head) > 0 and not np.any(np.isfinite(ps.ref_mse)):
         raise ValueError("damage_weight > 0 but the pair set has no measured damage "
                          "(ref_mse; built before it): rebuild it")
     opt = torch.optim.AdamW([{"params": list(model.parameters())},
@@ -236,13 +239,19 @@ def train(ps: PairSet, cfg: TrainConfig, val: PairSet | None = None,
             pos += cfg.batch_pairs
         t, ia, ib = _batch(ps, idx, gen, cfg.meta_jitter, cfg.flip_blocks, copies)
         damage = t.pop("_damage")
-        z = model(**t)
+        if cfg.damage_head > 0:
+            z, dmg = model(**t, with_damage=True)
+        else:
+            z = model(**t)
         tie = torch.from_numpy(ps.tie[idx])
         loss = (pair_loss(z[ia], z[ib], tie, cfg.tie_weight, pw)
                 + cfg.logit_l2 * (z ** 2).mean())
         if cfg.damage_weight > 0:
             loss = loss + cfg.damage_weight * damage_loss(z, damage, F.softplus(raw_scale),
                                                           shift)
+        if cfg.damage_head > 0:
+            loss = loss + cfg.damage_head * damage_loss(dmg, damage, torch.tensor(1.0),
+                                                        torch.tensor(0.0))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

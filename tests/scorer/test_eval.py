@@ -115,6 +115,7 @@ def test_damage_gap_rows_split_pairs_by_measured_damage(ev):
     assert rows["0-0.3 dB"]["accuracy"] == 0.0 and rows[">= 3 dB"]["accuracy"] == 1.0
     md = ev.markdown({**ev.pair_report(ps, z, 0), "chains": 6, "seed": 0, "generation_loss": []})
     assert "| 0-0.3 dB | 1 | 0.0% |" in md
+    assert "| photo |" not in md                  # no generation experiment, no table
     # a pair set built before the measurement has no such rows
     ps.ref_mse = np.full(n, np.nan, np.float32)
     assert ev.pair_report(ps, z, 0)["by_damage_gap"] == {}

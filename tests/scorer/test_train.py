@@ -279,3 +279,25 @@ def test_finer_quantisation_fit_tables_train_and_round_trip(pairs, tmp_path):
     with pytest.raises(ValueError, match="qualities 1..100"):
         from ops.scorer.model import GenerationLossNet
         GenerationLossNet(image_stats=True, qfit_qualities=[0, 50])
+
+
+def test_damage_head_learns_the_damage_and_leaves_the_score_alone(pairs, tmp_path):
+    from ops.scorer.model import GenerationLossNet, tensors
+    from ops.scorer.train import damage_target
+    cfg = TrainConfig(steps=150, batch_pairs=16, width=16, threads=1, log_every=50,
+                      damage_head=3.0, lr=5e-3)
+    m = train(pairs, cfg)
+    assert m.config["damage_head"] and m.damage is not None
+    t = tensors(pairs.pixels, pairs.block_meta, pairs.image_meta, pairs.mask, pairs.global_stats)
+    with torch.no_grad():
+        z, dmg = m(**t, with_damage=True)
+        assert torch.equal(z, m(**t))                 # the side output does not touch the score
+    known = np.isfinite(pairs.ref_mse)
+    target = damage_target(pairs.ref_mse[known])
+    assert np.corrcoef(dmg.numpy()[known], target)[0, 1] > 0.98
+    assert np.abs(dmg.numpy()[known] - target).mean() < 0.2
+    back = load_model(save_weights(m, tmp_path / "head.pt"))
+    assert back.config["damage_head"] and torch.equal(back.damage.weight, m.damage.weight)
+    with pytest.raises(ValueError, match="without damage_head"):
+        GenerationLossNet(k=16, width=16)(**{k: v for k, v in t.items() if k != "global_stats"},
+                                         with_damage=True)
