@@ -25,17 +25,19 @@ PRESETS = {
 }
 
 
-def pair_set(work: Path, split: str, chains: int, seed: int, workers: int):
-    """Build (or load the cached) pair set of a photo split."""
+def pair_set(work: Path, split: str, chains: int, seed: int, workers: int, k: int | None = None):
+    """Build (or load the cached) pair set of a photo split, with ``k`` blocks per copy
+    (default ``features.K_BLOCKS``)."""
     from ops.scorer.chains import GENERATOR_VERSION
     from ops.scorer.dataset import PAIRSET_VERSION, PairSet, build_pairs
-    from ops.scorer.features import FEATURES_VERSION
+    from ops.scorer.features import FEATURES_VERSION, K_BLOCKS
+    k = K_BLOCKS if k is None else int(k)
     path = work / (f"pairs_{split}_{chains}_{seed}_v{GENERATOR_VERSION}f{FEATURES_VERSION}"
-                   f"d{PAIRSET_VERSION}.npz")
+                   f"d{PAIRSET_VERSION}" + ("" if k == K_BLOCKS else f"_k{k}") + ".npz")
     if path.exists():
         return PairSet.load(path)
     t = time.time()
-    ps = build_pairs(work / "photos" / split, chains, seed, workers=workers)
+    ps = build_pairs(work / "photos" / split, chains, seed, k=k, workers=workers)
     ps.save(path)
     logging.info("built %s: %d copies, %d pairs in %.0fs", path.name, ps.pixels.shape[0],
                  len(ps), time.time() - t)
@@ -92,6 +94,8 @@ def main(argv=None) -> int:
                          "(the score stays free); 0 = off")
     ap.add_argument("--family-balance", type=float, default=TrainConfig.family_balance,
                     help="pair sampling weight count(family)**-x (0 = uniform)")
+    ap.add_argument("--k", type=int, help="blocks per image (default features.K_BLOCKS = 64; "
+                    "the weights remember it and score with it)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2, help="processes generating pairs")
     ap.add_argument("--work", default=str(ROOT / "data" / "scorer"))
@@ -108,8 +112,10 @@ def main(argv=None) -> int:
                         "--out", str(work / "photos"), "--cache", str(work / "cache")],
                        check=True)
     t0 = time.time()
-    train_set = pair_set(work, "train", p["chains"], a.seed, a.workers)
-    val_set = pair_set(work, "heldout", p["val_chains"], a.seed + 1, a.workers)
+    if a.k is not None and not 1 <= a.k <= 4096:
+        ap.error("--k must be 1..4096")
+    train_set = pair_set(work, "train", p["chains"], a.seed, a.workers, a.k)
+    val_set = pair_set(work, "heldout", p["val_chains"], a.seed + 1, a.workers, a.k)
     t_data = time.time() - t0
 
     from ops.scorer.train import pair_accuracy, score_set, train

@@ -301,3 +301,22 @@ def test_damage_head_learns_the_damage_and_leaves_the_score_alone(pairs, tmp_pat
     with pytest.raises(ValueError, match="without damage_head"):
         GenerationLossNet(k=16, width=16)(**{k: v for k, v in t.items() if k != "global_stats"},
                                          with_damage=True)
+
+
+def test_train_tool_caches_pair_sets_per_block_count(tmp_path):
+    import importlib.util
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("train_scorer", root / "tools" / "train_scorer.py")
+    ts = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ts)
+    (tmp_path / "photos" / "train").mkdir(parents=True)
+    Image.fromarray(photo_like(120, 150, seed=70)).save(tmp_path / "photos" / "train" / "a.png")
+    small = ts.pair_set(tmp_path, "train", 2, 0, 1, k=8)
+    default = ts.pair_set(tmp_path, "train", 2, 0, 1)
+    assert small.pixels.shape[1] == 8 and default.pixels.shape[1] == 64
+    names = sorted(p.name for p in tmp_path.glob("pairs_*.npz"))
+    assert len(names) == 2 and sum(n.endswith("_k8.npz") for n in names) == 1
+    # the same chains, a second call loads the cache
+    assert np.array_equal(ts.pair_set(tmp_path, "train", 2, 0, 1, k=8).pixels, small.pixels)
+    assert np.array_equal(small.closer, default.closer) and list(small.family) == list(default.family)
