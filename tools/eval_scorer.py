@@ -39,6 +39,13 @@ def wilson(right: np.ndarray) -> list[float]:
     return [float(ci.low), float(ci.high)]
 
 
+def _row(right: np.ndarray, sel: np.ndarray) -> dict:
+    """One report row: how many of the pairs ``sel`` picks, their accuracy and its interval."""
+    return {"pairs": int(sel.sum()),
+            "accuracy": float(right[sel].mean()) if sel.any() else float("nan"),
+            "ci95": wilson(right[sel])}
+
+
 def pair_report(ps, z: np.ndarray, seed: int) -> dict:
     o = ~ps.tie
     c, f = ps.closer[o], ps.further[o]
@@ -49,10 +56,7 @@ def pair_report(ps, z: np.ndarray, seed: int) -> dict:
     res = {
         "ordered_pairs": int(o.sum()), "accuracy": float(right.mean()),
         "accuracy_ci95": wilson(right),
-        "per_family": {str(k): {"pairs": int((fam == k).sum()),
-                                "accuracy": float(right[fam == k].mean()),
-                                "ci95": wilson(right[fam == k])}
-                       for k in sorted(set(fam.tolist()))},
+        "per_family": {str(k): _row(right, fam == k) for k in sorted(set(fam.tolist()))},
         "baselines": {
             "bigger_file_wins": _baseline(ps.file_size[c], ps.file_size[f]),
             "higher_resolution_wins": _baseline(ps.width[c] * ps.height[c],
@@ -66,9 +70,7 @@ def pair_report(ps, z: np.ndarray, seed: int) -> dict:
     first = np.r_[True, ps.chain[1:] != ps.chain[:-1]] if ps.chain.size else np.zeros(0, bool)
     from_orig = first[c]
     for name, sel in (("original_vs_copy", from_orig), ("copy_vs_copy", ~from_orig)):
-        res[name] = {"pairs": int(sel.sum()),
-                     "accuracy": float(right[sel].mean()) if sel.any() else float("nan"),
-                     "ci95": wilson(right[sel])}
+        res[name] = _row(right, sel)
     starts = np.flatnonzero(first)
     # copies with the original's very pixels: tie pairs whose closer copy is an original
     tied_to_orig = {(int(i), int(j)) for i, j in zip(ps.closer[ps.tie], ps.further[ps.tie])
@@ -115,9 +117,7 @@ def damage_gap_report(ps, right: np.ndarray, c: np.ndarray, f: np.ndarray) -> di
         name = f"{lo:g}-{hi:g} dB" if np.isfinite(hi) else f">= {lo:g} dB"
         rows[name] = worse & (gap >= lo) & (gap < hi)
     rows["geometry changed"] = ~known
-    return {k: {"pairs": int(sel.sum()),
-                "accuracy": float(right[sel].mean()) if sel.any() else float("nan"),
-                "ci95": wilson(right[sel])} for k, sel in rows.items()}
+    return {k: _row(right, sel) for k, sel in rows.items()}
 
 
 def generation_experiment(scorer, photo: Path, generations: int, quality: int) -> dict:

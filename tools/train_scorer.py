@@ -101,6 +101,8 @@ def main(argv=None) -> int:
     ap.add_argument("--work", default=str(ROOT / "data" / "scorer"))
     ap.add_argument("--out", default=str(ROOT / "assets_cache" / "generation_loss" / "scorer.pt"))
     a = ap.parse_args(argv)
+    if a.k is not None and not 1 <= a.k <= 4096:
+        ap.error("--k must be 1..4096")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     p = dict(PRESETS[a.preset])
     for key in ("chains", "val_chains", "steps"):
@@ -112,8 +114,6 @@ def main(argv=None) -> int:
                         "--out", str(work / "photos"), "--cache", str(work / "cache")],
                        check=True)
     t0 = time.time()
-    if a.k is not None and not 1 <= a.k <= 4096:
-        ap.error("--k must be 1..4096")
     train_set = pair_set(work, "train", p["chains"], a.seed, a.workers, a.k)
     val_set = pair_set(work, "heldout", p["val_chains"], a.seed + 1, a.workers, a.k)
     t_data = time.time() - t0

@@ -178,11 +178,13 @@ def reference_mse(pristine: np.ndarray, px: np.ndarray) -> float:
     "generations" copy is turned once per round; for a square picture the best fitting turn
     wins); NaN when no turn gives the original's geometry (a resize or crop): the copy's
     damage is then not measured."""
+    ref = None
     best = np.nan
     for r in range(4):
         p = np.rot90(px, -r)
         if p.shape == pristine.shape:
-            d = float(np.mean((p.astype(np.float32) - pristine.astype(np.float32)) ** 2))
+            ref = pristine.astype(np.float32) if ref is None else ref
+            d = float(np.mean((p.astype(np.float32) - ref) ** 2))
             if np.isnan(best) or d < best:
                 best = d
     return best

@@ -207,15 +207,16 @@ def train(ps: PairSet, cfg: TrainConfig, val: PairSet | None = None,
         g = ps.global_stats.astype(np.float64)
         model.g_mean.copy_(torch.from_numpy(g.mean(0)))
         model.g_std.copy_(torch.from_numpy(np.maximum(g.std(0), 1e-3)))
-    # damage fit: logit ~ softplus(raw_scale) * damage + shift (training only, not saved)
-    raw_scale = torch.nn.Parameter(torch.tensor(2.0))
-    shift = torch.nn.Parameter(torch.tensor(0.0))
     if max(cfg.damage_weight, cfg.damage_head) > 0 and not np.any(np.isfinite(ps.ref_mse)):
         raise ValueError("damage_weight / damage_head > 0 but the pair set has no measured "
                          "damage (ref_mse; built before it): rebuild it")
-    opt = torch.optim.AdamW([{"params": list(model.parameters())},
-                             {"params": [raw_scale, shift], "weight_decay": 0.0}],
-                            lr=cfg.lr, weight_decay=cfg.weight_decay)
+    groups = [{"params": list(model.parameters())}]
+    if cfg.damage_weight > 0:
+        # logit ~ softplus(raw_scale) * damage + shift (training only, not saved)
+        raw_scale = torch.nn.Parameter(torch.tensor(2.0))
+        shift = torch.nn.Parameter(torch.tensor(0.0))
+        groups.append({"params": [raw_scale, shift], "weight_decay": 0.0})
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     warm = max(1, cfg.steps // 50)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps)
