@@ -200,6 +200,24 @@ def markdown(report: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def eval_pair_set(photos: str | Path, chains: int, seed: int, k: int, workers: int,
+                  cache: str | Path | None):
+    """The held-out pair set of ``chains`` chains over ``photos`` with ``k`` blocks per copy,
+    loaded from (or built into) the ``cache`` folder; no cache when it is empty / None."""
+    from ops.scorer.chains import GENERATOR_VERSION
+    from ops.scorer.dataset import PAIRSET_VERSION, PairSet, build_pairs
+    from ops.scorer.features import FEATURES_VERSION
+    name = (f"pairs_eval_{chains}_{seed}_k{k}_v{GENERATOR_VERSION}"
+            f"f{FEATURES_VERSION}d{PAIRSET_VERSION}.npz")
+    cached = Path(cache) / name if cache else None
+    if cached is not None and cached.exists():
+        return PairSet.load(cached)
+    ps = build_pairs(photos, chains, seed, k=k, workers=workers, progress=False)
+    if cached is not None:
+        ps.save(cached)
+    return ps
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", help="scorer.pt (default: shipped)")
@@ -217,23 +235,12 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if a.generations < 1 or a.generation_photos < 0:
         ap.error("--generations must be >= 1 (--generation-photos 0 skips the experiment)")
-    from ops.scorer.dataset import PAIRSET_VERSION, PairSet, build_pairs, list_photos
+    from ops.scorer.dataset import list_photos
     from ops.scorer.train import score_set
     from ops.scorer.weights import Scorer
     t0 = time.time()
     scorer = Scorer(a.weights)
-    from ops.scorer.chains import GENERATOR_VERSION
-    from ops.scorer.features import FEATURES_VERSION
-    name = (f"pairs_eval_{a.chains}_{a.seed}_k{scorer.k}_v{GENERATOR_VERSION}"
-            f"f{FEATURES_VERSION}d{PAIRSET_VERSION}.npz")
-    cached = Path(a.cache) / name if a.cache else None
-    if cached is not None and cached.exists():
-        ps = PairSet.load(cached)
-    else:
-        ps = build_pairs(a.photos, a.chains, a.seed, k=scorer.k, workers=a.workers,
-                         progress=False)
-        if cached is not None:
-            ps.save(cached)
+    ps = eval_pair_set(a.photos, a.chains, a.seed, scorer.k, a.workers, a.cache)
     z = score_set(scorer.model, ps)
     report = {"photos": a.photos, "chains": a.chains, "seed": a.seed,
               "copies": int(ps.pixels.shape[0]), **pair_report(ps, z, a.seed)}

@@ -172,22 +172,30 @@ def make_original(photo: np.ndarray, rng: np.random.Generator, min_side: int = 1
     return out
 
 
-def reference_mse(pristine: np.ndarray, px: np.ndarray) -> float:
-    """Mean squared error (0..255 scale, over R, G, B) of a copy's pixels against the pristine
-    pixels of its chain's original, turned back by whichever multiple of 90 degrees fits (a
-    "generations" copy is turned once per round; for a square picture the best fitting turn
-    wins); NaN when no turn gives the original's geometry (a resize or crop): the copy's
-    damage is then not measured."""
-    ref = None
-    best = np.nan
+def align_to(pristine: np.ndarray, px: np.ndarray) -> tuple[np.ndarray | None, float]:
+    """A copy's pixels turned back by the multiple of 90 degrees that gives the pristine
+    pixels' geometry (a "generations" copy is turned once per round; for a square picture
+    every turn fits and the one nearest the pristine pixels by MSE wins), and that MSE;
+    (None, NaN) when no turn fits (a resize or crop changed the geometry)."""
+    best, best_d, ref = None, np.inf, None
     for r in range(4):
         p = np.rot90(px, -r)
-        if p.shape == pristine.shape:
-            ref = pristine.astype(np.float32) if ref is None else ref
-            d = float(np.mean((p.astype(np.float32) - ref) ** 2))
-            if np.isnan(best) or d < best:
-                best = d
-    return best
+        if p.shape != pristine.shape:
+            continue
+        ref = pristine.astype(np.float32) if ref is None else ref
+        d = float(np.mean((p.astype(np.float32) - ref) ** 2))
+        if best is None or d < best_d:
+            best, best_d = p, d
+    if best is None:
+        return None, float("nan")
+    return np.ascontiguousarray(best), best_d
+
+
+def reference_mse(pristine: np.ndarray, px: np.ndarray) -> float:
+    """Mean squared error (0..255 scale, over R, G, B) of a copy's pixels against the pristine
+    pixels of its chain's original, turned back as ``align_to`` does; NaN when no turn gives
+    the original's geometry (a resize or crop): the copy's damage is then not measured."""
+    return align_to(pristine, px)[1]
 
 
 def make_chain(photo: np.ndarray, rng: np.random.Generator, max_steps: int = 4,
