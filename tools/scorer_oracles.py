@@ -55,10 +55,9 @@ def _chain(args) -> tuple[list[tuple[float, float, float]], list[tuple], str | N
     that fails is reported, not fatal."""
     photos, index, seed = args
     try:
-        from ops.scorer.chains import chain_pairs, make_chain
-        from ops.scorer.dataset import _photo
-        rng = np.random.default_rng([seed, index])
-        copies, fams = make_chain(_photo(str(photos[index % len(photos)])), rng)
+        from ops.scorer.chains import chain_pairs
+        from ops.scorer.dataset import chain_copies
+        copies, fams = chain_copies(photos, index, seed)
         rows = [measure(copies[0].pristine, c.pixels) for c in copies]
         pairs = [(p.closer, p.further, p.family, p.tie) for p in chain_pairs(copies, fams)]
         return rows, pairs, None
@@ -70,15 +69,9 @@ def oracle_set(photos_dir: str | Path, chains: int, seed: int, workers: int) -> 
     """Per-copy metrics and the pairs of ``chains`` chains, built as ``build_pairs`` builds
     them (chain i from photo i mod n, seeded by (seed, i)), so copy and pair indices match
     the evaluation pair set of the same photos, chains and seed."""
-    from ops.scorer.dataset import _progress, list_photos
+    from ops.scorer.dataset import list_photos, map_chains
     photos = list_photos(photos_dir)
-    jobs = [(photos, i, seed) for i in range(chains)]
-    if workers > 1:
-        import multiprocessing as mp
-        with mp.get_context("fork").Pool(workers) as pool:
-            results = list(_progress(pool.imap(_chain, jobs, chunksize=2), chains, True))
-    else:
-        results = list(_progress(map(_chain, jobs), chains, True))
+    results = map_chains(_chain, [(photos, i, seed) for i in range(chains)], workers)
     metrics, closer, further, family, tie, failed = [], [], [], [], [], []
     for rows, prs, err in results:
         if err:

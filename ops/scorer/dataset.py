@@ -94,11 +94,25 @@ def _chain_rows(args) -> tuple[list[dict], list[tuple], str | None]:
         return [], [], f"chain {args[1]}: {type(exc).__name__}: {exc}"
 
 
+def chain_copies(photos: list[Path], index: int, seed: int):
+    """The copies and step families of chain ``index``: photo index mod n, seeded by
+    (seed, index), so every tool that regenerates a chain gets the same copies."""
+    rng = np.random.default_rng([seed, index])
+    return make_chain(_photo(str(photos[index % len(photos)])), rng)
+
+
+def map_chains(fn, jobs: list, workers: int = 1, progress: bool = True) -> list:
+    """``fn`` over the per-chain ``jobs`` in order, on ``workers`` forked processes."""
+    if workers > 1:
+        import multiprocessing as mp
+        with mp.get_context("fork").Pool(workers) as pool:
+            return list(_progress(pool.imap(fn, jobs, chunksize=4), len(jobs), progress))
+    return list(_progress(map(fn, jobs), len(jobs), progress))
+
+
 def _chain_rows_or_raise(args) -> tuple[list[dict], list[tuple]]:
     photos, index, seed, k = args
-    rng = np.random.default_rng([seed, index])
-    photo = _photo(str(photos[index % len(photos)]))
-    copies, fams = make_chain(photo, rng)
+    copies, fams = chain_copies(photos, index, seed)
     rows = []
     pristine = copies[0].pristine
     with blas_one_thread():
@@ -116,14 +130,8 @@ def build_pairs(photo_dir: str | Path, n_chains: int, seed: int, k: int = K_BLOC
                 workers: int = 1, progress: bool = True) -> PairSet:
     """Generate ``n_chains`` chains (chain i uses photo i mod n, seeded by (seed, i))."""
     photos = list_photos(photo_dir)
-    jobs = [(photos, i, seed, k) for i in range(n_chains)]
-    if workers > 1:
-        import multiprocessing as mp
-        with mp.get_context("fork").Pool(workers) as pool:
-            results = list(_progress(pool.imap(_chain_rows, jobs, chunksize=4), n_chains,
-                                     progress))
-    else:
-        results = list(_progress(map(_chain_rows, jobs), n_chains, progress))
+    results = map_chains(_chain_rows, [(photos, i, seed, k) for i in range(n_chains)],
+                         workers, progress)
     feats, facts, chain_of, pairs = [], [], [], []
     failed = [err for _, _, err in results if err]
     for err in failed[:20]:
