@@ -120,13 +120,31 @@ def damage_gap_report(ps, right: np.ndarray, c: np.ndarray, f: np.ndarray) -> di
     return {k: _row(right, sel) for k, sel in rows.items()}
 
 
+def first_repeat(pixels: list[np.ndarray]) -> tuple[int | None, int | None]:
+    """The first round g whose pixels equal those of an earlier round g0, and the cycle's
+    period g - g0; (None, None) when no round repeats.  From g on the chain only cycles
+    through images it has already produced."""
+    import hashlib
+    seen: dict[bytes, int] = {}
+    for g, px in enumerate(pixels):
+        key = hashlib.sha256(np.ascontiguousarray(px).tobytes()).digest() + bytes(
+            str(px.shape), "ascii")
+        if key in seen:
+            return g, g - seen[key]
+        seen[key] = g
+    return None, None
+
+
 def generation_experiment(scorer, photo: Path, generations: int, quality: int) -> dict:
     """Rotate 90 degrees + JPEG re-encode ``generations`` times; Spearman of score vs
-    generation.  A picture whose sides sit on the JPEG grid settles on a fixed point (round
-    g decodes to the pixels of round g - 4) and nothing changes after it, so no score can
-    rise there: the Spearman is taken up to that round (``settles_at``, None when the chain
-    never settles).  ``distance_spearman`` is the same statistic for the pixels' own RMS
-    distance to the original (turned back): how monotone the damage itself is."""
+    generation.  A chain can settle: a picture whose sides sit on the JPEG grid reaches a
+    fixed point (round g decodes to the pixels of round g - 4), and others enter a longer
+    exact cycle (a leaf photo: round 106 = round 82).  From the first round that repeats an
+    earlier one the chain only cycles through images it has already produced, so no score
+    can rise there: the Spearman is taken up to that round (``settles_at``, with the cycle's
+    ``period``; None when no round repeats).  ``distance_spearman`` is the same statistic
+    for the pixels' own RMS distance to the original (turned back): how monotone the damage
+    itself is."""
     from PIL import Image
     from scipy.stats import spearmanr
     from ops.scorer.chains import generation_chain
@@ -134,9 +152,10 @@ def generation_experiment(scorer, photo: Path, generations: int, quality: int) -
     with Image.open(photo) as im:
         px = np.asarray(im.convert("RGB"))
     copies = generation_chain(px, generations, quality)       # stops at a fixed point
+    settles, period = first_repeat([c.pixels for c in copies])
+    if settles is not None:
+        copies = copies[:settles + 1]
     last = len(copies) - 1
-    settles = last if last < generations or (
-        last >= 4 and np.array_equal(copies[-1].pixels, copies[-5].pixels)) else None
     scores = scorer.score_features([copy_features(c, scorer.k)[0] for c in copies])
     ref = px.astype(np.float32)
     dist = np.array([np.sqrt(np.mean((np.rot90(c.pixels, -g).astype(np.float32) - ref) ** 2))
@@ -146,11 +165,19 @@ def generation_experiment(scorer, photo: Path, generations: int, quality: int) -
     logspaced = logspaced.astype(int)
     return {"photo": photo.name, "size": f"{px.shape[1]}x{px.shape[0]}",
             "generations": generations, "quality": quality, "settles_at": settles,
+            "period": period,
             "spearman_all": float(spearmanr(gens, scores).statistic),
             "spearman_logspaced": float(spearmanr(logspaced, scores[logspaced]).statistic),
             "distance_spearman": float(spearmanr(gens, dist).statistic),
             "score_at": {int(g): round(float(scores[g]), 4)
                          for g in (0, 1, 2, 5, 10, 50, 100, 300, generations) if g <= last}}
+
+
+def _settles(g: dict) -> str:
+    if g["settles_at"] is None:
+        return "never"
+    period = g.get("period")
+    return f"{g['settles_at']}" + (f" (cycle of {period})" if period else "")
 
 
 def markdown(report: dict) -> str:
@@ -194,7 +221,7 @@ def markdown(report: dict) -> str:
             "Spearman (all rounds) | Spearman (log-spaced) | pixel distance Spearman |",
             "|---|---|---|---|---|---|---|"]
     out += [f"| {g['photo']} | {g['size']} | {g['generations']} | "
-            f"{g['settles_at'] if g['settles_at'] is not None else 'never'} | "
+            f"{_settles(g)} | "
             f"{g['spearman_all']:.3f} | {g['spearman_logspaced']:.3f} | "
             f"{g['distance_spearman']:.3f} |" for g in report["generation_loss"]]
     return "\n".join(out) + "\n"
@@ -205,10 +232,10 @@ def eval_pair_set(photos: str | Path, chains: int, seed: int, k: int, workers: i
     """The held-out pair set of ``chains`` chains over ``photos`` with ``k`` blocks per copy,
     loaded from (or built into) the ``cache`` folder; no cache when it is empty / None."""
     from ops.scorer.chains import GENERATOR_VERSION
-    from ops.scorer.dataset import PAIRSET_VERSION, PairSet, build_pairs
+    from ops.scorer.dataset import PAIRSET_VERSION, PairSet, build_pairs, photo_set_id
     from ops.scorer.features import FEATURES_VERSION
     name = (f"pairs_eval_{chains}_{seed}_k{k}_v{GENERATOR_VERSION}"
-            f"f{FEATURES_VERSION}d{PAIRSET_VERSION}.npz")
+            f"f{FEATURES_VERSION}d{PAIRSET_VERSION}_p{photo_set_id(photos)}.npz")
     cached = Path(cache) / name if cache else None
     if cached is not None and cached.exists():
         return PairSet.load(cached)

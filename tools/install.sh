@@ -28,10 +28,9 @@ if [ -f tools/setup_offline_data.py ]; then
   "$VENV/bin/python" tools/setup_offline_data.py
 fi
 # the generation-loss scorer's photos (Debian wallpaper packages + wheel samples): the
-# held-out-photo tests need them; ~400 MB of downloads, once
-if [ ! -f data/scorer/photos/manifest.json ]; then
-  "$VENV/bin/python" tools/prepare_scorer_photos.py --out data/scorer/photos \
-    --cache data/scorer/cache \
-    || echo "warning: scorer photos not prepared; tests/scorer held-out tests will skip" >&2
-fi
+# held-out-photo tests need them; ~400 MB of downloads, once (prepared again only when the
+# selection's version changes)
+"$VENV/bin/python" tools/prepare_scorer_photos.py --out data/scorer/photos \
+  --cache data/scorer/cache --if-stale \
+  || echo "warning: scorer photos not prepared; tests/scorer held-out tests will skip" >&2
 echo "imgjuicer installed in $VENV"

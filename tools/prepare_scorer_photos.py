@@ -13,6 +13,15 @@ whose perceptual hashes come within 10 bits (colour variants of one design) join
 split together.  Flat graphics (fewer than 5% of 8x8 blocks with luma entropy > 200) are
 dropped: they carry nothing to learn artifacts from.
 
+Only photographs are kept, as the scorer's issue asks ("the high-resolution photos in
+Debian's wallpaper packages ... plus the sample photos inside the wheels").  The packages
+also ship renders, vector art, illustrations, logos and synthetic test images; ``NOT_PHOTOS``
+names each of them with what it is.  The list was made by looking at every image the
+sources hold (``--contact-sheet`` draws them all, labelled, for such a review).  Camera
+captures count as photos whatever their subject: microscopy (cell, ihc), a fundus image
+(retina), the moon, a photographed painting (Elephants), a motion-blurred shot
+(clock_motion).  Excluded images are listed in the manifest with their reason.
+
     .venv/bin/python tools/prepare_scorer_photos.py --out data/scorer/photos
 """
 from __future__ import annotations
@@ -41,6 +50,41 @@ IMAGE_EXT = (".jpg", ".jpeg", ".png", ".webp")
 MIN_SOURCE_SIDE = 256          # short side of the original, before reduction
 MAX_LONG_SIDE = 1024           # long side after reduction
 MIN_TEXTURED = 0.05            # share of blocks that must have some texture
+PHOTOS_VERSION = 2             # bump when the selection changes (2: photographs only)
+# Images of the sources that are not photographs (group key -> what they are); see the
+# module docstring.  A key not found in the sources is an error (the list must stay true).
+NOT_PHOTOS = {
+    "lxqt-themes:kde-plasma": "render", "lxqt-themes:plasma-logo-bright": "render with logo",
+    "lxqt-themes:plasma_arch": "render with logo", "lxqt-themes:triangles": "low-poly render",
+    "lxqt-themes:waves-purple-logo": "render with logo",
+    "mate-backgrounds:Flow": "vector art", "mate-backgrounds:Float-into-MATE": "render",
+    "mate-backgrounds:GreenTraditional": "logo", "mate-backgrounds:Gulp": "noise gradient",
+    "mate-backgrounds:Stripes": "render",
+    "mate-backgrounds:Ubuntu-Mate-Cold-no-logo": "blurred render",
+    "mate-backgrounds:Ubuntu-Mate-Dark-no-logo": "blurred render",
+    "mate-backgrounds:Ubuntu-Mate-Radioactive-no-logo": "blurred render",
+    "mate-backgrounds:Ubuntu-Mate-Warm-no-logo": "blurred render",
+    "plasma-workspace-wallpapers:Altai": "low-poly illustration",
+    "plasma-workspace-wallpapers:Autumn": "illustration",
+    "plasma-workspace-wallpapers:Canopee": "render",
+    "plasma-workspace-wallpapers:Cascade": "render",
+    "plasma-workspace-wallpapers:Cluster": "render",
+    "plasma-workspace-wallpapers:Flow": "vector art",
+    "plasma-workspace-wallpapers:FlyingKonqui": "illustration",
+    "plasma-workspace-wallpapers:Honeywave": "vector art",
+    "plasma-workspace-wallpapers:IceCold": "render",
+    "plasma-workspace-wallpapers:Kay": "vector art",
+    "plasma-workspace-wallpapers:Kokkini": "render",
+    "plasma-workspace-wallpapers:MilkyWay": "render",
+    "plasma-workspace-wallpapers:Opal": "render",
+    "plasma-workspace-wallpapers:PastelHills": "render",
+    "plasma-workspace-wallpapers:Patak": "render",
+    "plasma-workspace-wallpapers:SafeLanding": "illustration",
+    "plasma-workspace-wallpapers:Shell": "render",
+    "plasma-workspace-wallpapers:Volna": "render",
+    "scikit_image:color": "synthetic colour wheel", "scikit_image:horse": "binary silhouette",
+    "scikit_image:logo": "logo", "scikit_image:phantom": "synthetic test image",
+}
 
 
 def run(args: list[str], cwd: Path) -> None:
@@ -141,15 +185,27 @@ def is_heldout(key: str, percent: int) -> bool:
     return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % 100 < percent
 
 
-def prepare(out: Path, cache: Path, heldout_percent: int = 20) -> dict:
-    """Fetch everything, keep the largest file per picture, write train/ and heldout/ PNGs."""
+def prepare(out: Path, cache: Path, heldout_percent: int = 20,
+            contact_sheet: Path | None = None) -> dict:
+    """Fetch everything, keep the largest file per picture and only photographs, write
+    train/ and heldout/ PNGs (and, when asked, a contact sheet of every candidate)."""
     cache.mkdir(parents=True, exist_ok=True)
-    best: dict[str, tuple] = {}
     items = []
     for deb in fetch_debs(cache, PACKAGES):
         items.extend(deb_images(deb, cache))
     for whl in fetch_wheels(cache, WHEELS):
         items.extend(wheel_images(whl))
+    return write_photos(items, out, heldout_percent, contact_sheet)
+
+
+def write_photos(items, out: Path, heldout_percent: int = 20,
+                 contact_sheet: Path | None = None, not_photos: dict | None = None) -> dict:
+    """From (source, path, bytes) items: the largest file per picture, reduced, without the
+    ``not_photos`` (default ``NOT_PHOTOS``; every key must be among the items) and flat
+    images, split by cluster into ``out``/train and ``out``/heldout, with manifest.json,
+    excluded.json (each dropped picture and why) and version.txt."""
+    not_photos = NOT_PHOTOS if not_photos is None else not_photos
+    best: dict[str, tuple] = {}
     for source, path, data in items:
         key = group_key(source, path)
         try:
@@ -160,16 +216,28 @@ def prepare(out: Path, cache: Path, heldout_percent: int = 20) -> dict:
             continue
         if key not in best or area > best[key][0]:
             best[key] = (area, source, path, data)
-    photos = {}
+    unknown = sorted(set(not_photos) - set(best))
+    if unknown:
+        raise RuntimeError(f"NOT_PHOTOS names images the sources do not hold: {unknown}")
+    photos, excluded, candidates = {}, [], {}
     for key in sorted(best):
         img = reduce_photo(best[key][3])
         if img is None:
             continue
+        candidates[key] = img
+        if key in not_photos:
+            excluded.append({"key": key, "source": best[key][1], "path": best[key][2],
+                             "reason": f"not a photo: {not_photos[key]}"})
+            continue
         textured = float(np.mean(block_entropy(luma(np.asarray(img))) > 200))
         if textured < MIN_TEXTURED:
             print(f"skip {key}: flat ({textured:.0%} textured blocks)", file=sys.stderr)
+            excluded.append({"key": key, "source": best[key][1], "path": best[key][2],
+                             "reason": f"flat: {textured:.0%} textured blocks"})
             continue
         photos[key] = img
+    if contact_sheet is not None:
+        draw_contact_sheet(candidates, contact_sheet, not_photos)
     keys = sorted(photos)
     groups = group_by_hamming([image_hashes(photos[k]) for k in keys], threshold=10)
     manifest = []
@@ -188,8 +256,38 @@ def prepare(out: Path, cache: Path, heldout_percent: int = 20) -> dict:
                          "split": split, "file": str(dest.relative_to(out)),
                          "size": list(img.size)})
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    (out / "excluded.json").write_text(json.dumps(excluded, indent=1))
+    (out / "version.txt").write_text(f"{PHOTOS_VERSION}\n")
     counts = {s: sum(m["split"] == s for m in manifest) for s in ("train", "heldout")}
-    return {"photos": len(manifest), **counts, "out": str(out)}
+    return {"photos": len(manifest), **counts, "excluded": len(excluded), "out": str(out)}
+
+
+def is_current(out: Path) -> bool:
+    """True when ``out`` holds photos prepared by this version of the selection."""
+    v = out / "version.txt"
+    return ((out / "manifest.json").is_file() and v.is_file()
+            and v.read_text().strip() == str(PHOTOS_VERSION))
+
+
+def draw_contact_sheet(images: dict, path: Path, not_photos: dict, cols: int = 8,
+                       cell: tuple = (200, 150)) -> None:
+    """Every candidate image as a labelled thumbnail on one PNG (keys in sorted order; a
+    label starts with "x" when ``not_photos`` excludes it), for reviewing the photo list."""
+    from PIL import ImageDraw
+    keys = sorted(images)
+    tw, th = cell
+    rows = max(1, -(-len(keys) // cols))
+    sheet = Image.new("RGB", (cols * tw, rows * (th + 14)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, key in enumerate(keys):
+        thumb = images[key].copy()
+        thumb.thumbnail((tw - 4, th - 4))
+        x, y = (i % cols) * tw, (i // cols) * (th + 14)
+        sheet.paste(thumb, (x + 2, y + 2))
+        label = ("x " if key in not_photos else "") + key.split(":", 1)[1]
+        draw.text((x + 2, y + th), label[:32], fill="black")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
 
 
 def main(argv=None) -> int:
@@ -197,8 +295,16 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="data/scorer/photos")
     ap.add_argument("--cache", default="data/scorer/cache")
     ap.add_argument("--heldout-percent", type=int, default=20)
+    ap.add_argument("--contact-sheet", help="also draw every candidate image, labelled, "
+                    "into this PNG (to review NOT_PHOTOS)")
+    ap.add_argument("--if-stale", action="store_true",
+                    help="do nothing when --out already holds this version's photos")
     a = ap.parse_args(argv)
-    print(json.dumps(prepare(Path(a.out), Path(a.cache).resolve(), a.heldout_percent)))
+    if a.if_stale and is_current(Path(a.out)):
+        print(json.dumps({"up_to_date": a.out, "version": PHOTOS_VERSION}))
+        return 0
+    sheet = Path(a.contact_sheet) if a.contact_sheet else None
+    print(json.dumps(prepare(Path(a.out), Path(a.cache).resolve(), a.heldout_percent, sheet)))
     return 0
 
 

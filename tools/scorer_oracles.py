@@ -148,10 +148,11 @@ def main(argv=None) -> int:
         ap.error("--chains and --workers must be >= 1")
     from eval_scorer import EVAL_SEED
     from ops.scorer.chains import GENERATOR_VERSION
+    from ops.scorer.dataset import photo_set_id
     seed = EVAL_SEED if a.seed is None else a.seed
     t0 = time.time()
     cached = (Path(a.cache) / f"oracles_{a.chains}_{seed}_v{GENERATOR_VERSION}o{ORACLE_VERSION}"
-                              ".npz") if a.cache else None
+                              f"_p{photo_set_id(a.photos)}.npz") if a.cache else None
     if cached is not None and cached.exists():
         with np.load(cached, allow_pickle=False) as z:
             s = {k: z[k] for k in z.files}

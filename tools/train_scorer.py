@@ -29,11 +29,12 @@ def pair_set(work: Path, split: str, chains: int, seed: int, workers: int, k: in
     """Build (or load the cached) pair set of a photo split, with ``k`` blocks per copy
     (default ``features.K_BLOCKS``)."""
     from ops.scorer.chains import GENERATOR_VERSION
-    from ops.scorer.dataset import PAIRSET_VERSION, PairSet, build_pairs
+    from ops.scorer.dataset import PAIRSET_VERSION, PairSet, build_pairs, photo_set_id
     from ops.scorer.features import FEATURES_VERSION, K_BLOCKS
     k = K_BLOCKS if k is None else int(k)
     path = work / (f"pairs_{split}_{chains}_{seed}_v{GENERATOR_VERSION}f{FEATURES_VERSION}"
-                   f"d{PAIRSET_VERSION}" + ("" if k == K_BLOCKS else f"_k{k}") + ".npz")
+                   f"d{PAIRSET_VERSION}" + ("" if k == K_BLOCKS else f"_k{k}")
+                   + f"_p{photo_set_id(work / 'photos' / split)}.npz")
     if path.exists():
         return PairSet.load(path)
     t = time.time()
@@ -61,6 +62,8 @@ def main(argv=None) -> int:
     ap.add_argument("--val-chains", type=int)
     ap.add_argument("--steps", type=int)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data-seed", type=int, help="seed of the training chains (validation: "
+                    "this + 1); default --seed, so another --seed alone also draws other data")
     ap.add_argument("--batch-pairs", type=int, default=TrainConfig.batch_pairs)
     ap.add_argument("--lr", type=float, default=TrainConfig.lr)
     ap.add_argument("--width", type=int, default=TrainConfig.width)
@@ -109,13 +112,13 @@ def main(argv=None) -> int:
         if getattr(a, key) is not None:
             p[key] = getattr(a, key)
     work = Path(a.work)
-    if not (work / "photos" / "manifest.json").exists():
-        subprocess.run([sys.executable, str(ROOT / "tools" / "prepare_scorer_photos.py"),
-                        "--out", str(work / "photos"), "--cache", str(work / "cache")],
-                       check=True)
+    subprocess.run([sys.executable, str(ROOT / "tools" / "prepare_scorer_photos.py"),
+                    "--out", str(work / "photos"), "--cache", str(work / "cache"),
+                    "--if-stale"], check=True, stdout=subprocess.DEVNULL)
     t0 = time.time()
-    train_set = pair_set(work, "train", p["chains"], a.seed, a.workers, a.k)
-    val_set = pair_set(work, "heldout", p["val_chains"], a.seed + 1, a.workers, a.k)
+    data_seed = a.seed if a.data_seed is None else a.data_seed
+    train_set = pair_set(work, "train", p["chains"], data_seed, a.workers, a.k)
+    val_set = pair_set(work, "heldout", p["val_chains"], data_seed + 1, a.workers, a.k)
     t_data = time.time() - t0
 
     from ops.scorer.train import pair_accuracy, score_set, train
@@ -133,7 +136,8 @@ def main(argv=None) -> int:
     log = []
     model = train(train_set, cfg, val=val_set, on_log=log.append)
     val_acc = pair_accuracy(score_set(model, val_set), val_set)
-    record = {"preset": a.preset, **p, "seed": a.seed, "config": dataclasses.asdict(cfg),
+    record = {"preset": a.preset, **p, "seed": a.seed, "data_seed": data_seed,
+              "config": dataclasses.asdict(cfg),
               "train_pairs": len(train_set), "val_pairs": len(val_set),
               "val_pair_accuracy": val_acc, "data_seconds": round(t_data),
               "train_seconds": round(time.time() - t0 - t_data),

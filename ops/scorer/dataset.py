@@ -70,8 +70,24 @@ def list_photos(folder: str | Path) -> list[Path]:
     return files
 
 
-@lru_cache(maxsize=48)
+def photo_set_id(folder: str | Path) -> str:
+    """8 hex digits naming the photos of a folder (their names and bytes): pair-set caches
+    carry it, so a cache built from other photos is never reused."""
+    import hashlib
+    h = hashlib.sha256()
+    for p in list_photos(folder):
+        h.update(p.name.encode() + b"\0" + hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()[:8]
+
+
 def _photo(path: str) -> np.ndarray:
+    st = Path(path).stat()
+    return _decoded_photo(path, st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=48)
+def _decoded_photo(path: str, mtime_ns: int, size: int) -> np.ndarray:
+    """A photo's pixels, cached per file version (a rewritten file is decoded again)."""
     with Image.open(path) as im:
         return np.asarray(im.convert("RGB"))
 

@@ -42,7 +42,18 @@ def test_generation_experiment_stops_at_the_fixed_point(ev, scorer, tmp_path):
         assert -1 <= r["spearman_all"] <= 1 and -1 <= r["spearman_logspaced"] <= 1
     md = ev.markdown({"ordered_pairs": 1, "chains": 1, "seed": 0, "accuracy": 1.0,
                       "baselines": {}, "per_family": {}, "generation_loss": [g, o]})
-    assert "| never |" in md and f"| {g['settles_at']} |" in md
+    assert "| never |" in md and f"| {g['settles_at']} (cycle of 4) |" in md
+    assert g["period"] == 4 and o["period"] is None
+
+
+def test_first_repeat_finds_any_cycle(ev):
+    a, b, c, d = (np.full((2, 3, 3), v, np.uint8) for v in (1, 2, 3, 4))
+    assert ev.first_repeat([a, b, c, d]) == (None, None)
+    assert ev.first_repeat([a, b, c, d, b, c]) == (4, 3)          # round 4 = round 1
+    assert ev.first_repeat([a, b, a]) == (2, 2)
+    # same bytes, other shape: not a repeat
+    assert ev.first_repeat([np.zeros((2, 6, 3), np.uint8), np.zeros((6, 2, 3), np.uint8)]) \
+        == (None, None)
 
 
 def test_baselines_count_ties_half(ev):
