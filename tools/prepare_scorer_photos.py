@@ -20,7 +20,8 @@ names each of them with what it is.  The list was made by looking at every image
 sources hold (``--contact-sheet`` draws them all, labelled, for such a review).  Camera
 captures count as photos whatever their subject: microscopy (cell, ihc), a fundus image
 (retina), the moon, a photographed painting (Elephants), a motion-blurred shot
-(clock_motion).  Excluded images are listed in the manifest with their reason.
+(clock_motion).  Every picture left out (not a photo, flat, too small, unreadable) is
+listed with its reason in excluded.json next to the manifest.
 
     .venv/bin/python tools/prepare_scorer_photos.py --out data/scorer/photos
 """
@@ -206,6 +207,7 @@ def write_photos(items, out: Path, heldout_percent: int = 20,
     excluded.json (each dropped picture and why) and version.txt."""
     not_photos = NOT_PHOTOS if not_photos is None else not_photos
     best: dict[str, tuple] = {}
+    excluded = []
     for source, path, data in items:
         key = group_key(source, path)
         try:
@@ -213,16 +215,20 @@ def write_photos(items, out: Path, heldout_percent: int = 20,
                 area = im.size[0] * im.size[1]
         except Exception as exc:  # a broken file in a package is skipped and reported
             print(f"skip {source}:{path}: {exc}", file=sys.stderr)
+            excluded.append({"key": key, "source": source, "path": path,
+                             "reason": f"unreadable: {type(exc).__name__}: {exc}"})
             continue
         if key not in best or area > best[key][0]:
             best[key] = (area, source, path, data)
     unknown = sorted(set(not_photos) - set(best))
     if unknown:
         raise RuntimeError(f"NOT_PHOTOS names images the sources do not hold: {unknown}")
-    photos, excluded, candidates = {}, [], {}
+    photos, candidates = {}, {}
     for key in sorted(best):
         img = reduce_photo(best[key][3])
         if img is None:
+            excluded.append({"key": key, "source": best[key][1], "path": best[key][2],
+                             "reason": f"too small: short side < {MIN_SOURCE_SIDE} px"})
             continue
         candidates[key] = img
         if key in not_photos:

@@ -36,7 +36,8 @@ def _items():
     small = photo_like(600, 800, seed=5)[::2, ::2]          # the same picture, smaller file
     return [("pkg", "a/photo.jpg", _png(photo)), ("pkg", "a/render.png", _png(render)),
             ("pkg", "a/flat.png", _png(flat)), ("pkg", "b/photo.jpg", _png(small)),
-            ("pkg", "a/broken.png", b"not an image")]
+            ("pkg", "a/broken.png", b"not an image"),
+            ("pkg", "a/icon.png", _png(photo_like(64, 64, seed=6)))]
 
 
 def test_write_photos_keeps_photos_and_records_every_drop(prep, tmp_path):
@@ -44,7 +45,7 @@ def test_write_photos_keeps_photos_and_records_every_drop(prep, tmp_path):
     sheet = tmp_path / "sheet.png"
     res = prep.write_photos(_items(), out, heldout_percent=0, contact_sheet=sheet,
                             not_photos={"pkg:render": "render"})
-    assert res["photos"] == 1 and res["train"] == 1 and res["excluded"] == 2
+    assert res["photos"] == 1 and res["train"] == 1 and res["excluded"] == 4
     manifest = json.loads((out / "manifest.json").read_text())
     assert [m["key"] for m in manifest] == ["pkg:photo"]
     assert manifest[0]["path"] == "a/photo.jpg"                  # the largest file wins
@@ -52,9 +53,11 @@ def test_write_photos_keeps_photos_and_records_every_drop(prep, tmp_path):
     excluded = {e["key"]: e["reason"] for e in json.loads((out / "excluded.json").read_text())}
     assert excluded["pkg:render"] == "not a photo: render"
     assert excluded["pkg:flat"].startswith("flat: 0%")
+    assert excluded["pkg:broken"].startswith("unreadable: ")
+    assert excluded["pkg:icon"] == "too small: short side < 256 px"
     assert sorted(p.name for p in (out / "train").glob("*.png")) == ["pkg_photo.png"]
     assert not list((out / "heldout").glob("*.png"))
-    with Image.open(sheet) as im:                                # every candidate drawn
+    with Image.open(sheet) as im:           # every candidate large enough to be reduced
         assert im.size[0] == 8 * 200 and im.size[1] == 150 + 14
     assert prep.is_current(out)
     (out / "version.txt").write_text("1\n")                      # an older selection
