@@ -231,34 +231,28 @@ def eval_pair_set(photos: str | Path, chains: int, seed: int, k: int, workers: i
                   cache: str | Path | None):
     """The held-out pair set of ``chains`` chains over ``photos`` with ``k`` blocks per copy,
     loaded from (or built into) the ``cache`` folder; no cache when it is empty / None."""
-    from ops.scorer.chains import GENERATOR_VERSION
-    from ops.scorer.dataset import PAIRSET_VERSION, PairSet, build_pairs, photo_set_id
-    from ops.scorer.features import FEATURES_VERSION
-    name = (f"pairs_eval_{chains}_{seed}_k{k}_v{GENERATOR_VERSION}"
-            f"f{FEATURES_VERSION}d{PAIRSET_VERSION}_p{photo_set_id(photos)}.npz")
-    cached = Path(cache) / name if cache else None
-    if cached is not None and cached.exists():
-        return PairSet.load(cached)
-    ps = build_pairs(photos, chains, seed, k=k, workers=workers, progress=False)
-    if cached is not None:
-        ps.save(cached)
-    return ps
+    from ops.scorer.dataset import cached_pairs
+    return cached_pairs(photos, chains, seed, k, workers, cache, tag="eval", progress=False)
+
+
+def add_chain_set_args(ap: argparse.ArgumentParser, cache_help: str) -> None:
+    """The options naming an evaluation chain set (shared with tools/scorer_oracles.py)."""
+    ap.add_argument("--photos", default=str(ROOT / "data" / "scorer" / "photos" / "heldout"))
+    ap.add_argument("--chains", type=int, default=1200)
+    ap.add_argument("--seed", type=int, default=EVAL_SEED, help="chain seed")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--cache", default=str(ROOT / "data" / "scorer"), help=cache_help)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", help="scorer.pt (default: shipped)")
-    ap.add_argument("--photos", default=str(ROOT / "data" / "scorer" / "photos" / "heldout"))
-    ap.add_argument("--chains", type=int, default=1200)
-    ap.add_argument("--seed", type=int, default=EVAL_SEED)
-    ap.add_argument("--workers", type=int, default=2)
+    add_chain_set_args(ap, "folder caching the held-out pair set ('' = no cache)")
     ap.add_argument("--generations", type=int, default=1000)
     ap.add_argument("--generation-photos", type=int, default=3)
     ap.add_argument("--quality", type=int, default=75, help="JPEG quality of the generations")
     ap.add_argument("--out", help="write the report as JSON here")
     ap.add_argument("--markdown", help="write the report as markdown tables here")
-    ap.add_argument("--cache", default=str(ROOT / "data" / "scorer"),
-                    help="folder caching the held-out pair set ('' = no cache)")
     a = ap.parse_args(argv)
     if a.generations < 1 or a.generation_photos < 0:
         ap.error("--generations must be >= 1 (--generation-photos 0 skips the experiment)")

@@ -132,24 +132,18 @@ def markdown(rep: dict) -> str:
 
 
 def main(argv=None) -> int:
+    from eval_scorer import add_chain_set_args
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--photos", default=str(ROOT / "data" / "scorer" / "photos" / "heldout"))
-    ap.add_argument("--chains", type=int, default=1200)
-    ap.add_argument("--seed", type=int, default=None,
-                    help="chain seed (default: tools/eval_scorer.py's)")
-    ap.add_argument("--workers", type=int, default=2)
+    add_chain_set_args(ap, "folder caching the per-copy metrics and the pair set ('' = none)")
     ap.add_argument("--weights", help="scorer.pt to compare (default: shipped; '' = none)")
     ap.add_argument("--out", help="write the report as JSON here")
     ap.add_argument("--markdown", help="write the table as markdown here")
-    ap.add_argument("--cache", default=str(ROOT / "data" / "scorer"),
-                    help="folder caching the per-copy metrics ('' = no cache)")
     a = ap.parse_args(argv)
     if a.chains < 1 or a.workers < 1:
         ap.error("--chains and --workers must be >= 1")
-    from eval_scorer import EVAL_SEED
     from ops.scorer.chains import GENERATOR_VERSION
     from ops.scorer.dataset import photo_set_id
-    seed = EVAL_SEED if a.seed is None else a.seed
+    seed = a.seed
     t0 = time.time()
     cached = (Path(a.cache) / f"oracles_{a.chains}_{seed}_v{GENERATOR_VERSION}o{ORACLE_VERSION}"
                               f"_p{photo_set_id(a.photos)}.npz") if a.cache else None

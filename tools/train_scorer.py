@@ -27,22 +27,11 @@ PRESETS = {
 
 def pair_set(work: Path, split: str, chains: int, seed: int, workers: int, k: int | None = None):
     """Build (or load the cached) pair set of a photo split, with ``k`` blocks per copy
-    (default ``features.K_BLOCKS``)."""
-    from ops.scorer.chains import GENERATOR_VERSION
-    from ops.scorer.dataset import PAIRSET_VERSION, PairSet, build_pairs, photo_set_id
-    from ops.scorer.features import FEATURES_VERSION, K_BLOCKS
+    (default ``features.K_BLOCKS``), cached in ``work``."""
+    from ops.scorer.dataset import cached_pairs
+    from ops.scorer.features import K_BLOCKS
     k = K_BLOCKS if k is None else int(k)
-    path = work / (f"pairs_{split}_{chains}_{seed}_v{GENERATOR_VERSION}f{FEATURES_VERSION}"
-                   f"d{PAIRSET_VERSION}" + ("" if k == K_BLOCKS else f"_k{k}")
-                   + f"_p{photo_set_id(work / 'photos' / split)}.npz")
-    if path.exists():
-        return PairSet.load(path)
-    t = time.time()
-    ps = build_pairs(work / "photos" / split, chains, seed, k=k, workers=workers)
-    ps.save(path)
-    logging.info("built %s: %d copies, %d pairs in %.0fs", path.name, ps.pixels.shape[0],
-                 len(ps), time.time() - t)
-    return ps
+    return cached_pairs(work / "photos" / split, chains, seed, k, workers, work, tag=split)
 
 
 def _qualities(text: str | None) -> tuple[int, ...] | None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -83,6 +84,28 @@ def photo_set_id(folder: str | Path) -> str:
 def _photo(path: str) -> np.ndarray:
     st = Path(path).stat()
     return _decoded_photo(path, st.st_mtime_ns, st.st_size)
+
+
+def cached_pairs(photo_dir: str | Path, chains: int, seed: int, k: int, workers: int,
+                 cache: str | Path | None, tag: str, progress: bool = True) -> PairSet:
+    """``build_pairs`` over ``photo_dir``, loaded from (or saved into) the ``cache`` folder
+    (no cache when it is empty / None) as ``pairs_<tag>_<chains>_<seed>_k<k>_v..f..d.._p<photo
+    set>.npz``: the name carries every version the arrays depend on and the photos' digest,
+    so a cache built by other code or from other photos is never reused."""
+    from .chains import GENERATOR_VERSION
+    from .features import FEATURES_VERSION
+    name = (f"pairs_{tag}_{chains}_{seed}_k{k}_v{GENERATOR_VERSION}f{FEATURES_VERSION}"
+            f"d{PAIRSET_VERSION}_p{photo_set_id(photo_dir)}.npz")
+    path = Path(cache) / name if cache else None
+    if path is not None and path.exists():
+        return PairSet.load(path)
+    t = time.time()
+    ps = build_pairs(photo_dir, chains, seed, k=k, workers=workers, progress=progress)
+    if path is not None:
+        ps.save(path)
+    logger.info("built %s: %d copies, %d pairs in %.0fs", name, ps.pixels.shape[0], len(ps),
+                time.time() - t)
+    return ps
 
 
 @lru_cache(maxsize=48)

@@ -316,7 +316,7 @@ def test_train_tool_caches_pair_sets_per_block_count(tmp_path):
     default = ts.pair_set(tmp_path, "train", 2, 0, 1)
     assert small.pixels.shape[1] == 8 and default.pixels.shape[1] == 64
     names = sorted(p.name for p in tmp_path.glob("pairs_*.npz"))
-    assert len(names) == 2 and sum("_k8_p" in n for n in names) == 1
+    assert len(names) == 2 and sum("_k8_" in n for n in names) == 1
     # the same chains, a second call loads the cache
     assert np.array_equal(ts.pair_set(tmp_path, "train", 2, 0, 1, k=8).pixels, small.pixels)
     assert np.array_equal(small.closer, default.closer) and list(small.family) == list(default.family)
