@@ -120,30 +120,15 @@ def damage_gap_report(ps, right: np.ndarray, c: np.ndarray, f: np.ndarray) -> di
     return {k: _row(right, sel) for k, sel in rows.items()}
 
 
-def first_repeat(pixels: list[np.ndarray]) -> tuple[int | None, int | None]:
-    """The first round g whose pixels equal those of an earlier round g0, and the cycle's
-    period g - g0; (None, None) when no round repeats.  From g on the chain only cycles
-    through images it has already produced."""
-    import hashlib
-    seen: dict[bytes, int] = {}
-    for g, px in enumerate(pixels):
-        key = hashlib.sha256(np.ascontiguousarray(px).tobytes()).digest() + bytes(
-            str(px.shape), "ascii")
-        if key in seen:
-            return g, g - seen[key]
-        seen[key] = g
-    return None, None
-
-
 def generation_experiment(scorer, photo: Path, generations: int, quality: int) -> dict:
     """Rotate 90 degrees + JPEG re-encode ``generations`` times; Spearman of score vs
-    generation.  A chain can settle: a picture whose sides sit on the JPEG grid reaches a
-    fixed point (round g decodes to the pixels of round g - 4), and others enter a longer
-    exact cycle (a leaf photo: round 106 = round 82).  From the first round that repeats an
-    earlier one the chain only cycles through images it has already produced, so no score
-    can rise there: the Spearman is taken up to that round (``settles_at``, with the cycle's
-    ``period``; None when no round repeats).  ``distance_spearman`` is the same statistic
-    for the pixels' own RMS distance to the original (turned back): how monotone the damage
+    generation.  A chain can settle into an exact cycle: a picture whose sides sit on the
+    JPEG grid reaches a fixed point (round g decodes to the pixels of round g - 4), others
+    cycle longer (a leaf photo: round 106 = round 82).  Every round from the cycle's first
+    on is a member of it, derived from every other, so no score can rise there: the chain
+    ends at that round (``settles_at``, with the cycle's ``period``; None when no round
+    repeats; see ``chains.jpeg_rounds``).  ``distance_spearman`` is the same statistic for
+    the pixels' own RMS distance to the original (turned back): how monotone the damage
     itself is."""
     from PIL import Image
     from scipy.stats import spearmanr
@@ -151,10 +136,8 @@ def generation_experiment(scorer, photo: Path, generations: int, quality: int) -
     from ops.scorer.dataset import copy_features
     with Image.open(photo) as im:
         px = np.asarray(im.convert("RGB"))
-    copies = generation_chain(px, generations, quality)       # stops at a fixed point
-    settles, period = first_repeat([c.pixels for c in copies])
-    if settles is not None:
-        copies = copies[:settles + 1]
+    copies, cycle = generation_chain(px, generations, quality)    # ends where a cycle starts
+    settles, period = (None, None) if cycle is None else (cycle[0] - cycle[1], cycle[1])
     last = len(copies) - 1
     scores = scorer.score_features([copy_features(c, scorer.k)[0] for c in copies])
     ref = px.astype(np.float32)

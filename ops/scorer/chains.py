@@ -24,7 +24,7 @@ FAMILY_WEIGHTS = {
 }
 FAMILIES = tuple(FAMILY_WEIGHTS) + ("multi_generation",)
 PLATFORM_LONG_SIDES = (1080, 1280, 1600, 2048)
-GENERATOR_VERSION = 4      # bump when chains change: pair-set caches are keyed by it
+GENERATOR_VERSION = 5      # bump when chains change: pair-set caches are keyed by it
 SCREEN_SCALES = (1.25, 1.5, 2.0)
 MAX_GENERATIONS = 400      # "generations" runs 2..400 rotate+JPEG rounds (log-uniform)
 GENERATION_CHECKPOINTS = 4  # ... and keeps this many of them, log-spaced, as chain copies
@@ -121,9 +121,9 @@ def generations(src: Encoded, rng: np.random.Generator, n: int | None = None,
                 quality: int | None = None, subsampling: str | None = None) -> list[Encoded]:
     """Turn 90 degrees + re-encode as JPEG n times (n log-uniform in 2..MAX_GENERATIONS, one
     quality and subsampling throughout); returns the copies after log-spaced checkpoint
-    rounds, the last one after round n.  A picture whose sides sit on the JPEG grid settles
-    on a fixed point (round g decodes to the pixels of round g - 4): the chain stops there,
-    since later rounds change nothing, and its last copy is that fixed point."""
+    rounds, the last one after round n.  A chain that enters an exact cycle ends at the
+    cycle's first round (see ``jpeg_rounds``), which is then its last copy; empty when
+    ``src`` itself opens the cycle (nothing new to add)."""
     if n is None:
         n = int(np.exp(rng.uniform(np.log(2), np.log(MAX_GENERATIONS))))
     q = int(rng.integers(50, 96)) if quality is None else int(quality)
@@ -131,21 +131,43 @@ def generations(src: Encoded, rng: np.random.Generator, n: int | None = None,
            else subsampling)
     keep = set(np.unique(np.round(np.geomspace(1, n, GENERATION_CHECKPOINTS))).astype(int))
     keep.add(n)
-    rounds = list(jpeg_rounds(src, n, q, sub))
+    rounds, _ = jpeg_rounds(src, n, q, sub)
     return [c for g, c in enumerate(rounds, 1) if g in keep or g == len(rounds)]
 
 
-def jpeg_rounds(src: Encoded, n: int, quality: int, subsampling: str):
-    """Yield the copies after rounds 1..n of turn 90 degrees + JPEG; stops early after the
-    round that decodes to the pixels of the round 4 before it (a fixed point: every later
-    round would repeat the last four)."""
-    cur, back = src, [src.pixels]
-    for _ in range(n):
-        cur = T.to_jpeg(T.rotate90(cur.pixels), quality, subsampling)
-        yield cur
-        back = (back + [cur.pixels])[-5:]
-        if len(back) == 5 and np.array_equal(back[0], back[-1]):
-            return
+def pixel_key(px: np.ndarray) -> bytes:
+    """A digest of decoded pixels and their shape: equal keys = identical images."""
+    import hashlib
+    px = np.ascontiguousarray(px)
+    return hashlib.sha256(px.tobytes()).digest() + str(px.shape).encode("ascii")
+
+
+def jpeg_rounds(src: Encoded, n: int, quality: int,
+                subsampling: str) -> tuple[list[Encoded], tuple[int, int] | None]:
+    """The copies after rounds 1..n of turn 90 degrees + JPEG, and the chain's cycle.
+
+    Rotate + re-encode can enter an exact cycle: round g decodes to the pixels of an earlier
+    round g0 (``src`` is round 0).  A picture whose sides sit on the JPEG grid settles on a
+    fixed point (period 4: the same image in its four turns); others cycle longer (a leaf
+    photo: round 106 = round 82, period 24).  Every round from g0 on is a member of that
+    cycle, derived from every other member, so none is further from the original than
+    another: the copies end at round g0, and the cycle is returned as (g, g - g0) (None
+    when no round repeats).  Only the newest round's pixels stay decoded."""
+    copies: list[Encoded] = []
+    seen = {pixel_key(src.pixels): 0}
+    cur = src
+    for g in range(1, n + 1):
+        nxt = T.to_jpeg(T.rotate90(cur.pixels), quality, subsampling)
+        if cur is not src:
+            cur._pixels = None          # decoded again on demand: 400 rounds stay small
+        key = pixel_key(nxt.pixels)
+        if key in seen:
+            g0 = seen[key]
+            return copies[:g0], (g, g - g0)
+        seen[key] = g
+        copies.append(nxt)
+        cur = nxt
+    return copies, None
 
 
 def make_original(photo: np.ndarray, rng: np.random.Generator, min_side: int = 160,
@@ -213,6 +235,8 @@ def make_chain(photo: np.ndarray, rng: np.random.Generator, max_steps: int = 4,
         fam = str(rng.choice(names, p=q / q.sum()))
         news = (generations(copies[-1], rng) if fam == "generations"
                 else [step(copies[-1], fam, rng, platform_scale)])
+        if not news:                            # the copy already sits on that cycle
+            continue
         if news[-1].size[0] < 8 or news[-1].size[1] < 8:
             break
         lossy = lossy or fam not in ("lossless", "crop")
@@ -232,8 +256,10 @@ def chain_pairs(copies: list[Encoded], fams: list[str]) -> list[Pair]:
 
 
 def generation_chain(photo: np.ndarray, generations: int, quality: int = 75,
-                     subsampling: str = "4:2:0") -> list[Encoded]:
-    """Rotate 90 degrees and re-encode as JPEG, ``generations`` times (generation 0 = PNG);
-    shorter when the picture reaches a fixed point (see ``jpeg_rounds``)."""
+                     subsampling: str = "4:2:0") -> tuple[list[Encoded], tuple[int, int] | None]:
+    """Rotate 90 degrees and re-encode as JPEG, ``generations`` times (generation 0 = PNG),
+    and the cycle the chain entered, if any: the copies end at its first round (see
+    ``jpeg_rounds``)."""
     first = T.to_png(photo, 1)
-    return [first, *jpeg_rounds(first, generations, quality, subsampling)]
+    rounds, cycle = jpeg_rounds(first, generations, quality, subsampling)
+    return [first, *rounds], cycle

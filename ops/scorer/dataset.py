@@ -63,6 +63,24 @@ class PairSet:
     def __len__(self) -> int:
         return int(self.closer.size)
 
+    def first_chains(self, n: int) -> "PairSet":
+        """The set of chains 0..n-1 only: what ``build_pairs`` with ``n`` chains (same photos
+        and seed) gives, since chain i is seeded by (seed, i) and copies and pairs are
+        stored in chain order."""
+        if not (np.all(np.diff(self.chain) >= 0) and np.all(np.diff(self.closer) >= 0)):
+            raise ValueError("pair set is not in chain order")
+        copies = int(np.searchsorted(self.chain, n))
+        pairs = int(np.searchsorted(self.closer, copies))
+        out = {a: getattr(self, a) for a in ARRAYS}
+        for a in ("closer", "further", "family", "tie"):
+            out[a] = out[a][:pairs]
+        for a in ARRAYS:
+            if a not in ("closer", "further", "family", "tie", "failed") \
+                    and out[a].shape[:1] == self.chain.shape:
+                out[a] = out[a][:copies]
+        out["failed"] = np.array(n - np.unique(self.chain[:copies]).size, np.int64)
+        return PairSet(**out)
+
 
 def list_photos(folder: str | Path) -> list[Path]:
     files = sorted(p for p in Path(folder).glob("*.png"))
@@ -99,6 +117,13 @@ def cached_pairs(photo_dir: str | Path, chains: int, seed: int, k: int, workers:
     path = Path(cache) / name if cache else None
     if path is not None and path.exists():
         return PairSet.load(path)
+    if path is not None:            # a cached set of more chains holds this one as a prefix
+        head, tail = f"pairs_{tag}_", name[len(f"pairs_{tag}_{chains}"):]
+        for other in sorted(Path(cache).glob(f"{head}*{tail}")):
+            more = other.name[len(head):-len(tail)]
+            if more.isdigit() and int(more) > chains:
+                logger.info("%s: the first %d chains of %s", name, chains, other.name)
+                return PairSet.load(other).first_chains(chains)
     t = time.time()
     ps = build_pairs(photo_dir, chains, seed, k=k, workers=workers, progress=progress)
     if path is not None:

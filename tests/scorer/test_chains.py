@@ -71,7 +71,8 @@ def test_resize_filters(photo):
 
 
 def test_generation_chain_rotates_and_reencodes(photo):
-    cs = C.generation_chain(photo, 4)
+    cs, cycle = C.generation_chain(photo, 4)
+    assert cycle is None
     assert [c.format for c in cs] == ["PNG"] + ["JPEG"] * 4
     assert cs[1].size == (200, 260) and cs[4].size == (260, 200)
 
@@ -116,6 +117,28 @@ def test_generations_stop_at_the_jpeg_fixed_point(photo):
     odd = np.ascontiguousarray(photo[:197, :197])
     out = C.generations(T.to_png(odd), rng, n=40, quality=75, subsampling="4:2:0")
     assert len(out) == C.GENERATION_CHECKPOINTS
+
+
+def test_jpeg_rounds_end_where_any_cycle_starts():
+    # this 64 x 64 picture enters a cycle of 8 rounds at q90: round 25 = round 17
+    px = np.ascontiguousarray(photo_like(80, 80, seed=2)[:64, :64])
+    rounds, cycle = C.jpeg_rounds(T.to_png(px), 200, 90, "4:2:0")
+    assert cycle == (25, 8) and len(rounds) == 17
+    assert len({C.pixel_key(c.pixels) for c in rounds}) == 17      # no repeats kept
+    cur, later = rounds[-1], []
+    for _ in range(8):                       # the last copy opens the cycle ...
+        cur = T.to_jpeg(T.rotate90(cur.pixels), 90, "4:2:0")
+        later.append(C.pixel_key(cur.pixels))
+    assert later[-1] == C.pixel_key(rounds[-1].pixels)
+    assert len(set(later)) == 8              # ... and its period is 8, not a divisor of it
+    # a source that already sits on its cycle adds nothing
+    again, cyc = C.jpeg_rounds(rounds[-1], 200, 90, "4:2:0")
+    assert again == [] and cyc == (8, 8)
+    assert C.generations(rounds[-1], np.random.default_rng(0), n=50, quality=90,
+                         subsampling="4:2:0") == []
+    # same bytes in another shape are not a repeat
+    assert C.pixel_key(np.zeros((2, 6, 3), np.uint8)) != C.pixel_key(np.zeros((6, 2, 3),
+                                                                              np.uint8))
 
 
 def test_reference_mse_measures_damage_through_turns_not_across_resizes(photo):

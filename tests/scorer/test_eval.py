@@ -46,16 +46,6 @@ def test_generation_experiment_stops_at_the_fixed_point(ev, scorer, tmp_path):
     assert g["period"] == 4 and o["period"] is None
 
 
-def test_first_repeat_finds_any_cycle(ev):
-    a, b, c, d = (np.full((2, 3, 3), v, np.uint8) for v in (1, 2, 3, 4))
-    assert ev.first_repeat([a, b, c, d]) == (None, None)
-    assert ev.first_repeat([a, b, c, d, b, c]) == (4, 3)          # round 4 = round 1
-    assert ev.first_repeat([a, b, a]) == (2, 2)
-    # same bytes, other shape: not a repeat
-    assert ev.first_repeat([np.zeros((2, 6, 3), np.uint8), np.zeros((6, 2, 3), np.uint8)]) \
-        == (None, None)
-
-
 def test_baselines_count_ties_half(ev):
     assert ev._baseline(np.array([2, 1, 1]), np.array([1, 2, 1])) == pytest.approx(0.5)
 

@@ -79,6 +79,28 @@ def test_pair_set_is_ordered_and_saved(pairs, tmp_path):
     assert np.array_equal(back.pixels, pairs.pixels) and list(back.family) == list(pairs.family)
 
 
+def test_a_cached_set_of_more_chains_serves_its_first_chains(pairs, tmp_path):
+    from ops.scorer.dataset import cached_pairs
+    d = tmp_path / "photos"
+    d.mkdir()
+    for i in range(2):                      # the photos of the `pairs` fixture
+        Image.fromarray(photo_like(200, 240, seed=60 + i)).save(d / f"p{i}.png")
+    small = build_pairs(d, n_chains=3, seed=3, k=16, progress=False)
+    assert 0 < len(small) < len(pairs)
+    # the 6-chain set, cached, gives exactly what building 3 chains gives
+    big = cached_pairs(d, 6, 3, 16, 1, tmp_path, tag="train", progress=False)
+    assert len(list(tmp_path.glob("pairs_train_6_3_k16_*.npz"))) == 1
+    cut = cached_pairs(d, 3, 3, 16, 1, tmp_path, tag="train", progress=False)
+    assert len(list(tmp_path.glob("pairs_train_3_*.npz"))) == 0       # sliced, not built
+    for a in ("pixels", "block_meta", "image_meta", "mask", "file_size", "width", "chain",
+              "closer", "further", "family", "tie", "global_stats", "ref_mse", "format"):
+        assert np.array_equal(getattr(cut, a), getattr(small, a), equal_nan=a == "ref_mse"), a
+    assert int(cut.failed) == 0 and len(big) == len(pairs)
+    # other seeds, tags or k never serve it
+    other = cached_pairs(d, 3, 4, 16, 1, tmp_path, tag="train", progress=False)
+    assert len(list(tmp_path.glob("pairs_train_3_4_k16_*.npz"))) == 1 and len(other) > 0
+
+
 def test_training_is_reproducible_and_weights_round_trip(pairs, tmp_path):
     cfg = TrainConfig(steps=4, batch_pairs=8, width=16, threads=1, log_every=2)
     a, b = train(pairs, cfg), train(pairs, cfg)
