@@ -63,6 +63,20 @@ class PairSet:
     def __len__(self) -> int:
         return int(self.closer.size)
 
+    def then(self, more: "PairSet") -> "PairSet":
+        """This set followed by ``more``, a set of later chains of the same photos and seed
+        (``build_pairs(..., start=...)``): together, what one build of all of them gives."""
+        if self.chain.size and more.chain.size and more.chain[0] <= self.chain[-1]:
+            raise ValueError("the second pair set must hold later chains")
+        n = self.chain.size
+        out = {}
+        for a in ARRAYS:
+            x, y = getattr(self, a), getattr(more, a)
+            if a in ("closer", "further"):
+                y = y + n
+            out[a] = x + y if a == "failed" else np.concatenate([x, y])
+        return PairSet(**out)
+
     def first_chains(self, n: int) -> "PairSet":
         """The set of chains 0..n-1 only: what ``build_pairs`` with ``n`` chains (same photos
         and seed) gives, since chain i is seeded by (seed, i) and copies and pairs are
@@ -109,7 +123,9 @@ def cached_pairs(photo_dir: str | Path, chains: int, seed: int, k: int, workers:
     """``build_pairs`` over ``photo_dir``, loaded from (or saved into) the ``cache`` folder
     (no cache when it is empty / None) as ``pairs_<tag>_<chains>_<seed>_k<k>_v..f..d.._p<photo
     set>.npz``: the name carries every version the arrays depend on and the photos' digest,
-    so a cache built by other code or from other photos is never reused."""
+    so a cache built by other code or from other photos is never reused.  A cached set that
+    differs only in its number of chains serves too: one of more chains gives its first
+    ``chains``, one of fewer is extended by the chains it lacks."""
     from .chains import GENERATOR_VERSION
     from .features import FEATURES_VERSION
     name = (f"pairs_{tag}_{chains}_{seed}_k{k}_v{GENERATOR_VERSION}f{FEATURES_VERSION}"
@@ -117,15 +133,26 @@ def cached_pairs(photo_dir: str | Path, chains: int, seed: int, k: int, workers:
     path = Path(cache) / name if cache else None
     if path is not None and path.exists():
         return PairSet.load(path)
-    if path is not None:            # a cached set of more chains holds this one as a prefix
+    fewer = None
+    if path is not None:            # cached sets of the same chains, only more or fewer
         head, tail = f"pairs_{tag}_", name[len(f"pairs_{tag}_{chains}"):]
-        for other in sorted(Path(cache).glob(f"{head}*{tail}")):
-            more = other.name[len(head):-len(tail)]
-            if more.isdigit() and int(more) > chains:
-                logger.info("%s: the first %d chains of %s", name, chains, other.name)
-                return PairSet.load(other).first_chains(chains)
+        sizes = sorted(int(o.name[len(head):-len(tail)])
+                       for o in Path(cache).glob(f"{head}*{tail}")
+                       if o.name[len(head):-len(tail)].isdigit())
+        bigger = [m for m in sizes if m > chains]
+        if bigger:                  # ... one of more chains holds this one as a prefix
+            other = f"{head}{bigger[0]}{tail}"
+            logger.info("%s: the first %d chains of %s", name, chains, other)
+            return PairSet.load(Path(cache) / other).first_chains(chains)
+        fewer = max([m for m in sizes if m < chains], default=None)
     t = time.time()
-    ps = build_pairs(photo_dir, chains, seed, k=k, workers=workers, progress=progress)
+    if fewer is None:
+        ps = build_pairs(photo_dir, chains, seed, k=k, workers=workers, progress=progress)
+    else:                           # ... one of fewer: only the chains it lacks are built
+        logger.info("%s: chains %d.. added to %s", name, fewer, f"{head}{fewer}{tail}")
+        ps = PairSet.load(Path(cache) / f"{head}{fewer}{tail}").then(
+            build_pairs(photo_dir, chains, seed, k=k, workers=workers, progress=progress,
+                        start=fewer))
     if path is not None:
         ps.save(path)
     logger.info("built %s: %d copies, %d pairs in %.0fs", name, ps.pixels.shape[0], len(ps),
@@ -191,18 +218,20 @@ def _chain_rows_or_raise(args) -> tuple[list[dict], list[tuple]]:
 
 
 def build_pairs(photo_dir: str | Path, n_chains: int, seed: int, k: int = K_BLOCKS,
-                workers: int = 1, progress: bool = True) -> PairSet:
-    """Generate ``n_chains`` chains (chain i uses photo i mod n, seeded by (seed, i))."""
+                workers: int = 1, progress: bool = True, start: int = 0) -> PairSet:
+    """Generate chains ``start`` .. ``n_chains`` - 1 (chain i uses photo i mod n, seeded by
+    (seed, i))."""
     photos = list_photos(photo_dir)
-    results = map_chains(_chain_rows, [(photos, i, seed, k) for i in range(n_chains)],
+    results = map_chains(_chain_rows, [(photos, i, seed, k) for i in range(start, n_chains)],
                          workers, progress)
     feats, facts, chain_of, pairs = [], [], [], []
     failed = [err for _, _, err in results if err]
     for err in failed[:20]:
         logger.warning("skipped %s", err)
-    if len(failed) > max(1, n_chains // 100):
-        raise RuntimeError(f"{len(failed)} of {n_chains} chains failed; first: {failed[0]}")
-    for ci, (rows, prs, _) in enumerate(results):
+    if len(failed) > max(1, (n_chains - start) // 100):
+        raise RuntimeError(f"{len(failed)} of {n_chains - start} chains failed; "
+                           f"first: {failed[0]}")
+    for ci, (rows, prs, _) in enumerate(results, start):
         base = len(feats)
         for r in rows:
             feats.append(r["f"])

@@ -79,7 +79,7 @@ def test_pair_set_is_ordered_and_saved(pairs, tmp_path):
     assert np.array_equal(back.pixels, pairs.pixels) and list(back.family) == list(pairs.family)
 
 
-def test_a_cached_set_of_more_chains_serves_its_first_chains(pairs, tmp_path):
+def test_a_cached_set_of_more_or_fewer_chains_serves(pairs, tmp_path):
     from ops.scorer.dataset import cached_pairs
     d = tmp_path / "photos"
     d.mkdir()
@@ -96,6 +96,14 @@ def test_a_cached_set_of_more_chains_serves_its_first_chains(pairs, tmp_path):
               "closer", "further", "family", "tie", "global_stats", "ref_mse", "format"):
         assert np.array_equal(getattr(cut, a), getattr(small, a), equal_nan=a == "ref_mse"), a
     assert int(cut.failed) == 0 and len(big) == len(pairs)
+    # ... and a set of 8 chains is the cached 6 plus chains 6 and 7, built alone
+    eight = cached_pairs(d, 8, 3, 16, 1, tmp_path, tag="train", progress=False)
+    whole = build_pairs(d, n_chains=8, seed=3, k=16, progress=False)
+    assert len(list(tmp_path.glob("pairs_train_8_3_k16_*.npz"))) == 1
+    for a in ("pixels", "block_meta", "chain", "closer", "further", "family", "tie",
+              "global_stats", "ref_mse"):
+        assert np.array_equal(getattr(eight, a), getattr(whole, a), equal_nan=a == "ref_mse"), a
+    assert len(whole) > len(pairs)
     # other seeds, tags or k never serve it
     other = cached_pairs(d, 3, 4, 16, 1, tmp_path, tag="train", progress=False)
     assert len(list(tmp_path.glob("pairs_train_3_4_k16_*.npz"))) == 1 and len(other) > 0
