@@ -1,6 +1,6 @@
 """Train the generation-loss scorer end to end: photos -> pairs -> network -> shipped weights.
 
-    .venv/bin/python tools/train_scorer.py --preset full --threads 1  # ~50 min, 2 cores
+    .venv/bin/python tools/train_scorer.py --preset full --threads 1  # ~90 min, 2 cores
     .venv/bin/python tools/train_scorer.py --preset short    # minutes: proves the loop
 Pair sets are cached under --work (data/scorer/) by (split, chains, seed); the weights go to
 assets_cache/generation_loss/scorer.pt with the training record in the file's "extra".
@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 PRESETS = {
     "short": {"chains": 1500, "val_chains": 150, "steps": 1500},
-    "full": {"chains": 12000, "val_chains": 400, "steps": 8000},
+    "full": {"chains": 48000, "val_chains": 1200, "steps": 12000},
 }
 
 
