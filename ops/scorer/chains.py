@@ -159,7 +159,7 @@ def jpeg_rounds(src: Encoded, n: int, quality: int,
     for g in range(1, n + 1):
         nxt = T.to_jpeg(T.rotate90(cur.pixels), quality, subsampling)
         if cur is not src:
-            cur._pixels = None          # decoded again on demand: 400 rounds stay small
+            cur.drop_pixels()           # 400 rounds of decoded pixels would not stay small
         key = pixel_key(nxt.pixels)
         if key in seen:
             g0 = seen[key]

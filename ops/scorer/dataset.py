@@ -21,6 +21,8 @@ PAIRSET_VERSION = 2        # bump when the stored arrays change: pair-set caches
 ARRAYS = ("pixels", "block_meta", "image_meta", "mask", "file_size", "width", "height",
           "jpeg_quality", "format", "chain", "closer", "further", "family", "tie", "failed",
           "global_stats", "ref_mse")
+PAIR_ARRAYS = ("closer", "further", "family", "tie")     # one row per pair
+COPY_ARRAYS = tuple(a for a in ARRAYS if a not in PAIR_ARRAYS + ("failed",))  # per copy
 
 
 @dataclass
@@ -85,13 +87,8 @@ class PairSet:
             raise ValueError("pair set is not in chain order")
         copies = int(np.searchsorted(self.chain, n))
         pairs = int(np.searchsorted(self.closer, copies))
-        out = {a: getattr(self, a) for a in ARRAYS}
-        for a in ("closer", "further", "family", "tie"):
-            out[a] = out[a][:pairs]
-        for a in ARRAYS:
-            if a not in ("closer", "further", "family", "tie", "failed") \
-                    and out[a].shape[:1] == self.chain.shape:
-                out[a] = out[a][:copies]
+        out = {a: getattr(self, a)[:pairs] for a in PAIR_ARRAYS}
+        out.update({a: getattr(self, a)[:copies] for a in COPY_ARRAYS})
         out["failed"] = np.array(n - np.unique(self.chain[:copies]).size, np.int64)
         return PairSet(**out)
 

@@ -37,6 +37,10 @@ class Encoded:
                 self._pixels = np.asarray(im.convert("RGB"))
         return self._pixels
 
+    def drop_pixels(self) -> None:
+        """Forget the decoded pixels (decoded again on demand): long chains stay small."""
+        self._pixels = None
+
     @property
     def size(self) -> tuple[int, int]:
         h, w = self.pixels.shape[:2]

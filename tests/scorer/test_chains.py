@@ -131,6 +131,10 @@ def test_jpeg_rounds_end_where_any_cycle_starts():
         later.append(C.pixel_key(cur.pixels))
     assert later[-1] == C.pixel_key(rounds[-1].pixels)
     assert len(set(later)) == 8              # ... and its period is 8, not a divisor of it
+    cur = rounds[-2]                         # the round before it is not on the cycle
+    for _ in range(8):
+        cur = T.to_jpeg(T.rotate90(cur.pixels), 90, "4:2:0")
+    assert not T.same_pixels(cur, rounds[-2])
     # a source that already sits on its cycle adds nothing
     again, cyc = C.jpeg_rounds(rounds[-1], 200, 90, "4:2:0")
     assert again == [] and cyc == (8, 8)
