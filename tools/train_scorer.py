@@ -25,13 +25,16 @@ PRESETS = {
 }
 
 
-def pair_set(work: Path, split: str, chains: int, seed: int, workers: int, k: int | None = None):
+def pair_set(work: Path, split: str, chains: int, seed: int, workers: int, k: int | None = None,
+             augment: bool = False):
     """Build (or load the cached) pair set of a photo split, with ``k`` blocks per copy
-    (default ``features.K_BLOCKS``), cached in ``work``."""
+    (default ``features.K_BLOCKS``), cached in ``work``; ``augment``: recoloured and
+    reduced originals (``chains.make_original``)."""
     from ops.scorer.dataset import cached_pairs
     from ops.scorer.features import K_BLOCKS
     k = K_BLOCKS if k is None else int(k)
-    return cached_pairs(work / "photos" / split, chains, seed, k, workers, work, tag=split)
+    return cached_pairs(work / "photos" / split, chains, seed, k, workers, work, tag=split,
+                        augment=augment)
 
 
 def _qualities(text: str | None) -> tuple[int, ...] | None:
@@ -86,6 +89,9 @@ def main(argv=None) -> int:
                          "(the score stays free); 0 = off")
     ap.add_argument("--family-balance", type=float, default=TrainConfig.family_balance,
                     help="pair sampling weight count(family)**-x (0 = uniform)")
+    ap.add_argument("--augment", action=argparse.BooleanOptionalAction, default=False,
+                    help="training chains start from recoloured, reduced originals in half "
+                         "the chains (chains.tone_reduce); validation chains never do")
     ap.add_argument("--k", type=int, help="blocks per image (default features.K_BLOCKS = 64; "
                     "the weights remember it and score with it)")
     ap.add_argument("--threads", type=int, default=2)
@@ -106,7 +112,7 @@ def main(argv=None) -> int:
                     "--if-stale"], check=True, stdout=subprocess.DEVNULL)
     t0 = time.time()
     data_seed = a.seed if a.data_seed is None else a.data_seed
-    train_set = pair_set(work, "train", p["chains"], data_seed, a.workers, a.k)
+    train_set = pair_set(work, "train", p["chains"], data_seed, a.workers, a.k, a.augment)
     val_set = pair_set(work, "heldout", p["val_chains"], data_seed + 1, a.workers, a.k)
     t_data = time.time() - t0
 
@@ -126,6 +132,7 @@ def main(argv=None) -> int:
     model = train(train_set, cfg, val=val_set, on_log=log.append)
     val_acc = pair_accuracy(score_set(model, val_set), val_set)
     record = {"preset": a.preset, **p, "seed": a.seed, "data_seed": data_seed,
+              "augment": a.augment,
               "config": dataclasses.asdict(cfg),
               "train_pairs": len(train_set), "val_pairs": len(val_set),
               "val_pair_accuracy": val_acc, "data_seconds": round(t_data),

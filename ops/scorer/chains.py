@@ -170,16 +170,48 @@ def jpeg_rounds(src: Encoded, n: int, quality: int,
     return copies, None
 
 
+AUGMENT_VERSION = 1        # bump when ``tone_reduce`` changes: augmented caches carry it
+AUGMENT_SHARE = 0.5        # share of augmented chains' originals that are tone-mapped + reduced
+
+
+def tone_reduce(photo: np.ndarray, rng: np.random.Generator, factor: int) -> np.ndarray:
+    """A pristine photo in other colours and at a smaller scale, with no new artifacts: white
+    balance (channel gains 0.9-1.1), saturation (x0.6-1.4 around the luma) and a tone curve
+    (gamma 0.7-1.4) applied in floating point, then a box reduction by the integer
+    ``factor`` >= 2 (the mean of factor x factor pixels) and one rounding.  Tone curves on
+    8-bit pixels would leave empty or doubled levels (a histogram comb, which reads as
+    quantisation); averaging in float first leaves a smooth histogram."""
+    if factor < 2:
+        raise ValueError("tone_reduce needs an integer reduction factor >= 2")
+    gains = rng.uniform(0.9, 1.1, 3).astype(np.float32)
+    sat = np.float32(rng.uniform(0.6, 1.4))
+    gamma = np.float32(np.exp(rng.uniform(np.log(0.7), np.log(1.4))))
+    h, w = (photo.shape[0] // factor) * factor, (photo.shape[1] // factor) * factor
+    x = photo[:h, :w].astype(np.float32) * (gains / 255.0)
+    y = x @ np.array([0.299, 0.587, 0.114], np.float32)
+    x = y[..., None] + sat * (x - y[..., None])
+    x = np.clip(x, 0.0, 1.0) ** gamma
+    x = x.reshape(h // factor, factor, w // factor, factor, 3).mean(axis=(1, 3))
+    return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+
+
 def make_original(photo: np.ndarray, rng: np.random.Generator, min_side: int = 160,
-                  max_side: int = 768) -> Encoded:
+                  max_side: int = 768, augment: bool = False) -> Encoded:
     """A random crop of a pristine photo, saved as PNG or as a high-quality camera JPEG.
     The photo is first flipped / turned and, one time in three, halved with a box filter
-    (integer factor: no new artifacts), so few photos still give varied content."""
+    (integer factor: no new artifacts), so few photos still give varied content.
+    ``augment`` (training chains only; evaluation chains never use it): in
+    ``AUGMENT_SHARE`` of the chains the photo is instead recoloured and reduced by 2 or 3
+    (``tone_reduce``), so the net meets more colours, contrasts and scales of texture than
+    the few training photos hold."""
     photo = np.rot90(photo, int(rng.integers(4)))
     if rng.random() < 0.5:
         photo = photo[:, ::-1]
     photo = np.ascontiguousarray(photo)
-    if rng.random() < 1 / 3 and min(photo.shape[:2]) >= 2 * min_side:
+    if augment and rng.random() < AUGMENT_SHARE and min(photo.shape[:2]) >= 2 * min_side:
+        fits = [f for f in (2, 3) if min(photo.shape[:2]) >= f * min_side]
+        photo = tone_reduce(photo, rng, int(rng.choice(fits)))
+    elif rng.random() < 1 / 3 and min(photo.shape[:2]) >= 2 * min_side:
         photo = np.asarray(Image.fromarray(photo).reduce(2))
     h, w = photo.shape[:2]
     cw = int(rng.integers(min(min_side, w), min(max_side, w) + 1))
@@ -221,9 +253,11 @@ def reference_mse(pristine: np.ndarray, px: np.ndarray) -> float:
 
 
 def make_chain(photo: np.ndarray, rng: np.random.Generator, max_steps: int = 4,
-               platform_scale: float = 0.5) -> tuple[list[Encoded], list[str]]:
-    """Original + random edits.  Returns the copies and the family of each step."""
-    copies = [make_original(photo, rng)]
+               platform_scale: float = 0.5,
+               augment: bool = False) -> tuple[list[Encoded], list[str]]:
+    """Original (``make_original``, ``augment`` passed on) + random edits.  Returns the
+    copies and the family of each step."""
+    copies = [make_original(photo, rng, augment=augment)]
     fams: list[str] = []
     names = list(FAMILY_WEIGHTS)
     p = np.array([FAMILY_WEIGHTS[n] for n in names])

@@ -116,14 +116,18 @@ def _photo(path: str) -> np.ndarray:
 
 
 def cached_pairs(photo_dir: str | Path, chains: int, seed: int, k: int, workers: int,
-                 cache: str | Path | None, tag: str, progress: bool = True) -> PairSet:
+                 cache: str | Path | None, tag: str, progress: bool = True,
+                 augment: bool = False) -> PairSet:
     """``build_pairs`` over ``photo_dir``, loaded from (or saved into) the ``cache`` folder
     (no cache when it is empty / None) as ``pairs_<tag>_<chains>_<seed>_k<k>_v..f..d.._p<photo
     set>.npz``: the name carries every version the arrays depend on and the photos' digest,
     so a cache built by other code or from other photos is never reused.  A cached set that
     differs only in its number of chains serves too: one of more chains gives its first
-    ``chains``, one of fewer is extended by the chains it lacks."""
-    from .chains import GENERATOR_VERSION
+    ``chains``, one of fewer is extended by the chains it lacks.  ``augment``
+    (``chains.make_original``) adds ``_aug<AUGMENT_VERSION>`` to the tag."""
+    from .chains import AUGMENT_VERSION, GENERATOR_VERSION
+    if augment:
+        tag = f"{tag}_aug{AUGMENT_VERSION}"
     from .features import FEATURES_VERSION
     name = (f"pairs_{tag}_{chains}_{seed}_k{k}_v{GENERATOR_VERSION}f{FEATURES_VERSION}"
             f"d{PAIRSET_VERSION}_p{photo_set_id(photo_dir)}.npz")
@@ -144,12 +148,13 @@ def cached_pairs(photo_dir: str | Path, chains: int, seed: int, k: int, workers:
         fewer = max([m for m in sizes if m < chains], default=None)
     t = time.time()
     if fewer is None:
-        ps = build_pairs(photo_dir, chains, seed, k=k, workers=workers, progress=progress)
+        ps = build_pairs(photo_dir, chains, seed, k=k, workers=workers, progress=progress,
+                         augment=augment)
     else:                           # ... one of fewer: only the chains it lacks are built
         logger.info("%s: chains %d.. added to %s", name, fewer, f"{head}{fewer}{tail}")
         ps = PairSet.load(Path(cache) / f"{head}{fewer}{tail}").then(
             build_pairs(photo_dir, chains, seed, k=k, workers=workers, progress=progress,
-                        start=fewer))
+                        start=fewer, augment=augment))
     if path is not None:
         ps.save(path)
     logger.info("built %s: %d copies, %d pairs in %.0fs", name, ps.pixels.shape[0], len(ps),
@@ -182,11 +187,11 @@ def _chain_rows(args) -> tuple[list[dict], list[tuple], str | None]:
         return [], [], f"chain {args[1]}: {type(exc).__name__}: {exc}"
 
 
-def chain_copies(photos: list[Path], index: int, seed: int):
+def chain_copies(photos: list[Path], index: int, seed: int, augment: bool = False):
     """The copies and step families of chain ``index``: photo index mod n, seeded by
     (seed, index), so every tool that regenerates a chain gets the same copies."""
     rng = np.random.default_rng([seed, index])
-    return make_chain(_photo(str(photos[index % len(photos)])), rng)
+    return make_chain(_photo(str(photos[index % len(photos)])), rng, augment=augment)
 
 
 def map_chains(fn, jobs: list, workers: int = 1, progress: bool = True) -> list:
@@ -199,8 +204,8 @@ def map_chains(fn, jobs: list, workers: int = 1, progress: bool = True) -> list:
 
 
 def _chain_rows_or_raise(args) -> tuple[list[dict], list[tuple]]:
-    photos, index, seed, k = args
-    copies, fams = chain_copies(photos, index, seed)
+    photos, index, seed, k, augment = args
+    copies, fams = chain_copies(photos, index, seed, augment)
     rows = []
     pristine = copies[0].pristine
     with blas_one_thread():
@@ -215,12 +220,13 @@ def _chain_rows_or_raise(args) -> tuple[list[dict], list[tuple]]:
 
 
 def build_pairs(photo_dir: str | Path, n_chains: int, seed: int, k: int = K_BLOCKS,
-                workers: int = 1, progress: bool = True, start: int = 0) -> PairSet:
+                workers: int = 1, progress: bool = True, start: int = 0,
+                augment: bool = False) -> PairSet:
     """Generate chains ``start`` .. ``n_chains`` - 1 (chain i uses photo i mod n, seeded by
-    (seed, i))."""
+    (seed, i); ``augment``: recoloured and reduced originals, ``chains.make_original``)."""
     photos = list_photos(photo_dir)
-    results = map_chains(_chain_rows, [(photos, i, seed, k) for i in range(start, n_chains)],
-                         workers, progress)
+    results = map_chains(_chain_rows, [(photos, i, seed, k, augment)
+                                       for i in range(start, n_chains)], workers, progress)
     feats, facts, chain_of, pairs = [], [], [], []
     failed = [err for _, _, err in results if err]
     for err in failed[:20]:

@@ -167,3 +167,66 @@ def test_chain_original_keeps_its_pristine_pixels(photo):
             assert np.array_equal(o.pristine, o.pixels)
         else:                  # a camera JPEG original already carries some damage
             assert 0 < C.reference_mse(o.pristine, o.pixels) < 20
+
+
+def _level_gaps(px: np.ndarray) -> int:
+    """Empty levels of each colour channel between its 2nd and 98th percentile (a
+    histogram comb), summed over the channels."""
+    gaps = 0
+    for c in range(3):
+        v = px[..., c].ravel().astype(int)
+        lo, hi = (int(t) for t in np.percentile(v, [2, 98]))
+        gaps += int(np.sum(np.bincount(v, minlength=256)[lo:hi + 1] == 0))
+    return gaps
+
+
+def test_tone_reduce_recolours_and_reduces_without_a_histogram_comb():
+    photo = photo_like(300, 390, seed=11)
+    box = photo[:300, :390].reshape(150, 2, 195, 2, 3).mean(axis=(1, 3))
+    # the naive way, a contrast curve on 8-bit pixels, leaves empty levels the check sees
+    naive = np.clip(np.rint((np.rint(box) - 128) * 1.3 + 128), 0, 255).astype(np.uint8)
+    assert _level_gaps(naive) > 5
+    for s in range(6):
+        out = C.tone_reduce(photo, np.random.default_rng(s), 2)
+        assert out.shape == (150, 195, 3) and out.dtype == np.uint8
+        assert np.array_equal(out, C.tone_reduce(photo, np.random.default_rng(s), 2))
+        assert _level_gaps(out) == 0
+        assert np.abs(out.astype(np.float64) - box).mean() > 1.0      # recoloured
+    assert C.tone_reduce(photo, np.random.default_rng(0), 3).shape == (100, 130, 3)
+    with pytest.raises(ValueError, match=">= 2"):
+        C.tone_reduce(photo, np.random.default_rng(0), 1)
+
+
+def _is_crop_of(px: np.ndarray, variants: list[np.ndarray]) -> bool:
+    h, w = px.shape[:2]
+    for v in variants:
+        ys, xs = np.nonzero(np.all(v == px[0, 0], axis=-1))
+        for y, x in zip(ys, xs):
+            if y + h <= v.shape[0] and x + w <= v.shape[1] and np.array_equal(
+                    v[y:y + h, x:x + w], px):
+                return True
+    return False
+
+
+def test_augmented_originals_are_recoloured_in_about_half_the_chains():
+    from PIL import Image
+    photo = photo_like(400, 520, seed=12)
+    variants = []
+    for r in range(4):
+        for f in (False, True):
+            v = np.rot90(photo, r)
+            v = np.ascontiguousarray(v[:, ::-1] if f else v)
+            variants += [v, np.asarray(Image.fromarray(v).reduce(2))]
+    plain = [C.make_original(photo, np.random.default_rng([4, i])) for i in range(40)]
+    assert all(_is_crop_of(o.pristine, variants) for o in plain)
+    aug = [C.make_original(photo, np.random.default_rng([4, i]), augment=True)
+           for i in range(40)]
+    new = [o for o in aug if not _is_crop_of(o.pristine, variants)]
+    assert 10 <= len(new) <= 30
+    for o in new:             # reduced by 2 (a 400-px side cannot be reduced by 3 and
+        assert max(o.pristine.shape[:2]) <= 260     # still give a 160-px crop)
+        assert o.pristine.shape == o.pixels.shape
+    # the evaluation's chains (augment off) are what they were
+    a, _ = C.make_chain(photo, np.random.default_rng([5, 1]))
+    b, _ = C.make_chain(photo, np.random.default_rng([5, 1]), augment=False)
+    assert [c.data for c in a] == [c.data for c in b]

@@ -107,6 +107,12 @@ def test_a_cached_set_of_more_or_fewer_chains_serves(pairs, tmp_path):
     # other seeds, tags or k never serve it
     other = cached_pairs(d, 3, 4, 16, 1, tmp_path, tag="train", progress=False)
     assert len(list(tmp_path.glob("pairs_train_3_4_k16_*.npz"))) == 1 and len(other) > 0
+    # nor does an augmented set serve a plain one, or the other way round
+    aug = cached_pairs(d, 3, 3, 16, 1, tmp_path, tag="train", progress=False, augment=True)
+    assert len(list(tmp_path.glob("pairs_train_aug1_3_3_k16_*.npz"))) == 1
+    assert not np.array_equal(aug.pixels[:5], small.pixels[:5])
+    again = cached_pairs(d, 3, 3, 16, 1, tmp_path, tag="train", progress=False)
+    assert np.array_equal(again.pixels, small.pixels)
 
 
 def test_training_is_reproducible_and_weights_round_trip(pairs, tmp_path):
