@@ -126,9 +126,9 @@ def cached_pairs(photo_dir: str | Path, chains: int, seed: int, k: int, workers:
     ``chains``, one of fewer is extended by the chains it lacks.  ``augment``
     (``chains.make_original``) adds ``_aug<AUGMENT_VERSION>`` to the tag."""
     from .chains import AUGMENT_VERSION, GENERATOR_VERSION
+    from .features import FEATURES_VERSION
     if augment:
         tag = f"{tag}_aug{AUGMENT_VERSION}"
-    from .features import FEATURES_VERSION
     name = (f"pairs_{tag}_{chains}_{seed}_k{k}_v{GENERATOR_VERSION}f{FEATURES_VERSION}"
             f"d{PAIRSET_VERSION}_p{photo_set_id(photo_dir)}.npz")
     path = Path(cache) / name if cache else None
