@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from ..image.metrics.psnr_ssim import LUMA
 from . import transforms as T
 from .transforms import Encoded
 
@@ -188,7 +189,7 @@ def tone_reduce(photo: np.ndarray, rng: np.random.Generator, factor: int) -> np.
     gamma = np.float32(np.exp(rng.uniform(np.log(0.7), np.log(1.4))))
     h, w = (photo.shape[0] // factor) * factor, (photo.shape[1] // factor) * factor
     x = photo[:h, :w].astype(np.float32) * (gains / 255.0)
-    y = x @ np.array([0.299, 0.587, 0.114], np.float32)
+    y = x @ np.asarray(LUMA, np.float32)
     x = y[..., None] + sat * (x - y[..., None])
     x = np.clip(x, 0.0, 1.0) ** gamma
     x = x.reshape(h // factor, factor, w // factor, factor, 3).mean(axis=(1, 3))
