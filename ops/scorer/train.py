@@ -30,7 +30,7 @@ class TrainConfig:
     flip_blocks: bool = True      # random horizontal / vertical flips of each block
     meta_norm: bool = True        # resolution / file size inputs spread to unit range
     image_stats: bool = True      # quantisation fit + mean DCT spectrum inputs (model.py)
-    family_balance: float = 0.5   # pairs drawn with weight count(family) ** -balance
+    family_balance: float = 0.25  # pairs drawn with weight count(family) ** -balance (README)
     global_stats: bool = True     # whole-image statistics input (features.global_stats)
     global_dropout: float = 0.3   # dropout on those (standardised) statistics
     qfit_qualities: tuple[int, ...] | None = None   # per-block quantisation-fit tables (model)
