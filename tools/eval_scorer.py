@@ -94,6 +94,21 @@ def pair_report(ps, z: np.ndarray, seed: int) -> dict:
     return res
 
 
+def parts_report(ps, parts: np.ndarray) -> dict:
+    """Per family, how often each summand of the logit alone orders the pairs right:
+    ``parts`` (N, 2) = the pooled block score and the image term (train.score_set parts)."""
+    o = ~ps.tie
+    c, f, fam = ps.closer[o], ps.further[o], ps.family[o]
+    z = parts.sum(1)
+    rights = {"logit": z[f] > z[c], "pooled_blocks": parts[f, 0] > parts[c, 0],
+              "image_term": parts[f, 1] > parts[c, 1]}
+    rows = {"all": np.ones(c.size, bool)} | {str(k): fam == k for k in sorted(set(fam.tolist()))}
+    return {name: {"pairs": int(sel.sum()),
+                   **{k: float(r[sel].mean()) if sel.any() else float("nan")
+                      for k, r in rights.items()}}
+            for name, sel in rows.items()}
+
+
 # how much more damage the further copy carries, in dB of (1 + MSE against the pristine
 # pixels): 0.3 dB is a 7% rise, 3 dB doubles it
 GAP_BINS = ((0.0, 0.3), (0.3, 1.0), (1.0, 3.0), (3.0, np.inf))
@@ -193,6 +208,12 @@ def markdown(report: dict) -> str:
         out += [f"| {k} | {v['pairs']} | {v['accuracy']:.1%} | "
                 + "{:.1%}–{:.1%}".format(*v["ci95"]) + " |"
                 for k, v in report["by_damage_gap"].items()]
+    lp = report.get("logit_parts")
+    if lp:
+        out += ["", "| family | pairs | logit | pooled block score alone | image term alone |",
+                "|---|---|---|---|---|"]
+        out += [f"| {k} | {v['pairs']} | {v['logit']:.1%} | {v['pooled_blocks']:.1%} | "
+                f"{v['image_term']:.1%} |" for k, v in lp.items()]
     t = report.get("tied_pairs")
     if t:
         out += ["", f"Tied pairs (identical pixels, e.g. PNG of a JPEG): median |score "
@@ -245,9 +266,12 @@ def main(argv=None) -> int:
     t0 = time.time()
     scorer = Scorer(a.weights)
     ps = eval_pair_set(a.photos, a.chains, a.seed, scorer.k, a.workers, a.cache)
-    z = score_set(scorer.model, ps)
+    parts = score_set(scorer.model, ps, parts=True)       # logit = their sum
+    z = parts.sum(1)
     report = {"photos": a.photos, "chains": a.chains, "seed": a.seed,
               "copies": int(ps.pixels.shape[0]), **pair_report(ps, z, a.seed)}
+    if scorer.model.image_term is not None:
+        report["logit_parts"] = parts_report(ps, parts)
     photos = list_photos(a.photos)
     pick = np.linspace(0, len(photos) - 1, min(a.generation_photos, len(photos))).astype(int)
     report["generation_loss"] = [generation_experiment(scorer, photos[i], a.generations,

@@ -87,6 +87,10 @@ def main(argv=None) -> int:
     ap.add_argument("--damage-head", type=float, default=TrainConfig.damage_head,
                     help="weight of a side task: a head of the net predicts that damage "
                          "(the score stays free); 0 = off")
+    ap.add_argument("--image-term", action=argparse.BooleanOptionalAction,
+                    default=TrainConfig.image_term,
+                    help="add a linear term of the image features to the pooled block score "
+                         "(off: they reach the logit only through the block head)")
     ap.add_argument("--family-balance", type=float, default=TrainConfig.family_balance,
                     help="pair sampling weight count(family)**-x (0 = uniform)")
     ap.add_argument("--augment", action=argparse.BooleanOptionalAction, default=False,
@@ -124,7 +128,7 @@ def main(argv=None) -> int:
                       image_stats=a.image_stats, global_stats=a.global_stats,
                       global_dropout=a.global_dropout, batch_chains=a.batch_chains,
                       logit_l2=a.logit_l2, damage_weight=a.damage_weight,
-                      damage_head=a.damage_head,
+                      damage_head=a.damage_head, image_term=a.image_term,
                       qfit_qualities=_qualities(a.qfit_qualities),
                       family_balance=a.family_balance, seed=a.seed,
                       threads=a.threads)

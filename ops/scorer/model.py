@@ -41,7 +41,7 @@ class GenerationLossNet(nn.Module):
                  block_meta_dim: int = BLOCK_META_DIM, dropout: float = 0.0,
                  meta_norm: bool = False, image_stats: bool = False, global_dim: int = 0,
                  global_dropout: float = 0.0, qfit_qualities: list[int] | None = None,
-                 damage_head: bool = False):
+                 damage_head: bool = False, image_term: bool = True):
         super().__init__()
         # qfit_qualities: the standard-table qualities the per-block quantisation fit tries
         # (default QFIT_QUALITIES, the 12 the whole-image statistics use)
@@ -52,7 +52,8 @@ class GenerationLossNet(nn.Module):
                        "block_meta_dim": block_meta_dim, "dropout": dropout,
                        "meta_norm": meta_norm, "image_stats": image_stats,
                        "global_dim": global_dim, "global_dropout": global_dropout,
-                       "qfit_qualities": quals, "damage_head": bool(damage_head)}
+                       "qfit_qualities": quals, "damage_head": bool(damage_head),
+                       "image_term": bool(image_term)}
         # image_stats: the quantisation fit of every block (to the head) and, averaged over
         # the present blocks, with the mean log-magnitude DCT spectrum (to the image branch)
         self.image_stats = bool(image_stats)
@@ -92,7 +93,10 @@ class GenerationLossNet(nn.Module):
         if image_stats:
             tables = torch.from_numpy(_reference_tables()[[q - 1 for q in quals]])
             self.register_buffer("_qtables", tables.float(), persistent=False)
-        self.image_term = nn.Linear(fm_dim, 1)
+        # image_term: a linear term of the image features added to the pooled block score.
+        # Without it (image_term=False) the image features reach the logit only through the
+        # block head, which sees them next to each block's own features (README: "image term")
+        self.image_term = nn.Linear(fm_dim, 1) if image_term else None
         # damage_head: a side output for training only, the copy's measured damage predicted
         # from each block's hidden head features, pooled with the same weights (the score
         # itself stays free: fitting it to the damage hurt, see the README)
@@ -101,9 +105,11 @@ class GenerationLossNet(nn.Module):
 
     def forward(self, dct: torch.Tensor, pixels: torch.Tensor, block_meta: torch.Tensor,
                 image_meta: torch.Tensor, mask: torch.Tensor,
-                global_stats: torch.Tensor | None = None, with_damage: bool = False):
+                global_stats: torch.Tensor | None = None, with_damage: bool = False,
+                with_parts: bool = False):
         """Logits (B,), and the predicted damage (B,) too when ``with_damage`` (a net built
-        with ``damage_head``).  dct (B,K,3,64) float; pixels (B,K,8,8,3) uint8 or float 0..255;
+        with ``damage_head``).  ``with_parts``: instead of the logit, its two summands, the
+        pooled block score and the image term (zeros without one), each (B,).  dct (B,K,3,64) float; pixels (B,K,8,8,3) uint8 or float 0..255;
         block_meta (B,K,Mb); image_meta (B,Mi); mask (B,K) bool; global_stats (B,G), needed
         when the net was built with global_dim."""
         b, k = mask.shape
@@ -144,7 +150,13 @@ class GenerationLossNet(nn.Module):
         weight = weight.masked_fill(~mask, -1e4)
         weight = torch.exp(weight - weight.max(1, keepdim=True).values) * m
         norm = weight.sum(1).clamp_min(1e-6)
-        logit = (weight * score).sum(1) / norm + self.image_term(fm).squeeze(1)
+        logit = (weight * score).sum(1) / norm
+        if with_parts:
+            term = (self.image_term(fm).squeeze(1) if self.image_term is not None
+                    else torch.zeros_like(logit))
+            return logit, term
+        if self.image_term is not None:
+            logit = logit + self.image_term(fm).squeeze(1)
         if not with_damage:
             return logit
         if self.damage is None:

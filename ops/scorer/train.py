@@ -40,6 +40,7 @@ class TrainConfig:
     #                               (damage_loss), where the pair set knows it
     damage_head: float = 0.0      # > 0: weight of a side task instead: a head of the net
     #                               predicts the measured damage (model damage_head)
+    image_term: bool = True       # linear image-feature term added to the pooled block score
     seed: int = 0
     threads: int = 2
     log_every: int = 100
@@ -165,8 +166,10 @@ def _batch(ps: PairSet, idx: np.ndarray, gen: np.random.Generator | None, jitter
     return t, torch.from_numpy(inv[:n]), torch.from_numpy(inv[n:])
 
 
-def score_set(model: GenerationLossNet, ps: PairSet, batch: int = 256) -> np.ndarray:
-    """Logits of every copy in a pair set (eval mode, no grad)."""
+def score_set(model: GenerationLossNet, ps: PairSet, batch: int = 256,
+              parts: bool = False) -> np.ndarray:
+    """Logits of every copy in a pair set (eval mode, no grad); ``parts``: (N, 2), the pooled
+    block score and the image term of each logit (model ``with_parts``)."""
     model.eval()
     out = []
     with torch.no_grad():
@@ -174,8 +177,11 @@ def score_set(model: GenerationLossNet, ps: PairSet, batch: int = 256) -> np.nda
             sl = slice(s, s + batch)
             t = tensors(ps.pixels[sl], ps.block_meta[sl], ps.image_meta[sl], ps.mask[sl],
                         ps.global_stats[sl])
-            out.append(model(**t).numpy())
-    return np.concatenate(out) if out else np.zeros(0, np.float32)
+            r = model(**t, with_parts=parts)
+            out.append(torch.stack(r, 1).numpy() if parts else r.numpy())
+    if out:
+        return np.concatenate(out)
+    return np.zeros((0, 2) if parts else 0, np.float32)
 
 
 def pair_accuracy(z: np.ndarray, ps: PairSet) -> float:
@@ -202,7 +208,7 @@ def train(ps: PairSet, cfg: TrainConfig, val: PairSet | None = None,
                               global_dim=g_dim, global_dropout=cfg.global_dropout,
                               qfit_qualities=(None if cfg.qfit_qualities is None
                                               else list(cfg.qfit_qualities)),
-                              damage_head=cfg.damage_head > 0)
+                              damage_head=cfg.damage_head > 0, image_term=cfg.image_term)
     if g_dim:
         g = ps.global_stats.astype(np.float64)
         model.g_mean.copy_(torch.from_numpy(g.mean(0)))

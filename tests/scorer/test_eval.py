@@ -122,3 +122,24 @@ def test_damage_gap_rows_split_pairs_by_measured_damage(ev):
     assert ev.pair_report(ps, z, 0)["by_damage_gap"] == {}
     assert "dB of 1 + MSE" not in ev.markdown({**ev.pair_report(ps, z, 0), "chains": 6,
                                                "seed": 0, "generation_loss": []})
+
+
+def test_parts_report_scores_each_summand_of_the_logit_alone(ev):
+    from ops.scorer.dataset import PairSet
+    n = 8                                    # four (closer, further) pairs: two "a", two "b"
+    ps = PairSet(pixels=np.zeros((n, 1, 8, 8, 3), np.uint8),
+                 block_meta=np.zeros((n, 1, 1), np.float16), image_meta=np.zeros((n, 1), np.float32),
+                 mask=np.ones((n, 1), bool), file_size=np.arange(n), width=np.ones(n, np.int64),
+                 height=np.ones(n, np.int64), jpeg_quality=np.zeros(n, np.float32),
+                 format=np.array(["PNG"] * n), chain=np.arange(n) // 2,
+                 closer=np.arange(0, n, 2), further=np.arange(1, n, 2),
+                 family=np.array(["a", "a", "b", "b"]), tie=np.zeros(n // 2, bool))
+    blocks = np.array([0, 1, 0, 1, 0, 1, 1, 0], np.float32)    # right in a, half right in b
+    term = np.array([3, 0, 3, 0, 0, 5, 0, 5], np.float32)      # wrong in a, right in b
+    r = ev.parts_report(ps, np.stack([blocks, term], 1))
+    assert r["a"] == {"pairs": 2, "logit": 0.0, "pooled_blocks": 1.0, "image_term": 0.0}
+    assert r["b"] == {"pairs": 2, "logit": 1.0, "pooled_blocks": 0.5, "image_term": 1.0}
+    assert r["all"]["pairs"] == 4 and r["all"]["logit"] == 0.5
+    md = ev.markdown({**ev.pair_report(ps, blocks + term, 0), "chains": 4, "seed": 0,
+                      "generation_loss": [], "logit_parts": r})
+    assert "| a | 2 | 0.0% | 100.0% | 0.0% |" in md

@@ -361,3 +361,32 @@ def test_train_tool_caches_pair_sets_per_block_count(tmp_path):
     other = ts.pair_set(tmp_path, "train", 2, 0, 1, k=8)
     assert len(list(tmp_path.glob("pairs_*.npz"))) == 3
     assert not np.array_equal(other.pixels, small.pixels)
+
+
+def test_without_the_image_term_the_logit_is_the_pooled_block_score(pairs, tmp_path):
+    from ops.scorer.model import tensors
+    t = tensors(pairs.pixels, pairs.block_meta, pairs.image_meta, pairs.mask, pairs.global_stats)
+    mask = t["mask"]
+    gaps = {}
+    for term in (True, False):
+        m = train(pairs, TrainConfig(steps=20, batch_pairs=8, width=16, threads=1, log_every=10,
+                                     image_term=term))
+        assert m.config["image_term"] is term
+        assert any(k.startswith("image_term.") for k in m.state_dict()) is term
+        heads = []
+        hook = m.head[2].register_forward_hook(lambda mod, i, o: heads.append(o))   # (B*K, 2)
+        with torch.no_grad():
+            z = m(**t)
+        hook.remove()
+        out = heads[0].reshape(mask.shape[0], mask.shape[1], 2)
+        w = torch.softmax(out[..., 1].masked_fill(~mask, float("-inf")), 1)
+        pooled = (w * out[..., 0]).sum(1)
+        gaps[term] = (z - pooled).abs().max().item()
+        parts = score_set(m, pairs, parts=True)          # (pooled, image term) per copy
+        assert np.allclose(parts[:, 0], pooled.numpy(), atol=1e-5)
+        assert np.allclose(parts.sum(1), z.numpy(), atol=1e-5)
+        assert term or not parts[:, 1].any()
+        back = load_model(save_weights(m, tmp_path / f"term{term}.pt"))
+        assert back.config["image_term"] is term
+        assert np.allclose(score_set(back, pairs), score_set(m, pairs), atol=1e-6)
+    assert gaps[False] < 1e-5 and gaps[True] > 1e-3
