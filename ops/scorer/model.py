@@ -109,9 +109,10 @@ class GenerationLossNet(nn.Module):
                 with_parts: bool = False):
         """Logits (B,), and the predicted damage (B,) too when ``with_damage`` (a net built
         with ``damage_head``).  ``with_parts``: instead of the logit, its two summands, the
-        pooled block score and the image term (zeros without one), each (B,).  dct (B,K,3,64) float; pixels (B,K,8,8,3) uint8 or float 0..255;
-        block_meta (B,K,Mb); image_meta (B,Mi); mask (B,K) bool; global_stats (B,G), needed
-        when the net was built with global_dim."""
+        pooled block score and the image term (zeros without one), each (B,).
+        dct (B,K,3,64) float; pixels (B,K,8,8,3) uint8 or float 0..255; block_meta (B,K,Mb);
+        image_meta (B,Mi); mask (B,K) bool; global_stats (B,G), needed when the net was built
+        with global_dim."""
         b, k = mask.shape
         d = torch.sign(dct) * torch.log1p(dct.abs())            # compress the coefficient range
         fd = self.dct(d.reshape(b * k, 192))
