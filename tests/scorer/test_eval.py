@@ -128,7 +128,8 @@ def test_parts_report_scores_each_summand_of_the_logit_alone(ev):
     from ops.scorer.dataset import PairSet
     n = 8                                    # four (closer, further) pairs: two "a", two "b"
     ps = PairSet(pixels=np.zeros((n, 1, 8, 8, 3), np.uint8),
-                 block_meta=np.zeros((n, 1, 1), np.float16), image_meta=np.zeros((n, 1), np.float32),
+                 block_meta=np.zeros((n, 1, 1), np.float16),
+                 image_meta=np.zeros((n, 1), np.float32),
                  mask=np.ones((n, 1), bool), file_size=np.arange(n), width=np.ones(n, np.int64),
                  height=np.ones(n, np.int64), jpeg_quality=np.zeros(n, np.float32),
                  format=np.array(["PNG"] * n), chain=np.arange(n) // 2,
