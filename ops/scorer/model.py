@@ -151,13 +151,11 @@ class GenerationLossNet(nn.Module):
         weight = weight.masked_fill(~mask, -1e4)
         weight = torch.exp(weight - weight.max(1, keepdim=True).values) * m
         norm = weight.sum(1).clamp_min(1e-6)
-        logit = (weight * score).sum(1) / norm
+        pooled = (weight * score).sum(1) / norm
+        term = self.image_term(fm).squeeze(1) if self.image_term is not None else None
         if with_parts:
-            term = (self.image_term(fm).squeeze(1) if self.image_term is not None
-                    else torch.zeros_like(logit))
-            return logit, term
-        if self.image_term is not None:
-            logit = logit + self.image_term(fm).squeeze(1)
+            return pooled, (torch.zeros_like(pooled) if term is None else term)
+        logit = pooled if term is None else pooled + term
         if not with_damage:
             return logit
         if self.damage is None:

@@ -46,21 +46,29 @@ def test_generation_experiment_stops_at_the_fixed_point(ev, scorer, tmp_path):
     assert g["period"] == 4 and o["period"] is None
 
 
+def _adjacent_pairs(family, **arrays):
+    """A PairSet of 2 * len(family) one-block copies whose pair i is (copy 2i, copy 2i + 1),
+    chain i, family ``family[i]``; ``arrays`` override or add fields (e.g. ref_mse)."""
+    from ops.scorer.dataset import PairSet
+    n = 2 * len(family)
+    fields = dict(pixels=np.zeros((n, 1, 8, 8, 3), np.uint8),
+                  block_meta=np.zeros((n, 1, 1), np.float16),
+                  image_meta=np.zeros((n, 1), np.float32), mask=np.ones((n, 1), bool),
+                  file_size=np.arange(n), width=np.ones(n, np.int64),
+                  height=np.ones(n, np.int64), jpeg_quality=np.zeros(n, np.float32),
+                  format=np.array(["PNG"] * n), chain=np.arange(n) // 2,
+                  closer=np.arange(0, n, 2), further=np.arange(1, n, 2),
+                  family=np.asarray(family), tie=np.zeros(n // 2, bool))
+    return PairSet(**(fields | arrays))
+
+
 def test_baselines_count_ties_half(ev):
     assert ev._baseline(np.array([2, 1, 1]), np.array([1, 2, 1])) == pytest.approx(0.5)
 
 
 def test_pair_report_gives_wilson_intervals(ev):
-    from ops.scorer.dataset import PairSet
     n_copies, fam = 40, np.array(["a"] * 10 + ["b"] * 30)
-    ps = PairSet(pixels=np.zeros((n_copies, 1, 8, 8, 3), np.uint8),
-                 block_meta=np.zeros((n_copies, 1, 1), np.float16),
-                 image_meta=np.zeros((n_copies, 1), np.float32), mask=np.ones((n_copies, 1), bool),
-                 file_size=np.arange(n_copies), width=np.ones(n_copies, np.int64),
-                 height=np.ones(n_copies, np.int64), jpeg_quality=np.zeros(n_copies, np.float32),
-                 format=np.array(["PNG"] * n_copies), chain=np.arange(n_copies) // 2,
-                 closer=np.arange(0, n_copies, 2), further=np.arange(1, n_copies, 2),
-                 family=fam[::2], tie=np.zeros(n_copies // 2, bool))
+    ps = _adjacent_pairs(fam[::2])
     z = np.arange(n_copies, dtype=np.float32)          # every further copy scores higher ...
     z[1] = -1.0                                        # ... but the first "a" pair
     r = ev.pair_report(ps, z, 0)
@@ -92,7 +100,6 @@ def test_pair_report_gives_wilson_intervals(ev):
 
 
 def test_damage_gap_rows_split_pairs_by_measured_damage(ev):
-    from ops.scorer.dataset import PairSet
     # six (closer, further) chains: gaps of -1, 0.1, 0.5, 2, 6 dB of (1 + MSE), one resized
     mc = np.array([9.0, 9.0, 9.0, 9.0, 9.0, 9.0])
     gap_db = np.array([-1.0, 0.1, 0.5, 2.0, 6.0, 0.0])
@@ -100,13 +107,7 @@ def test_damage_gap_rows_split_pairs_by_measured_damage(ev):
     mf[5] = np.nan
     ref = np.stack([mc, mf], 1).reshape(-1).astype(np.float32)
     n = ref.size
-    ps = PairSet(pixels=np.zeros((n, 1, 8, 8, 3), np.uint8),
-                 block_meta=np.zeros((n, 1, 1), np.float16), image_meta=np.zeros((n, 1), np.float32),
-                 mask=np.ones((n, 1), bool), file_size=np.arange(n), width=np.ones(n, np.int64),
-                 height=np.ones(n, np.int64), jpeg_quality=np.zeros(n, np.float32),
-                 format=np.array(["PNG"] * n), chain=np.arange(n) // 2,
-                 closer=np.arange(0, n, 2), further=np.arange(1, n, 2),
-                 family=np.array(["jpeg"] * (n // 2)), tie=np.zeros(n // 2, bool), ref_mse=ref)
+    ps = _adjacent_pairs(["jpeg"] * (n // 2), ref_mse=ref)
     z = np.arange(n, dtype=np.float32)
     z[3] = -5.0                                   # the 0.1 dB pair is ordered wrong
     rows = ev.pair_report(ps, z, 0)["by_damage_gap"]
@@ -125,16 +126,7 @@ def test_damage_gap_rows_split_pairs_by_measured_damage(ev):
 
 
 def test_parts_report_scores_each_summand_of_the_logit_alone(ev):
-    from ops.scorer.dataset import PairSet
-    n = 8                                    # four (closer, further) pairs: two "a", two "b"
-    ps = PairSet(pixels=np.zeros((n, 1, 8, 8, 3), np.uint8),
-                 block_meta=np.zeros((n, 1, 1), np.float16),
-                 image_meta=np.zeros((n, 1), np.float32),
-                 mask=np.ones((n, 1), bool), file_size=np.arange(n), width=np.ones(n, np.int64),
-                 height=np.ones(n, np.int64), jpeg_quality=np.zeros(n, np.float32),
-                 format=np.array(["PNG"] * n), chain=np.arange(n) // 2,
-                 closer=np.arange(0, n, 2), further=np.arange(1, n, 2),
-                 family=np.array(["a", "a", "b", "b"]), tie=np.zeros(n // 2, bool))
+    ps = _adjacent_pairs(["a", "a", "b", "b"])      # four (closer, further) pairs
     blocks = np.array([0, 1, 0, 1, 0, 1, 1, 0], np.float32)    # right in a, half right in b
     term = np.array([3, 0, 3, 0, 0, 5, 0, 5], np.float32)      # wrong in a, right in b
     r = ev.parts_report(ps, np.stack([blocks, term], 1))
