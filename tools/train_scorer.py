@@ -96,6 +96,10 @@ def main(argv=None) -> int:
     ap.add_argument("--augment", action=argparse.BooleanOptionalAction, default=False,
                     help="training chains start from recoloured, reduced originals in half "
                          "the chains (chains.tone_reduce); validation chains never do")
+    ap.add_argument("--train-split", choices=("train", "heldout"), default="train",
+                    help="photos of the training chains; 'heldout' is a diagnostic only: a net "
+                         "trained on the very photos it is evaluated on (other chains of them) "
+                         "measures what the inputs allow when unseen photos are no issue")
     ap.add_argument("--k", type=int, help="blocks per image (default features.K_BLOCKS = 64; "
                     "the weights remember it and score with it)")
     ap.add_argument("--threads", type=int, default=2)
@@ -105,6 +109,11 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if a.k is not None and not 1 <= a.k <= 4096:
         ap.error("--k must be 1..4096")
+    data_seed = a.seed if a.data_seed is None else a.data_seed
+    eval_seed = 20261122                    # eval_scorer.EVAL_SEED, over the held-out photos
+    if data_seed + 1 == eval_seed or (a.train_split == "heldout" and data_seed == eval_seed):
+        ap.error(f"data seed {data_seed} would {'validate' if data_seed + 1 == eval_seed else 'train'}"
+                 f" on the evaluation chains (held-out photos, seed {eval_seed})")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     p = dict(PRESETS[a.preset])
     for key in ("chains", "val_chains", "steps"):
@@ -115,8 +124,8 @@ def main(argv=None) -> int:
                     "--out", str(work / "photos"), "--cache", str(work / "cache"),
                     "--if-stale"], check=True, stdout=subprocess.DEVNULL)
     t0 = time.time()
-    data_seed = a.seed if a.data_seed is None else a.data_seed
-    train_set = pair_set(work, "train", p["chains"], data_seed, a.workers, a.k, a.augment)
+    train_set = pair_set(work, a.train_split, p["chains"], data_seed, a.workers, a.k,
+                         a.augment)
     val_set = pair_set(work, "heldout", p["val_chains"], data_seed + 1, a.workers, a.k)
     t_data = time.time() - t0
 
@@ -136,6 +145,7 @@ def main(argv=None) -> int:
     model = train(train_set, cfg, val=val_set, on_log=log.append)
     val_acc = pair_accuracy(score_set(model, val_set), val_set)
     record = {"preset": a.preset, **p, "seed": a.seed, "data_seed": data_seed,
+              "train_split": a.train_split,
               "augment": a.augment,
               "config": dataclasses.asdict(cfg),
               "train_pairs": len(train_set), "val_pairs": len(val_set),

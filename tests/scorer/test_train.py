@@ -339,13 +339,29 @@ def test_damage_head_learns_the_damage_and_leaves_the_score_alone(pairs, tmp_pat
                                          with_damage=True)
 
 
-def test_train_tool_caches_pair_sets_per_block_count(tmp_path):
+def _train_tool():
     import importlib.util
     from pathlib import Path
     root = Path(__file__).resolve().parents[2]
     spec = importlib.util.spec_from_file_location("train_scorer", root / "tools" / "train_scorer.py")
     ts = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ts)
+    return ts
+
+
+def test_train_tool_never_trains_on_the_evaluation_chains(tmp_path, capsys):
+    ts = _train_tool()
+    for split, seed, verb in (("heldout", "20261122", "train"), ("heldout", "20261121", "validate"),
+                              ("train", "20261121", "validate")):
+        with pytest.raises(SystemExit) as e:
+            ts.main(["--train-split", split, "--data-seed", seed, "--work", str(tmp_path)])
+        assert e.value.code == 2
+        assert f"would {verb} on the evaluation chains" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())         # refused before anything was prepared
+
+
+def test_train_tool_caches_pair_sets_per_block_count(tmp_path):
+    ts = _train_tool()
     (tmp_path / "photos" / "train").mkdir(parents=True)
     Image.fromarray(photo_like(120, 150, seed=70)).save(tmp_path / "photos" / "train" / "a.png")
     small = ts.pair_set(tmp_path, "train", 2, 0, 1, k=8)
