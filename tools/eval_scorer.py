@@ -46,6 +46,9 @@ def _row(right: np.ndarray, sel: np.ndarray) -> dict:
             "ci95": wilson(right[sel])}
 
 
+GROSS_MAX_Q, GROSS_MIN_SOURCE_Q = 30, 60    # the "heavy JPEG of a better copy" row
+
+
 def pair_report(ps, z: np.ndarray, seed: int) -> dict:
     o = ~ps.tie
     c, f = ps.closer[o], ps.further[o]
@@ -84,6 +87,11 @@ def pair_report(ps, z: np.ndarray, seed: int) -> dict:
     res["best_copy"] = {"chains": len(best_ok),
                         "accuracy": float(np.mean(best_ok)) if best_ok else float("nan"),
                         "ci95": wilson(np.array(best_ok, bool))}
+    # gross errors, the ones users see first: a heavily compressed JPEG (q <= 30) made from
+    # a copy that is not a JPEG or is a JPEG of q >= 60, scored as the better of the two
+    heavy = (ps.format[f] == "JPEG") & (ps.jpeg_quality[f] <= GROSS_MAX_Q)
+    better = (ps.format[c] != "JPEG") | (ps.jpeg_quality[c] >= GROSS_MIN_SOURCE_Q)
+    res["heavy_jpeg_of_better_copy"] = _row(right, heavy & better)
     res["by_damage_gap"] = damage_gap_report(ps, right, c, f)
     t = ps.tie
     if t.any():
@@ -201,7 +209,11 @@ def markdown(report: dict) -> str:
                 + "{:.1%}–{:.1%}".format(*v["ci95"]) + " |"
                 for name, v in (("original vs a copy (pairs)", ov),
                                 ("copy vs copy (pairs)", cc),
-                                ("chains whose original scores lowest", bc))]
+                                ("chains whose original scores lowest", bc),
+                                (f"q <= {GROSS_MAX_Q} JPEG of a non-JPEG or q >= "
+                                 f"{GROSS_MIN_SOURCE_Q} copy (pairs)",
+                                 report.get("heavy_jpeg_of_better_copy")))
+                if v is not None]
     if report.get("by_damage_gap"):
         out += ["", "| damage the further copy adds (dB of 1 + MSE vs. pristine) | pairs | "
                 "accuracy | 95% interval |", "|---|---|---|---|"]

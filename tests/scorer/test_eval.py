@@ -99,6 +99,24 @@ def test_pair_report_gives_wilson_intervals(ev):
         {**r, "chains": 19, "seed": 0, "generation_loss": []})
 
 
+def test_gross_error_row_counts_heavy_jpegs_of_better_copies(ev):
+    # closer -> further: PNG -> q20 (counted), q80 -> q30 (counted), q50 -> q20 (source too
+    # poor), PNG -> q31 (not heavy), WebP -> q10 (counted), PNG -> PNG (not a JPEG)
+    fmt = [("PNG", 0, "JPEG", 20), ("JPEG", 80, "JPEG", 30), ("JPEG", 50, "JPEG", 20),
+           ("PNG", 0, "JPEG", 31), ("WEBP", 0, "JPEG", 10), ("PNG", 0, "PNG", 0)]
+    ps = _adjacent_pairs(["jpeg"] * len(fmt),
+                         format=np.array([x for c0, _, f0, _ in fmt for x in (c0, f0)]),
+                         jpeg_quality=np.array([x for _, qc, _, qf in fmt for x in (qc, qf)],
+                                               np.float32))
+    z = np.arange(2 * len(fmt), dtype=np.float32)
+    z[3] = -1.0                                  # the q80 -> q30 pair is ordered wrong
+    r = ev.pair_report(ps, z, 0)
+    row = r["heavy_jpeg_of_better_copy"]
+    assert row["pairs"] == 3 and row["accuracy"] == pytest.approx(2 / 3)
+    md = ev.markdown({**r, "chains": 6, "seed": 0, "generation_loss": []})
+    assert "| q <= 30 JPEG of a non-JPEG or q >= 60 copy (pairs) | 3 | 66.7% |" in md
+
+
 def test_damage_gap_rows_split_pairs_by_measured_damage(ev):
     # six (closer, further) chains: gaps of -1, 0.1, 0.5, 2, 6 dB of (1 + MSE), one resized
     mc = np.array([9.0, 9.0, 9.0, 9.0, 9.0, 9.0])
