@@ -110,7 +110,8 @@ def main(argv=None) -> int:
     if a.k is not None and not 1 <= a.k <= 4096:
         ap.error("--k must be 1..4096")
     data_seed = a.seed if a.data_seed is None else a.data_seed
-    eval_seed = 20261122                    # eval_scorer.EVAL_SEED, over the held-out photos
+    sys.path.insert(0, str(ROOT / "tools"))
+    from eval_scorer import EVAL_SEED as eval_seed     # the evaluation chains' seed
     if data_seed + 1 == eval_seed or (a.train_split == "heldout" and data_seed == eval_seed):
         ap.error(f"data seed {data_seed} would {'validate' if data_seed + 1 == eval_seed else 'train'}"
                  f" on the evaluation chains (held-out photos, seed {eval_seed})")
