@@ -89,9 +89,9 @@ def pair_report(ps, z: np.ndarray, seed: int) -> dict:
                         "ci95": wilson(np.array(best_ok, bool))}
     # gross errors, the ones users see first: a heavily compressed JPEG (q <= 30) made from
     # a copy that is not a JPEG or is a JPEG of q >= 60, scored as the better of the two
-    heavy = (ps.format[f] == "JPEG") & (ps.jpeg_quality[f] <= GROSS_MAX_Q)
-    better = (ps.format[c] != "JPEG") | (ps.jpeg_quality[c] >= GROSS_MIN_SOURCE_Q)
-    res["heavy_jpeg_of_better_copy"] = _row(right, heavy & better)
+    # (q: the estimated JPEG quality, 100 for a copy that is not a JPEG)
+    heavy = (ps.format[f] == "JPEG") & (q[f] <= GROSS_MAX_Q)
+    res["heavy_jpeg_of_better_copy"] = _row(right, heavy & (q[c] >= GROSS_MIN_SOURCE_Q))
     res["by_damage_gap"] = damage_gap_report(ps, right, c, f)
     t = ps.tie
     if t.any():

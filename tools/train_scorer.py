@@ -112,9 +112,11 @@ def main(argv=None) -> int:
     data_seed = a.seed if a.data_seed is None else a.data_seed
     sys.path.insert(0, str(ROOT / "tools"))
     from eval_scorer import EVAL_SEED as eval_seed     # the evaluation chains' seed
-    if data_seed + 1 == eval_seed or (a.train_split == "heldout" and data_seed == eval_seed):
-        ap.error(f"data seed {data_seed} would {'validate' if data_seed + 1 == eval_seed else 'train'}"
-                 f" on the evaluation chains (held-out photos, seed {eval_seed})")
+    verb = ("validate" if data_seed + 1 == eval_seed else
+            "train" if a.train_split == "heldout" and data_seed == eval_seed else None)
+    if verb:
+        ap.error(f"data seed {data_seed} would {verb} on the evaluation chains "
+                 f"(held-out photos, seed {eval_seed})")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     p = dict(PRESETS[a.preset])
     for key in ("chains", "val_chains", "steps"):
