@@ -183,31 +183,46 @@ def pick_device(accelerator: str) -> str:
     return "cuda:0"
 
 
-class _RowOp(OP):
-    """Shared batch loop: errors are caught per sample, never per batch."""
+def _copy_row(row: dict) -> dict:
+    """A copy of a row that a failed hook call cannot have changed: the row and its
+    stats / meta dicts are copied (values inside them are replaced by ops, not edited)."""
+    out = dict(row)
+    for c in DICT_COLUMNS:
+        v = out.get(c)
+        if isinstance(v, dict):
+            out[c] = dict(v)
+    return out
 
-    def _isolate(self, batch: dict, fn, per_row: bool):
-        """Run ``fn(list_of_rows) -> list`` on the batch's rows.  With ``per_row`` (the op only
-        has a single-sample hook) or when the batched call raises, call it once per row, on
-        rows decoded afresh (the failed call may have changed them in place), so only the
-        failing sample is marked.  Returns ``[(indices, input_rows, outputs | None,
+
+class _RowOp(OP):
+    """Shared batch loop: errors are caught per sample, never per batch.
+
+    ``run_rows(rows)`` works on op-form rows (dicts, stats / meta decoded) and returns them
+    with ``Fields.status`` / ``Fields.reason`` set; ``run_batched(batch)`` is the same on a
+    storage batch.  A fused pass hands the rows from op to op without re-encoding them."""
+
+    def _isolate(self, rows: list[dict], fn, per_row: bool):
+        """Run ``fn(list_of_rows) -> list`` on ``rows``.  With ``per_row`` (the op only has a
+        single-sample hook) or when the batched call raises, call it once per row, on copies
+        taken before the call (the failed call may have changed the rows in place), so only
+        the failing sample is marked.  Returns ``[(indices, input_rows, outputs | None,
         error | None)]``."""
-        rows = rows_of(batch)
         self._m_partial = {}
         if not per_row:
+            saved = [_copy_row(r) for r in rows]
             try:
                 return [(range(len(rows)), rows, list(fn(rows)), None)]
             except Exception as exc:
                 if len(rows) == 1:
-                    return [(range(1), rows_of(batch), None, _error_text(self.name, exc))]
-                rows = rows_of(batch)
+                    return [(range(1), saved, None, _error_text(self.name, exc))]
+                rows = saved
         groups = []
         for i, r in enumerate(rows):
+            saved = _copy_row(r)
             try:
                 groups.append(([i], [r], list(fn([r])), None))
             except Exception as exc:
-                groups.append(([i], rows_of({c: batch[c][i:i + 1] for c in batch}), None,
-                               _error_text(self.name, exc)))
+                groups.append(([i], [saved], None, _error_text(self.name, exc)))
         return groups
 
     def remember(self, sample: dict, value) -> None:
@@ -219,10 +234,10 @@ class _RowOp(OP):
     def recall(self, sample: dict, default=None):
         return getattr(self, "_m_partial", {}).get(sample.get(Fields.id), default)
 
-    def _map_rows(self, batch: dict, fn, per_row: bool) -> dict:
+    def _map_rows(self, rows: list[dict], fn, per_row: bool) -> list[dict]:
         """Apply a rows -> rows hook; failing samples pass through marked as errors."""
         out_rows = []
-        for _, inputs, outputs, err in self._isolate(batch, fn, per_row):
+        for _, inputs, outputs, err in self._isolate(rows, fn, per_row):
             if err is None and len(outputs) != len(inputs) and \
                     len({o.get(Fields.id) for o in outputs}) != len(outputs):
                 err = (f"{self.name}: returned {len(outputs)} rows for {len(inputs)} without "
@@ -235,7 +250,14 @@ class _RowOp(OP):
             for o in outputs:
                 o[Fields.status], o[Fields.reason] = Status.kept, ""
             out_rows.extend(outputs)
-        return batch_of(out_rows, list(batch))
+        return out_rows
+
+    def run_rows(self, rows: list[dict]) -> list[dict]:
+        raise NotImplementedError
+
+    def run_batched(self, batch: dict) -> dict:
+        """``run_rows`` on a storage batch (dict of lists, stats / meta as JSON)."""
+        return batch_of(self.run_rows(rows_of(batch)), list(batch))
 
     @staticmethod
     def _overrides(obj, base, *names) -> bool:
@@ -255,10 +277,10 @@ class Mapper(_RowOp):
     def process_batched(self, samples: list[dict]) -> list[dict]:
         return [self.process_single(s) for s in samples]
 
-    def run_batched(self, batch: dict) -> dict:
+    def run_rows(self, rows: list[dict]) -> list[dict]:
         self.ensure_setup()
         per_row = not self._overrides(self, Mapper, "process_batched")
-        return self._map_rows(batch, self.process_batched, per_row)
+        return self._map_rows(rows, self.process_batched, per_row)
 
 
 class Filter(_RowOp):
@@ -282,16 +304,16 @@ class Filter(_RowOp):
 
     def _decide(self, samples: list[dict]) -> list:
         for s in samples:
-            s.setdefault(Fields.stats, {})
+            if not isinstance(s.get(Fields.stats), dict):
+                s[Fields.stats] = decode_dict(s.get(Fields.stats))
         return self.process_batched(self.compute_stats_batched(samples))
 
-    def run_batched(self, batch: dict) -> dict:
+    def run_rows(self, rows: list[dict]) -> list[dict]:
         self.ensure_setup()
-        n = len(next(iter(batch.values()), []))
-        before = [decode_dict(v) for v in batch.get(Fields.stats) or [None] * n]
+        before = [dict(decode_dict(r.get(Fields.stats))) for r in rows]
         per_row = not self._overrides(self, Filter, "compute_stats_batched", "process_batched")
         out_rows = []
-        for idx, inputs, outputs, err in self._isolate(batch, self._decide, per_row):
+        for idx, inputs, outputs, err in self._isolate(rows, self._decide, per_row):
             if err is None and len(outputs) != len(inputs):
                 err = (f"{self.name}: process_batched returned {len(outputs)} decisions for "
                        f"{len(inputs)} samples")
@@ -312,7 +334,7 @@ class Filter(_RowOp):
                     reason = ", ".join(f"{k}={_short(v)}" for k, v in shown.items()) or \
                         "rejected"
                 r[Fields.status], r[Fields.reason] = Status.filtered, f"{self.name}: {reason}"
-        return batch_of(out_rows, list(batch))
+        return out_rows
 
 
 _MISSING = object()
@@ -342,10 +364,10 @@ class Deduplicator(_RowOp):
     def group(self, samples: list[dict]) -> list[tuple[bool, Optional[dict]]]:
         raise NotImplementedError
 
-    def run_batched(self, batch: dict) -> dict:
+    def run_rows(self, rows: list[dict]) -> list[dict]:
         self.ensure_setup()
         per_row = not self._overrides(self, Deduplicator, "compute_hash_batched")
-        return self._map_rows(batch, self.compute_hash_batched, per_row)
+        return self._map_rows(rows, self.compute_hash_batched, per_row)
 
     def run_group(self, columns: dict) -> tuple[list[bool], list[Optional[dict]]]:
         """Whole-dataset phase, run once on the driver."""

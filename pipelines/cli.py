@@ -27,15 +27,9 @@ def setup_logging(work_dir: Optional[str] = None, level: int = logging.INFO) -> 
 
 def run_recipe(recipe) -> dict:
     from pipelines.config import build_ops
+    from pipelines.executor import make_executor
 
-    ops = build_ops(recipe)
-    if recipe.executor_type == "ray":
-        from pipelines.executor.ray import RayExecutor
-        executor = RayExecutor(recipe, ops)
-    else:
-        from pipelines.executor.local import LocalExecutor
-        executor = LocalExecutor(recipe, ops)
-    return executor.run()
+    return make_executor(recipe, build_ops(recipe)).run()
 
 
 def process_main(argv: Optional[list[str]] = None) -> int:

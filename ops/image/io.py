@@ -4,11 +4,19 @@
 orientation); ``load_image`` decodes it: decompression-bomb limit, EXIF transpose,
 CMYK / 16-bit / palette+alpha / LA / I;16 normalised to RGB or RGBA, animated images ->
 first frame.  Every failure is an ``ImageLoadError`` with a message naming the file.
+
+Header facts are read once per file and process: ``read_header`` keeps its answers (and its
+errors) keyed by path, byte size, mtime and pixel limit, so every op of a run that asks about
+the same file gets them from memory (a changed file has another key).  Decoded pixels are
+shared only inside ``shared_decodes()`` (a fused pass opens it around each batch): ops of the
+pass that decode the same file with the same settings decode it once and get copies.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Optional
 
@@ -25,7 +33,47 @@ class ImageLoadError(OpError):
     """A file that cannot be read as an image, with the reason."""
 
 
-@dataclass
+HEADER_CACHE_ENTRIES = 200_000   # ~300 bytes each
+DECODE_CACHE_BYTES = int(os.environ.get("IMGJUICER_DECODE_CACHE_MB", "1024")) * 2 ** 20
+
+# per process: how often headers were parsed and pixels decoded (tests, benchmarks)
+counters = {"header_reads": 0, "decodes": 0}
+
+
+class _LRU:
+    """A bounded map, least recently used entries leave first (by count or by size)."""
+
+    def __init__(self, limit: int):
+        self.limit, self.used, self.items = limit, 0, OrderedDict()
+
+    def get(self, key):
+        value = self.items.get(key)
+        if value is not None:
+            self.items.move_to_end(key)
+        return value
+
+    def put(self, key, value, size: int = 1) -> None:
+        if size > self.limit:
+            return
+        old = self.items.pop(key, None)
+        if old is not None:
+            self.used -= old[1]
+        self.items[key] = (value, size)
+        self.used += size
+        while self.used > self.limit:
+            _, (_, freed) = self.items.popitem(last=False)
+            self.used -= freed
+
+    def clear(self) -> None:
+        self.items.clear()
+        self.used = 0
+
+
+_headers = _LRU(HEADER_CACHE_ENTRIES)
+_decodes: Optional[_LRU] = None   # set while shared_decodes() is open
+
+
+@dataclass(frozen=True)
 class ImageHeader:
     path: str
     width: int            # as displayed, i.e. after the EXIF orientation is applied
@@ -42,7 +90,7 @@ class ImageHeader:
         return dict(self.__dict__)
 
 
-def _check_file(path: str) -> int:
+def _check_file(path: str) -> os.stat_result:
     if not isinstance(path, str) or not path:
         raise ImageLoadError(f"not an image path: {path!r}")
     try:
@@ -55,7 +103,7 @@ def _check_file(path: str) -> int:
         raise ImageLoadError(f"{path}: not a regular file")
     if st.st_size == 0:
         raise ImageLoadError(f"{path}: empty file (0 bytes)")
-    return st.st_size
+    return st
 
 
 def _open(path: str, max_pixels: Optional[int]) -> Image.Image:
@@ -102,8 +150,26 @@ def _orientation(img: Image.Image) -> int:
 
 
 def read_header(path: str, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> ImageHeader:
-    """Size, format, mode, frame count and EXIF orientation, without decoding pixels."""
-    size = _check_file(path)
+    """Size, format, mode, frame count and EXIF orientation, without decoding pixels; parsed
+    once per file version and process, then answered from memory (errors too)."""
+    st = _check_file(path)
+    key = (path, st.st_size, st.st_mtime_ns, max_pixels)
+    hit = _headers.get(key)
+    if hit is not None:
+        if isinstance(hit[0], ImageLoadError):
+            raise ImageLoadError(str(hit[0]))
+        return hit[0]
+    try:
+        header = _parse_header(path, st.st_size, max_pixels)
+    except ImageLoadError as exc:
+        _headers.put(key, ImageLoadError(str(exc)))  # the message, not the traceback
+        raise
+    _headers.put(key, header)
+    return header
+
+
+def _parse_header(path: str, size: int, max_pixels: Optional[int]) -> ImageHeader:
+    counters["header_reads"] += 1
     img = _open(path, max_pixels)
     try:
         orientation = _orientation(img)
@@ -155,9 +221,41 @@ def normalise_mode(img: Image.Image, mode: Optional[str] = "RGB") -> Image.Image
 
 def load_image(path: str, mode: Optional[str] = "RGB",
                max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Decode an image file: limits, EXIF transpose, first frame, mode normalised."""
-    _check_file(path)
-    return decode_opened(_open(path, max_pixels), path, mode)
+    """Decode an image file: limits, EXIF transpose, first frame, mode normalised.  Inside
+    ``shared_decodes()`` a file already decoded with the same settings is not decoded again
+    (the caller gets its own copy)."""
+    st = _check_file(path)
+    cache = _decodes
+    if cache is None:
+        return decode_opened(_open(path, max_pixels), path, mode)
+    key = (path, st.st_size, st.st_mtime_ns, mode, max_pixels)
+    hit = cache.get(key)
+    if hit is None:
+        img = decode_opened(_open(path, max_pixels), path, mode)
+        cache.put(key, img, _image_bytes(img))
+        hit = (img,)
+    return hit[0].copy()
+
+
+def _image_bytes(img: Image.Image) -> int:
+    return img.width * img.height * max(1, len(img.getbands()))
+
+
+@contextlib.contextmanager
+def shared_decodes(max_bytes: int = DECODE_CACHE_BYTES):
+    """While open, ``load_image`` decodes each (file, mode, limit) once and hands out copies;
+    at most ``max_bytes`` of decoded pixels are kept (least recently used leave first).
+    Nested use shares the outer cache."""
+    global _decodes
+    if _decodes is not None:
+        yield
+        return
+    _decodes = _LRU(max_bytes)
+    try:
+        yield
+    finally:
+        _decodes.clear()
+        _decodes = None
 
 
 def open_image(path: str, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> Image.Image:
@@ -169,6 +267,7 @@ def open_image(path: str, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> Ima
 
 def decode_opened(img: Image.Image, path: str, mode: Optional[str] = "RGB") -> Image.Image:
     """The rest of ``load_image`` on an image ``open_image`` returned."""
+    counters["decodes"] += 1
     try:
         if getattr(img, "n_frames", 1) > 1:
             img.seek(0)
