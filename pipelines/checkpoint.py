@@ -1,13 +1,18 @@
-"""Checkpoint after each op; a rerun of the same recipe resumes after the last finished op."""
+"""Checkpoint after each pass (a fused run of ops, or one op); a rerun of the same recipe
+resumes after the last checkpointed op."""
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
+import time
 from typing import Optional
 
 from ops.base import dumps
+
+logger = logging.getLogger("imgjuicer")
 
 
 def _file_identity(path: str) -> list:
@@ -70,6 +75,7 @@ class Checkpoint:
         """``save_fn(dir)`` writes the dataset; the state flips only once it is complete."""
         if not self.enabled:
             return
+        t0 = time.time()
         os.makedirs(self.dir, exist_ok=True)
         name = f"data_{op_index:03d}"
         tmp = os.path.join(self.dir, name + ".tmp")
@@ -92,3 +98,4 @@ class Checkpoint:
         for entry in os.listdir(self.dir):  # older snapshots are no longer needed
             if entry.startswith("data_") and entry != name:
                 shutil.rmtree(os.path.join(self.dir, entry), ignore_errors=True)
+        logger.info("checkpoint after op %d saved in %.2fs", op_index, time.time() - t0)
