@@ -47,7 +47,7 @@ def dumps(obj) -> str:
 
 
 def decode_dict(value) -> dict:
-    if value is None or value == "":
+    if value is None or value == "" or value == "{}":
         return {}
     if isinstance(value, dict):
         return value
@@ -58,13 +58,11 @@ def rows_of(batch: dict) -> list[dict]:
     """Columnar batch (storage form) -> list of sample dicts (op form)."""
     cols = list(batch)
     n = len(batch[cols[0]]) if cols else 0
-    rows = []
-    for i in range(n):
-        row = {c: batch[c][i] for c in cols}
-        for c in DICT_COLUMNS:
-            if c in row:
-                row[c] = decode_dict(row[c])
-        rows.append(row)
+    dict_cols = [c for c in DICT_COLUMNS if c in batch]
+    rows = [dict(zip(cols, values)) for values in zip(*(batch[c] for c in cols))] if n else []
+    for row in rows:
+        for c in dict_cols:
+            row[c] = decode_dict(row[c])
     return rows
 
 
@@ -73,17 +71,17 @@ def batch_of(rows: list[dict], columns: Optional[Iterable[str]] = None) -> dict:
     cols: list[str] = list(columns) if columns is not None else []
     seen = set(cols)
     for r in rows:
-        for c in r:
-            if c not in seen:
-                seen.add(c)
-                cols.append(c)
-    out = {c: [] for c in cols}
-    for r in rows:
-        for c in cols:
-            v = r.get(c)
-            if c in DICT_COLUMNS:
-                v = dumps(v or {})
-            out[c].append(v)
+        if len(r) != len(seen) or not seen.issuperset(r):
+            for c in r:
+                if c not in seen:
+                    seen.add(c)
+                    cols.append(c)
+    out = {}
+    for c in cols:
+        values = [r.get(c) for r in rows]
+        if c in DICT_COLUMNS:
+            values = [dumps(v) if v else "{}" for v in values]
+        out[c] = values
     return out
 
 
@@ -209,7 +207,7 @@ class _RowOp(OP):
         error | None)]``."""
         self._m_partial = {}
         if not per_row:
-            saved = [_copy_row(r) for r in rows]
+            saved = self._m_saved = [_copy_row(r) for r in rows]
             try:
                 return [(range(len(rows)), rows, list(fn(rows)), None)]
             except Exception as exc:
@@ -217,8 +215,10 @@ class _RowOp(OP):
                     return [(range(1), saved, None, _error_text(self.name, exc))]
                 rows = saved
         groups = []
+        self._m_saved = []
         for i, r in enumerate(rows):
             saved = _copy_row(r)
+            self._m_saved.append(saved)
             try:
                 groups.append(([i], [r], list(fn([r])), None))
             except Exception as exc:
@@ -310,7 +310,6 @@ class Filter(_RowOp):
 
     def run_rows(self, rows: list[dict]) -> list[dict]:
         self.ensure_setup()
-        before = [dict(decode_dict(r.get(Fields.stats))) for r in rows]
         per_row = not self._overrides(self, Filter, "compute_stats_batched", "process_batched")
         out_rows = []
         for idx, inputs, outputs, err in self._isolate(rows, self._decide, per_row):
@@ -326,10 +325,11 @@ class Filter(_RowOp):
                 if keep:
                     r[Fields.status], r[Fields.reason] = Status.kept, ""
                     continue
-                if reason is None:
+                if reason is None:  # name what the op measured: stats it added or changed
+                    before = decode_dict(self._m_saved[i].get(Fields.stats))
                     stats = r.get(Fields.stats) or {}
                     changed = {k: v for k, v in stats.items()
-                               if before[i].get(k, _MISSING) != v}
+                               if before.get(k, _MISSING) != v}
                     shown = changed or stats
                     reason = ", ".join(f"{k}={_short(v)}" for k, v in shown.items()) or \
                         "rejected"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ class ImageLoadError(OpError):
 
 
 HEADER_CACHE_ENTRIES = 200_000   # ~300 bytes each
-DECODE_CACHE_BYTES = int(os.environ.get("IMGJUICER_DECODE_CACHE_MB", "1024")) * 2 ** 20
+DECODE_CACHE_BYTES = int(os.environ.get("IMGJUICER_DECODE_CACHE_MB", "512")) * 2 ** 20
 
 # per process: how often headers were parsed and pixels decoded (tests, benchmarks)
 counters = {"header_reads": 0, "decodes": 0}
@@ -71,6 +72,7 @@ class _LRU:
 
 _headers = _LRU(HEADER_CACHE_ENTRIES)
 _decodes: Optional[_LRU] = None   # set while shared_decodes() is open
+_stats: Optional[dict] = None
 
 
 @dataclass(frozen=True)
@@ -90,16 +92,33 @@ class ImageHeader:
         return dict(self.__dict__)
 
 
+def _stat(path: str) -> os.stat_result:
+    """``os.stat``, done once per file inside a ``shared_decodes()`` scope (one batch of a
+    fused pass), where every op asking about the file gets the same answer."""
+    memo = _stats
+    if memo is None:
+        return os.stat(path)
+    st = memo.get(path)
+    if st is None:
+        st = memo[path] = os.stat(path)
+    return st
+
+
+def file_size(path: str) -> int:
+    """The file's size in bytes (its stat, shared like the header facts)."""
+    return _stat(path).st_size
+
+
 def _check_file(path: str) -> os.stat_result:
     if not isinstance(path, str) or not path:
         raise ImageLoadError(f"not an image path: {path!r}")
     try:
-        st = os.stat(path)
+        st = _stat(path)
     except FileNotFoundError:
         raise ImageLoadError(f"{path}: file not found") from None
     except OSError as exc:
         raise ImageLoadError(f"{path}: cannot stat: {exc.strerror or exc}") from None
-    if not os.path.isfile(path):
+    if not stat.S_ISREG(st.st_mode):
         raise ImageLoadError(f"{path}: not a regular file")
     if st.st_size == 0:
         raise ImageLoadError(f"{path}: empty file (0 bytes)")
@@ -230,11 +249,14 @@ def load_image(path: str, mode: Optional[str] = "RGB",
         return decode_opened(_open(path, max_pixels), path, mode)
     key = (path, st.st_size, st.st_mtime_ns, mode, max_pixels)
     hit = cache.get(key)
-    if hit is None:
-        img = decode_opened(_open(path, max_pixels), path, mode)
-        cache.put(key, img, _image_bytes(img))
-        hit = (img,)
-    return hit[0].copy()
+    if hit is not None:
+        return hit[0].copy()
+    img = decode_opened(_open(path, max_pixels), path, mode)
+    size = _image_bytes(img)
+    if size > cache.limit:
+        return img
+    cache.put(key, img, size)
+    return img.copy()
 
 
 def _image_bytes(img: Image.Image) -> int:
@@ -242,20 +264,20 @@ def _image_bytes(img: Image.Image) -> int:
 
 
 @contextlib.contextmanager
-def shared_decodes(max_bytes: int = DECODE_CACHE_BYTES):
-    """While open, ``load_image`` decodes each (file, mode, limit) once and hands out copies;
-    at most ``max_bytes`` of decoded pixels are kept (least recently used leave first).
-    Nested use shares the outer cache."""
-    global _decodes
+def shared_decodes(max_bytes: Optional[int] = None):
+    """While open, ``load_image`` decodes each (file, mode, limit) once and hands out copies
+    (at most ``max_bytes`` of decoded pixels are kept, least recently used leave first), and
+    each file is stat'ed once.  Nested use shares the outer scope."""
+    global _decodes, _stats
     if _decodes is not None:
         yield
         return
-    _decodes = _LRU(max_bytes)
+    _decodes, _stats = _LRU(DECODE_CACHE_BYTES if max_bytes is None else max_bytes), {}
     try:
         yield
     finally:
         _decodes.clear()
-        _decodes = None
+        _decodes = _stats = None
 
 
 def open_image(path: str, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> Image.Image:

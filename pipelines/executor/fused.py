@@ -11,7 +11,6 @@ once (``shared_decodes``); header facts are shared through ``read_header``'s cac
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from typing import Iterable, Optional
@@ -36,8 +35,8 @@ def run_pass(ops: list[OP], indices: list[int], batch: dict, trace_rows: int = 0
     seconds: list[float] = []
     entered: list[int] = []
     trace: list[dict] = []
-    share = shared_decodes() if len(ops) > 1 else contextlib.nullcontext()
-    with share:
+    # decoded pixels are worth keeping only for a later op of the pass; stats always are
+    with shared_decodes(None if len(ops) > 1 else 0):
         for index, op in zip(indices, ops):
             before = _public(rows[:trace_rows]) if trace_rows else None
             entered.append(len(rows))
