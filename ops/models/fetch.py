@@ -21,11 +21,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from ops.models.assets import (HF_WEIGHT_FILES, assets_dir, has_hf_weights,  # noqa: E402
-                               offline_reason)
-from ops.models.clip import OPEN_CLIP_PREFIX, open_clip_archs  # noqa: E402
+from ops.models.assets import HF_WEIGHT_FILES, assets_dir, has_hf_weights, offline_reason
+from ops.models.clip import OPEN_CLIP_PREFIX, open_clip_archs
 
 DEFAULTS = {
     "clip": "openai/clip-vit-base-patch32",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from ..image.metrics.psnr_ssim import LUMA
+from ops.image.metrics.psnr_ssim import LUMA
 from . import transforms as T
 from .transforms import Encoded
 

@@ -2,6 +2,7 @@
 
     .venv/bin/python tools/eval_scorer.py                     # shipped weights, 1200 chains
     .venv/bin/python tools/eval_scorer.py --generations 200   # shorter rotate+JPEG chain
+
 Pairs come from the held-out photos only (never seen in training) with a seed the training
 never uses.  Accuracy counts ordered pairs whose further copy scores higher; tied pairs
 (identical pixels, e.g. the PNG of a JPEG) are reported apart by how close their scores are.
@@ -14,12 +15,10 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from . import REPO as ROOT
 
 EVAL_SEED = 20261122
 
@@ -155,8 +154,8 @@ def generation_experiment(scorer, photo: Path, generations: int, quality: int) -
     itself is."""
     from PIL import Image
     from scipy.stats import spearmanr
-    from ops.scorer.chains import generation_chain
-    from ops.scorer.dataset import copy_features
+    from .chains import generation_chain
+    from .pairsets import copy_features
     with Image.open(photo) as im:
         px = np.asarray(im.convert("RGB"))
     copies, cycle = generation_chain(px, generations, quality)    # ends where a cycle starts
@@ -247,7 +246,7 @@ def eval_pair_set(photos: str | Path, chains: int, seed: int, k: int, workers: i
                   cache: str | Path | None):
     """The held-out pair set of ``chains`` chains over ``photos`` with ``k`` blocks per copy,
     loaded from (or built into) the ``cache`` folder; no cache when it is empty / None."""
-    from ops.scorer.dataset import cached_pairs
+    from .pairsets import cached_pairs
     return cached_pairs(photos, chains, seed, k, workers, cache, tag="eval", progress=False)
 
 
@@ -272,8 +271,8 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if a.generations < 1 or a.generation_photos < 0:
         ap.error("--generations must be >= 1 (--generation-photos 0 skips the experiment)")
-    from ops.scorer.dataset import list_photos
-    from ops.scorer.train import score_set
+    from .pairsets import list_photos
+    from .train import score_set
     from ops.scorer.weights import Scorer
     t0 = time.time()
     scorer = Scorer(a.weights)

@@ -25,9 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tools"))
+from . import REPO as ROOT
 
 METRICS = ("mse", "ssimulacra2", "butteraugli")
 HIGHER_IS_WORSE = {"mse": True, "ssimulacra2": False, "butteraugli": True}
@@ -40,7 +38,7 @@ def measure(pristine: np.ndarray, px: np.ndarray) -> tuple[float, float, float]:
     metrics."""
     from ops.image.metrics.butteraugli import butteraugli
     from ops.image.metrics.ssimulacra2 import ssimulacra2
-    from ops.scorer.chains import align_to
+    from .chains import align_to
     p, mse = align_to(pristine, px)
     if p is None:
         return float("nan"), float("nan"), float("nan")
@@ -55,8 +53,8 @@ def _chain(args) -> tuple[list[tuple[float, float, float]], list[tuple], str | N
     that fails is reported, not fatal."""
     photos, index, seed = args
     try:
-        from ops.scorer.chains import chain_pairs
-        from ops.scorer.dataset import chain_copies
+        from .chains import chain_pairs
+        from .pairsets import chain_copies
         copies, fams = chain_copies(photos, index, seed)
         rows = [measure(copies[0].pristine, c.pixels) for c in copies]
         pairs = [(p.closer, p.further, p.family, p.tie) for p in chain_pairs(copies, fams)]
@@ -69,7 +67,7 @@ def oracle_set(photos_dir: str | Path, chains: int, seed: int, workers: int) -> 
     """Per-copy metrics and the pairs of ``chains`` chains, built as ``build_pairs`` builds
     them (chain i from photo i mod n, seeded by (seed, i)), so copy and pair indices match
     the evaluation pair set of the same photos, chains and seed."""
-    from ops.scorer.dataset import list_photos, map_chains
+    from .pairsets import list_photos, map_chains
     photos = list_photos(photos_dir)
     results = map_chains(_chain, [(photos, i, seed) for i in range(chains)], workers)
     metrics, closer, further, family, tie, failed = [], [], [], [], [], []
@@ -132,7 +130,7 @@ def markdown(rep: dict) -> str:
 
 
 def main(argv=None) -> int:
-    from eval_scorer import add_chain_set_args
+    from .evaluate import add_chain_set_args
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_chain_set_args(ap, "folder caching the per-copy metrics and the pair set ('' = none)")
     ap.add_argument("--weights", help="scorer.pt to compare (default: shipped; '' = none)")
@@ -141,8 +139,8 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if a.chains < 1 or a.workers < 1:
         ap.error("--chains and --workers must be >= 1")
-    from ops.scorer.chains import GENERATOR_VERSION
-    from ops.scorer.dataset import photo_set_id
+    from .chains import GENERATOR_VERSION
+    from .pairsets import photo_set_id
     seed = a.seed
     t0 = time.time()
     cached = (Path(a.cache) / f"oracles_{a.chains}_{seed}_v{GENERATOR_VERSION}o{ORACLE_VERSION}"
@@ -170,8 +168,8 @@ def _scores(a, seed: int, s: dict) -> np.ndarray:
     """The scorer's logit per copy, from the evaluation pair set of the same photos, chains
     and seed (``eval_scorer.eval_pair_set``: cached, or built when missing); its pairs must be
     the oracle set's, copy for copy."""
-    from eval_scorer import eval_pair_set
-    from ops.scorer.train import score_set
+    from .evaluate import eval_pair_set
+    from .train import score_set
     from ops.scorer.weights import Scorer
     scorer = Scorer(a.weights or None)
     ps = eval_pair_set(a.photos, a.chains, seed, scorer.k, a.workers, a.cache)

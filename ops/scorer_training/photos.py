@@ -40,9 +40,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ops.image.phash import group_by_hamming, image_hashes  # noqa: E402
-from ops.scorer.features import block_entropy, luma  # noqa: E402
+from ops.image.phash import group_by_hamming, image_hashes
+from ops.scorer.features import block_entropy, luma
+
+from . import REPO
 
 PACKAGES = ("plasma-workspace-wallpapers", "mate-backgrounds", "lomiri-wallpapers-16.04",
             "lxqt-themes")
@@ -112,7 +113,7 @@ def fetch_debs(cache: Path, packages) -> list[Path]:
 def locked_version(name: str) -> str | None:
     """The version requirements.lock pins for ``name`` (so every machine gets the same
     sample photos), or None when the lock does not list it."""
-    lock = Path(__file__).resolve().parents[1] / "requirements.lock"
+    lock = REPO / "requirements.lock"
     if lock.is_file():
         for line in lock.read_text().splitlines():
             pkg, sep, ver = line.strip().partition("==")

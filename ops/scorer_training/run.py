@@ -16,8 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from . import REPO as ROOT
 
 PRESETS = {
     "short": {"chains": 1500, "val_chains": 150, "steps": 1500},
@@ -30,7 +29,7 @@ def pair_set(work: Path, split: str, chains: int, seed: int, workers: int, k: in
     """Build (or load the cached) pair set of a photo split, with ``k`` blocks per copy
     (default ``features.K_BLOCKS``), cached in ``work``; ``augment``: recoloured and
     reduced originals (``chains.make_original``)."""
-    from ops.scorer.dataset import cached_pairs
+    from .pairsets import cached_pairs
     from ops.scorer.features import K_BLOCKS
     k = K_BLOCKS if k is None else int(k)
     return cached_pairs(work / "photos" / split, chains, seed, k, workers, work, tag=split,
@@ -47,7 +46,7 @@ def _qualities(text: str | None) -> tuple[int, ...] | None:
 
 
 def main(argv=None) -> int:
-    from ops.scorer.train import TrainConfig
+    from .train import TrainConfig
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", choices=sorted(PRESETS), default="full")
     ap.add_argument("--chains", type=int, help="training chains (overrides the preset)")
@@ -110,8 +109,7 @@ def main(argv=None) -> int:
     if a.k is not None and not 1 <= a.k <= 4096:
         ap.error("--k must be 1..4096")
     data_seed = a.seed if a.data_seed is None else a.data_seed
-    sys.path.insert(0, str(ROOT / "tools"))
-    from eval_scorer import EVAL_SEED as eval_seed     # the evaluation chains' seed
+    from .evaluate import EVAL_SEED as eval_seed     # the evaluation chains' seed
     verb = ("validate" if data_seed + 1 == eval_seed else
             "train" if a.train_split == "heldout" and data_seed == eval_seed else None)
     if verb:
@@ -123,7 +121,7 @@ def main(argv=None) -> int:
         if getattr(a, key) is not None:
             p[key] = getattr(a, key)
     work = Path(a.work)
-    subprocess.run([sys.executable, str(ROOT / "tools" / "prepare_scorer_photos.py"),
+    subprocess.run([sys.executable, "-m", "ops.scorer_training.photos",
                     "--out", str(work / "photos"), "--cache", str(work / "cache"),
                     "--if-stale"], check=True, stdout=subprocess.DEVNULL)
     t0 = time.time()
@@ -132,7 +130,7 @@ def main(argv=None) -> int:
     val_set = pair_set(work, "heldout", p["val_chains"], data_seed + 1, a.workers, a.k)
     t_data = time.time() - t0
 
-    from ops.scorer.train import pair_accuracy, score_set, train
+    from .train import pair_accuracy, score_set, train
     from ops.scorer.weights import save_weights
     cfg = TrainConfig(steps=p["steps"], batch_pairs=a.batch_pairs, lr=a.lr, width=a.width,
                       weight_decay=a.weight_decay, dropout=a.dropout,

@@ -1,4 +1,4 @@
-"""Console scripts: dj-process (run a recipe), dj-compare and dj-score (thin wrappers)."""
+"""dj-process: run a recipe (``python -m pipelines.cli`` runs it too)."""
 from __future__ import annotations
 
 import logging
@@ -70,26 +70,6 @@ def process_main(argv: Optional[list[str]] = None) -> int:
         return 1
     print(format_summary(summary))
     return 0
-
-
-def compare_main(argv: Optional[list[str]] = None) -> int:
-    """dj-compare STUDY ...: comparison figures (see ops/compare)."""
-    try:
-        from ops.compare.cli import main
-    except ImportError as exc:
-        print(f"dj-compare: comparison figures are not installed: {exc}", file=sys.stderr)
-        return 2
-    return main(sys.argv[1:] if argv is None else argv)
-
-
-def score_main(argv: Optional[list[str]] = None) -> int:
-    """dj-score FILE...: rank copies of an image, best first."""
-    try:
-        from ops.scorer.cli import main
-    except ImportError as exc:
-        print(f"dj-score: the generation-loss scorer is not installed: {exc}", file=sys.stderr)
-        return 2
-    return main(sys.argv[1:] if argv is None else argv)
 
 
 def main() -> None:  # python -m pipelines.cli
