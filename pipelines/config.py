@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ops.base import OP
+from ops.extras import missing_extra_message, missing_modules
 from ops.registry import OPERATORS, RegistryError, load_custom_operators
 
 
@@ -110,6 +111,8 @@ def parse_recipe(argv: Optional[list[str]] = None) -> Recipe:
         raise RecipeError(f"export_path: '{export_path}' must end in .jsonl, .json or .parquet")
     if cfg["np"] < 1:
         raise RecipeError("np: must be >= 1")
+    if cfg["executor_type"] == "ray" and missing_modules("ray"):
+        raise RecipeError(missing_extra_message("executor_type: ray", "ray", missing_modules("ray")))
     try:
         load_custom_operators(cfg.get("custom_operator_paths") or [])
     except RegistryError as exc:
@@ -185,6 +188,10 @@ def validate_op(name: str, params: dict, idx: int = 0) -> dict:
         cls = OPERATORS.get(name)
     except RegistryError as exc:
         raise RecipeError(f"process[{idx}]: {exc}") from None
+    if cls.extra:
+        missing = missing_modules(cls.extra)
+        if missing:
+            raise RecipeError(missing_extra_message(where, cls.extra, missing))
     accepted = op_parameters(cls)
     unknown = [k for k in params if k not in accepted]
     if unknown:

@@ -24,9 +24,11 @@ def compare_main(argv: Optional[list[str]] = None) -> int:
 
 def score_main(argv: Optional[list[str]] = None) -> int:
     """dj-score FILE...: rank copies of an image, best first."""
-    try:
-        from .score import main as score
-    except ImportError as exc:
-        print(f"dj-score: the generation-loss scorer is not installed: {exc}", file=sys.stderr)
+    from ops.extras import missing_extra_message, missing_modules
+
+    missing = missing_modules("scorer")
+    if missing:
+        print(f"dj-score: {missing_extra_message('dj-score', 'scorer', missing)}", file=sys.stderr)
         return 2
+    from .score import main as score
     return score(sys.argv[1:] if argv is None else argv)
