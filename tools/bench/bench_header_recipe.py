@@ -120,7 +120,6 @@ def child(executor: str, data: str, work: str) -> None:
     import logging
     import resource
 
-    sys.path.insert(0, str(REPO))
     from pipelines.cli import run_recipe
     from pipelines.config import parse_recipe
 
