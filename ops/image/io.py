@@ -38,14 +38,17 @@ HEADER_CACHE_ENTRIES = 200_000   # ~300 bytes each
 DECODE_CACHE_BYTES = int(os.environ.get("IMGJUICER_DECODE_CACHE_MB", "512")) * 2 ** 20
 
 # per process: how often headers were parsed and pixels decoded (tests, benchmarks)
-counters = {"header_reads": 0, "decodes": 0}
+counters = {"header_reads": 0, "decodes": 0, "decoded_bytes": 0}
 
 
 class _LRU:
-    """A bounded map, least recently used entries leave first (by count or by size)."""
+    """A bounded map, least recently used entries leave first (by count or by size).  With
+    ``evict=False`` a full map takes nothing new instead: for scans that repeat in the same
+    order (op after op over one chunk of rows), keeping the first entries beats LRU, which
+    would drop each one just before it is asked for again."""
 
-    def __init__(self, limit: int):
-        self.limit, self.used, self.items = limit, 0, OrderedDict()
+    def __init__(self, limit: int, evict: bool = True):
+        self.limit, self.used, self.items, self.evict = limit, 0, OrderedDict(), evict
 
     def get(self, key):
         value = self.items.get(key)
@@ -54,7 +57,7 @@ class _LRU:
         return value
 
     def put(self, key, value, size: int = 1) -> None:
-        if size > self.limit:
+        if size > self.limit or (not self.evict and self.used + size > self.limit):
             return
         old = self.items.pop(key, None)
         if old is not None:
@@ -250,13 +253,23 @@ def load_image(path: str, mode: Optional[str] = "RGB",
     key = (path, st.st_size, st.st_mtime_ns, mode, max_pixels)
     hit = cache.get(key)
     if hit is not None:
-        return hit[0].copy()
+        return _view(hit[0])
     img = decode_opened(_open(path, max_pixels), path, mode)
     size = _image_bytes(img)
-    if size > cache.limit:
+    counters["decoded_bytes"] += size
+    if size > cache.limit - cache.used:
         return img
     cache.put(key, img, size)
-    return img.copy()
+    return _view(img)
+
+
+def _view(img: Image.Image) -> Image.Image:
+    """A copy-on-write view of a shared decoded image: Pillow copies the pixels before any
+    in-place change of a read-only image (paste, putpixel, ImageDraw ...), so no op sees
+    another's edits and none pays for a copy it does not need."""
+    view = img._new(img.im)
+    view.readonly = 1
+    return view
 
 
 def _image_bytes(img: Image.Image) -> int:
@@ -266,15 +279,17 @@ def _image_bytes(img: Image.Image) -> int:
 @contextlib.contextmanager
 def shared_decodes(max_bytes: Optional[int] = None):
     """While open, ``load_image`` decodes each (file, mode, limit) once and hands out copies
-    (at most ``max_bytes`` of decoded pixels are kept, least recently used leave first), and
-    each file is stat'ed once.  Nested use shares the outer scope."""
+    (the first ``max_bytes`` of decoded pixels are kept; beyond, images are decoded per
+    call), and each file is stat'ed once.  Yields the byte budget; nested use shares the
+    outer scope."""
     global _decodes, _stats
     if _decodes is not None:
-        yield
+        yield _decodes.limit
         return
-    _decodes, _stats = _LRU(DECODE_CACHE_BYTES if max_bytes is None else max_bytes), {}
+    limit = DECODE_CACHE_BYTES if max_bytes is None else max_bytes
+    _decodes, _stats = _LRU(limit, evict=False), {}
     try:
-        yield
+        yield limit
     finally:
         _decodes.clear()
         _decodes = _stats = None
@@ -294,7 +309,7 @@ def decode_opened(img: Image.Image, path: str, mode: Optional[str] = "RGB") -> I
         if getattr(img, "n_frames", 1) > 1:
             img.seek(0)
         img.load()
-        img = ImageOps.exif_transpose(img)
+        ImageOps.exif_transpose(img, in_place=True)  # no copy when nothing to turn
         return normalise_mode(img, mode)
     except ImageLoadError:
         raise

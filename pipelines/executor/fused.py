@@ -1,13 +1,14 @@
 """A fused pass: consecutive mappers / filters run over one batch in memory.
 
 The batch is decoded into rows once, handed from op to op (each op sees only the rows the
-previous one kept, ``op.batch_size`` at a time) and encoded once.  Every row that entered the
-pass comes out of it, tagged with the op that decided its status (``Fields.op``), so each op's
-``in = kept + filtered + errored`` is counted exactly from the output.  The first row of each
-output batch carries ``Fields.batch_info``: the rows that entered each op and the seconds it
-spent on the batch, measured inside the pass, and, for the batch that starts the dataset when tracing, what each op saw and
-gave (the tracer's before / after rows).  Files decoded by several ops of the pass are decoded
-once (``shared_decodes``); header facts are shared through ``read_header``'s cache.
+previous one kept) and encoded once.  Every row that entered the pass comes out of it, tagged
+with the op that decided its status (``Fields.op``), so each op's ``in = kept + filtered +
+errored`` is counted exactly from the output.  The first row of each output batch carries
+``Fields.batch_info``: the rows that entered each op and the seconds it spent on the batch,
+measured inside the pass, and, for the batch that starts the dataset when tracing, what each
+op saw and gave (the tracer's before / after rows).  Files decoded by several ops of the pass
+are decoded once (``io.shared_decodes``); header facts are shared through ``read_header``'s
+cache.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Iterable, Optional
 
 from ops.base import OP, batch_of, dumps, rows_of
 from ops.fields import BOOKKEEPING, Fields, Status
-from ops.image.io import shared_decodes
+from ops.image import io
 
 
 def _public(rows: Iterable[dict]) -> list[dict]:
@@ -26,37 +27,65 @@ def _public(rows: Iterable[dict]) -> list[dict]:
             for r in rows]
 
 
+PROBE_ROWS = 8  # rows a pass with several ops runs first, to see how much pixel data they decode
+
+
+def _snap(into: list, rows: list[dict], limit: int) -> None:
+    if len(into) < limit:
+        into += _public(rows[:limit - len(into)])
+
+
 def run_pass(ops: list[OP], indices: list[int], batch: dict, trace_rows: int = 0) -> dict:
     """Storage batch in, storage batch out: the rows kept by the last op, then the rows each
-    op dropped (fan-out children in place of their parents), with status, reason, op."""
+    op dropped (fan-out children in place of their parents), with status, reason, op.
+
+    Rows go through the ops in chunks of at most the smallest op batch size.  When the ops
+    decode pixels, a chunk is cut to what the shared decodes can hold (judged on a first
+    chunk of PROBE_ROWS rows), so a later op finds the images an earlier one decoded."""
     columns = [c for c in batch if c not in BOOKKEEPING]
     rows = rows_of({c: batch[c] for c in columns})
+    n_ops = len(ops)
+    kept: list[dict] = []
     dropped: list[dict] = []
-    seconds: list[float] = []
-    entered: list[int] = []
-    trace: list[dict] = []
+    seconds = [0.0] * n_ops
+    entered = [0] * n_ops
+    trace = [{"before": [], "after": []} for _ in ops] if trace_rows else []
+    chunk = min(op.batch_size for op in ops)
+    start = 0
     # decoded pixels are worth keeping only for a later op of the pass; stats always are
-    with shared_decodes(None if len(ops) > 1 else 0):
-        for index, op in zip(indices, ops):
-            before = _public(rows[:trace_rows]) if trace_rows else None
-            entered.append(len(rows))
-            t0 = time.perf_counter()
-            out: list[dict] = []
-            for start in range(0, len(rows), op.batch_size):
-                out += op.run_rows(rows[start:start + op.batch_size])
-            seconds.append(time.perf_counter() - t0)
-            rows = []
-            for r in out:
-                if r[Fields.status] == Status.kept:
-                    rows.append(r)
-                else:
-                    r[Fields.op] = index
-                    dropped.append(r)
-            if trace_rows:
-                trace.append({"before": before, "after": _public(rows[:trace_rows])})
-    for r in rows:
+    budget = io.DECODE_CACHE_BYTES if n_ops > 1 else 0
+    while start < len(rows):
+        size = min(chunk, PROBE_ROWS) if budget and start == 0 else chunk
+        decoded = io.counters["decoded_bytes"]
+        part = rows[start:start + size]
+        start += size
+        with io.shared_decodes(budget):
+            for pos, (index, op) in enumerate(zip(indices, ops)):
+                if trace_rows:
+                    _snap(trace[pos]["before"], part, trace_rows)
+                entered[pos] += len(part)
+                t0 = time.perf_counter()
+                out: list[dict] = []
+                for i in range(0, len(part), op.batch_size):
+                    out += op.run_rows(part[i:i + op.batch_size])
+                seconds[pos] += time.perf_counter() - t0
+                part = []
+                for r in out:
+                    if r[Fields.status] == Status.kept:
+                        part.append(r)
+                    else:
+                        r[Fields.op] = index
+                        dropped.append(r)
+                if trace_rows:
+                    _snap(trace[pos]["after"], part, trace_rows)
+        kept += part
+        if budget and size < chunk:
+            per_row = (io.counters["decoded_bytes"] - decoded) / max(1, size)
+            if per_row > 0:
+                chunk = max(1, min(chunk, int(budget // per_row)))
+    for r in kept:
         r[Fields.op] = indices[-1]
-    out_rows = rows + dropped
+    out_rows = kept + dropped
     if not out_rows:
         return _empty(columns)
     info = {"seconds": seconds, "rows_in": entered}

@@ -124,3 +124,22 @@ def test_fan_out_inside_a_pass_keeps_counts_exact(small_images, tmp_path):
     assert ops[1]["rows_out"] > ops[1]["kept"]           # the mapper fanned out
     assert ops[2]["rows_in"] == ops[1]["rows_out"]
     assert runs["true"]["kept"] == ops[2]["kept"]
+
+
+def test_shared_decodes_give_copy_on_write_views(tmp_path):
+    import numpy as np
+    from PIL import Image, ImageDraw
+    p = tmp_path / "a.png"
+    Image.new("RGB", (16, 8), (10, 20, 30)).save(p)
+    before = io.counters["decodes"]
+    with io.shared_decodes():
+        a = io.load_image(str(p))
+        ImageDraw.Draw(a).rectangle((0, 0, 15, 7), fill=(255, 0, 0))   # an op draws on it
+        a.putpixel((0, 0), (0, 255, 0))
+        b = io.load_image(str(p))
+        assert io.counters["decodes"] - before == 1                       # decoded once
+    assert np.asarray(b)[0, 0].tolist() == [10, 20, 30]                  # b never saw a's edits
+    assert np.asarray(a)[0, 0].tolist() == [0, 255, 0] and \
+        np.asarray(a)[4, 4].tolist() == [255, 0, 0]
+    c = io.load_image(str(p))                                            # outside: a plain decode
+    assert io.counters["decodes"] - before == 2 and not c.readonly

@@ -33,7 +33,7 @@ class PixelMeanFilter(_PixelFilter):
     key = "pixel_mean"
 
     def measure(self, pixels):
-        return float(pixels.mean())
+        return float(pixels[::4, ::4].mean())   # a sparse grid: the decode is what counts
 
 
 @OPERATORS.register_module("pixel_area_filter")
@@ -49,4 +49,4 @@ class PixelStdFilter(_PixelFilter):
     key = "pixel_std"
 
     def measure(self, pixels):
-        return float(pixels.std())
+        return float(pixels[::4, ::4].std())
