@@ -71,6 +71,18 @@ class Checkpoint:
     def data_path(self, state: dict) -> str:
         return os.path.join(self.dir, state["data"])
 
+    @staticmethod
+    def quiet_save(save_fn, path: str) -> None:
+        """``save_fn(path)`` without a progress bar of its own (saving is not an op)."""
+        import datasets
+        bars = datasets.is_progress_bar_enabled()
+        datasets.disable_progress_bars()
+        try:
+            save_fn(path)
+        finally:
+            if bars:
+                datasets.enable_progress_bars()
+
     def save(self, op_index: int, save_fn, extra: dict) -> None:
         """``save_fn(dir)`` writes the dataset; the state flips only once it is complete."""
         if not self.enabled:
@@ -80,14 +92,7 @@ class Checkpoint:
         name = f"data_{op_index:03d}"
         tmp = os.path.join(self.dir, name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        import datasets
-        bars = datasets.is_progress_bar_enabled()
-        datasets.disable_progress_bars()  # a checkpoint is not an op: no bar of its own
-        try:
-            save_fn(tmp)
-        finally:
-            if bars:
-                datasets.enable_progress_bars()
+        self.quiet_save(save_fn, tmp)
         final = os.path.join(self.dir, name)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)

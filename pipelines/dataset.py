@@ -118,10 +118,14 @@ def prepare_table(table: pa.Table, dataset_path: str,
             raise DatasetError(f"image column '{c}' is not in the dataset "
                                f"(columns: {', '.join(table.column_names)})")
         column = table.column(c)
-        resolved = pa.chunked_array(  # chunk by chunk: no list of every path at once
-            [pa.array([_resolve(v, base) for v in column.slice(i, JSON_CHUNK_ROWS).to_pylist()],
-                      column.type) for i in range(0, max(1, len(column)), JSON_CHUNK_ROWS)])
-        table = table.set_column(table.column_names.index(c), c, resolved)
+        chunks = []
+        for i in range(0, max(1, len(column)), JSON_CHUNK_ROWS):  # no list of every path
+            part = column.slice(i, JSON_CHUNK_ROWS)
+            values = part.to_pylist()
+            resolved = [_resolve(v, base) for v in values]
+            chunks += part.chunks if resolved == values else [pa.array(resolved, column.type)]
+        table = table.set_column(table.column_names.index(c), c,
+                                 pa.chunked_array(chunks, column.type))
     n = table.num_rows
     for c in DICT_COLUMNS:
         if c not in table.column_names:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import shutil
 import time
 from dataclasses import asdict
 
@@ -160,6 +161,19 @@ class LocalExecutor(Executor):
         return ds.map(apply, batched=True, with_indices=True, batch_size=1000,
                       load_from_cache_file=False, desc=f"{name}: mark duplicates")
 
+    def _input_dir(self) -> str:
+        return os.path.join(self.recipe.work_dir, "input")
+
+    def _memory_mapped(self, ds):
+        """The loaded dataset written once as Arrow files and opened memory-mapped: worker
+        processes then map the file instead of receiving pickled copies of the table."""
+        from datasets import load_from_disk
+
+        path = self._input_dir()
+        shutil.rmtree(path, ignore_errors=True)
+        Checkpoint.quiet_save(ds.save_to_disk, path)
+        return load_from_disk(path)
+
     # ---------------------------------------------------------------- whole run
     def run(self) -> dict:
         import datasets
@@ -178,7 +192,7 @@ class LocalExecutor(Executor):
             logger.info("resuming after op %d (%s) from %s", state["op_index"],
                         recipe.process[state["op_index"]][0], ckpt.dir)
         else:
-            ds = load_dataset(recipe.dataset_path, recipe.image_columns)
+            ds = self._memory_mapped(load_dataset(recipe.dataset_path, recipe.image_columns))
             rows_in = len(ds)
         groups = self.groups(start)
         logger.info("dataset %s: %d rows; %d ops in %d passes", recipe.dataset_path, rows_in,
@@ -190,6 +204,7 @@ class LocalExecutor(Executor):
                       {"rows_in": rows_in, "counts": [asdict(c) for c in report.ops]})
         n = export_batches(self._iter_batches(ds), recipe.export_path)
         logger.info("exported %d rows to %s", n, recipe.export_path)
+        shutil.rmtree(self._input_dir(), ignore_errors=True)
         return report.finish(rows_in, len(ds), recipe.export_path,
                              {"executor": "local", "project_name": recipe.project_name})
 
