@@ -102,8 +102,10 @@ def parse_recipe(argv: Optional[list[str]] = None) -> Recipe:
     if not cfg.get("process"):
         raise RecipeError("process: the recipe lists no operators")
     dataset_path = os.path.abspath(os.path.expanduser(cfg["dataset_path"]))
-    if not os.path.exists(dataset_path):
-        raise RecipeError(f"dataset_path: '{cfg['dataset_path']}' does not exist")
+    if not os.path.exists(dataset_path) and "://" not in cfg["dataset_path"]:
+        hint = _recipe_needs(config_path)
+        raise RecipeError(f"dataset_path: '{cfg['dataset_path']}' does not exist"
+                          + (f" ({hint})" if hint else ""))
     work_dir = cfg.get("work_dir") or os.path.join("outputs", cfg["project_name"])
     export_path = cfg.get("export_path") or os.path.join(work_dir, "result.jsonl")
     if Path(export_path).suffix.lower() not in (".jsonl", ".json", ".parquet"):
@@ -126,6 +128,17 @@ def parse_recipe(argv: Optional[list[str]] = None) -> Recipe:
         open_tracer=cfg["open_tracer"], trace_num=cfg["trace_num"],
         use_checkpoint=cfg["use_checkpoint"], image_columns=cfg.get("image_columns"),
         comparison=cfg.get("comparison"), study=cfg.get("study"), config_path=config_path)
+
+
+def _recipe_needs(config_path: Optional[str]) -> str:
+    """The recipe's own one-line note on what to run first (a comment starting '# Needs')."""
+    if not config_path or not os.path.isfile(config_path):
+        return ""
+    with open(config_path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.lstrip().lower().startswith("# needs"):
+                return line.strip().lstrip("#").strip()
+    return ""
 
 
 def _check_config_path(path: str) -> None:
