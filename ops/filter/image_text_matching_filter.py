@@ -26,6 +26,7 @@ class ImageTextMatchingFilter(Filter):
     All image-text pairs of a batch go through BLIP together."""
 
     accelerator = "cuda"
+    model_params = {"hf_blip": "hf"}
     batched = True
 
     def __init__(self, hf_blip: str = "Salesforce/blip-itm-base-coco",

@@ -20,6 +20,7 @@ class ImageSegmentMapper(Mapper):
     batch go through the network together, ``model_batch_size`` per forward pass."""
 
     accelerator = "cuda"
+    model_params = {"model_path": "ultralytics"}
     batched = True
 
     def __init__(self, imgsz: int = 1024, conf: float = 0.05, iou: float = 0.5,
