@@ -11,7 +11,7 @@ of recipes/imgdiff-dataset.yaml has something to keep and something to drop.
 
 recipes/data/
   pairs/*.jpg       JPEG q80, longest side <= 384 px
-  imgdiff.jsonl     {image_path1, image_path2, caption1, caption2, planted_box}
+  imgdiff.jsonl     {image_path1, image_path2, caption1, caption2, planted_box, images}
   images.jsonl      {"images": [...], "text": ...}: every pair image, plus odd files and
                     reposts for the framework demo (recipes/demo.yaml)
   copies/           one photo and five lossy reposts of it (recipes/generation-loss.yaml)
@@ -180,8 +180,8 @@ def build(out: Path) -> dict:
                       "caption1": "a cup of coffee", "caption2": "a cup of coffee and a cat",
                       "planted_box": None})
     with open(out / "imgdiff.jsonl", "w") as fh:
-        for r in pair_rows:
-            fh.write(json.dumps(r) + "\n")
+        for r in pair_rows:  # "images" too: the per-image ops (header filters, scorer) see both
+            fh.write(json.dumps(dict(r, images=[r["image_path1"], r["image_path2"]])) + "\n")
 
     # generation-loss copies: one photo (lossless, small) and five reposts
     src = load_photo("chelsea")
