@@ -113,6 +113,7 @@ class OP:
     # "ultralytics")}.  Checked for the whole recipe before any op runs
     # (ops/models/requirements.py); override required_models() for anything fancier.
     model_params: dict = {}
+    extra: Optional[str] = None  # the optional extra its dependencies come from (ops/extras.py)
 
     def __init__(self, batch_size: int = 1000, num_proc: Optional[int] = None,
                  num_cpus: Optional[float] = None, num_gpus: Optional[float] = None,

@@ -34,6 +34,7 @@ class ImagePairSimilarityFilter(Filter):
     together, ``model_batch_size`` images per forward pass."""
 
     accelerator = "cuda"
+    extra = "models"          # torch, transformers, ultralytics, nltk: see ops/extras.py
     batched = True
     model_params = {"hf_clip": "clip"}
 

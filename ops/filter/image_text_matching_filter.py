@@ -27,6 +27,7 @@ class ImageTextMatchingFilter(Filter):
 
     accelerator = "cuda"
     model_params = {"hf_blip": "hf"}
+    extra = "models"          # torch, transformers, ultralytics, nltk: see ops/extras.py
     batched = True
 
     def __init__(self, hf_blip: str = "Salesforce/blip-itm-base-coco",

@@ -51,6 +51,7 @@ class ImgdiffDifferenceAreaGeneratorMapper(Mapper):
     """
 
     accelerator = "cuda"
+    extra = "models"          # torch, transformers, ultralytics, nltk: see ops/extras.py
     batched = True
     model_params = {"clip_model": "clip", "blip_model": "hf", "sam_model": "ultralytics"}
 
