@@ -38,7 +38,7 @@ from .assets import FETCH_SCRIPT, ModelNotFoundError, assets_dir, is_explicit_pa
 logger = logging.getLogger("imgjuicer")
 
 KINDS = ("hf", "clip", "ultralytics")
-PROBE_TIMEOUT_S = float(os.environ.get("IMGJUICER_NETWORK_PROBE_TIMEOUT", "2"))
+PROBE_TIMEOUT_S = float(os.environ.get("IMGJUICER_NETWORK_PROBE_TIMEOUT", "1.5"))
 
 
 @dataclass(frozen=True)
