@@ -65,15 +65,17 @@ class ImageTargetQualityTranscodeMapper(Mapper):
         from ops.image.target_quality import EXTENSIONS
         import numpy as np
 
+        from ops.image.remote import is_url, stat_size
         try:
-            src_bytes = os.path.getsize(path)
+            src_bytes = stat_size(path) if is_url(path) else os.path.getsize(path)
             ref = np.asarray(load_image(path, "RGB"))
         except (OSError, ImageLoadError) as exc:
             raise OpError(f"cannot transcode {path}: {exc}") from None
         choice = self.search.run(ref)
         best = choice.best
-        stem = os.path.splitext(os.path.basename(path))[0]
-        tag = hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:10]
+        stem = os.path.splitext(os.path.basename(path))[0]   # s3://b/k/x.jpg -> x
+        key = path if is_url(path) else os.path.abspath(path)
+        tag = hashlib.sha1(key.encode()).hexdigest()[:10]
         out_dir = self._out_dir()
         os.makedirs(out_dir, exist_ok=True)
         rec = {"source": path, "source_bytes": src_bytes, "metric": self.metric,
@@ -121,6 +123,10 @@ def _atomic_write(path: str, data: bytes) -> None:
 
 
 def _atomic_copy(src: str, dest: str) -> None:
+    from ops.image.remote import is_url, read_bytes
+    if is_url(src):  # an object-storage source kept as it is: downloaded once
+        _atomic_write(dest, read_bytes(src))
+        return
     tmp = f"{dest}.{os.getpid()}.tmp"
     shutil.copyfile(src, tmp)
     os.replace(tmp, dest)

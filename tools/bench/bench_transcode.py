@@ -77,8 +77,9 @@ def main(argv=None) -> int:
             seconds = time.perf_counter() - t0
             q, peer = fixed_jpeg(refs, args.metric, args.target)
             print(f"{label}: {len(files)} images, {src_bytes / 1024:.0f} KiB")
-            print(f"  per-image search ({args.metric} {'>=' if args.metric == 'ssimulacra2' else '<='}"
-                  f" {args.target:g}): {chosen / 1024:.0f} KiB = {100 * chosen / src_bytes:.1f}% "
+            op = ">=" if args.metric == "ssimulacra2" else "<="
+            print(f"  per-image search ({args.metric} {op} {args.target:g}): "
+                  f"{chosen / 1024:.0f} KiB = {100 * chosen / src_bytes:.1f}% "
                   f"of the sources ({100 - 100 * chosen / src_bytes:.1f}% saved); formats "
                   f"{dict(formats)}; {encodes / len(files):.1f} encodes/image, "
                   f"{seconds / len(files):.2f} s/image")
