@@ -23,14 +23,12 @@ import argparse
 import io
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tools.make_demo_data import lossy_copies, package_file  # noqa: E402
+from pipelines.demo_data import lossy_copies, package_file
 
 MAX_SIDE = 384
 QUALITY = 80
@@ -209,7 +207,7 @@ def build(out: Path) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path,
-                    default=Path(__file__).resolve().parents[1] / "recipes" / "data")
+                    default=Path(__file__).resolve().parents[2] / "recipes" / "data")
     args = ap.parse_args(argv)
     info = build(args.out)
     print(f"recipe data: {info['pairs']} pairs, {info['bytes'] / 1024:.0f} KB in {info['dir']}")

@@ -26,8 +26,7 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+REPO = Path(__file__).resolve().parents[2]       # the checkout: recipes/ and their data
 
 
 def cuda_devices() -> list[dict]:
