@@ -47,3 +47,21 @@ def batch_of_rows(rows):
     cols[Fields.stats] = ["{}"] * len(rows)
     cols[Fields.meta] = ["{}"] * len(rows)
     return cols
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory):
+    from tests.ops.tiny_models import build_clip
+    return build_clip(tmp_path_factory.mktemp("tiny_clip"))
+
+
+@pytest.fixture(scope="session")
+def tiny_captioner(tmp_path_factory):
+    from tests.ops.tiny_models import build_blip_captioner
+    return build_blip_captioner(tmp_path_factory.mktemp("tiny_blip_caption"))
+
+
+@pytest.fixture(scope="session")
+def tiny_yolo(tmp_path_factory):
+    from tests.ops.tiny_models import build_yolo
+    return build_yolo(tmp_path_factory.mktemp("tiny_yolo"))
