@@ -48,14 +48,19 @@ def build_blip_captioner(root: Path) -> str:
     tokenizer = BertTokenizer(str(out / "vocab.txt"), bos_token="[CLS]", eos_token="[SEP]")
     cfg = BlipConfig(
         text_config=dict(vocab_size=len(CAPTION_VOCAB), hidden_size=16, intermediate_size=32,
-                         num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=40,
+                         num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=64,
                          encoder_hidden_size=16, bos_token_id=2, sep_token_id=3, eos_token_id=3,
                          pad_token_id=0, initializer_range=0.5),
         vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
                            num_attention_heads=2, image_size=32, patch_size=8,
                            initializer_range=0.5),
         projection_dim=8, image_text_hidden_size=8)
-    BlipForConditionalGeneration(cfg).save_pretrained(out)
+    model = BlipForConditionalGeneration(cfg)
+    with torch.no_grad():   # like a trained captioner: words, not [PAD] / [UNK] / [CLS] / [MASK]
+        bias = model.text_decoder.cls.predictions.bias
+        bias[[0, 1, 2, 4]] = -30.0
+        bias[3] -= 4.0      # and not [SEP] (end) before a first word
+    model.save_pretrained(out)
     BlipProcessor(image_processor=BlipImageProcessor(size={"height": 32, "width": 32}),
                   tokenizer=tokenizer).save_pretrained(out)
     return str(out)
