@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ops.base import OP
+from ops.extras import missing_extra_message, missing_modules
 from ops.registry import OPERATORS, RegistryError, load_custom_operators
 
 
@@ -35,9 +36,11 @@ class Recipe:
     comparison: Optional[dict] = None
     study: Optional[dict] = None
     config_path: Optional[str] = None
+    validated: bool = False             # parse_recipe: process holds validated, typed params
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
+        d.pop("validated", None)
         d["process"] = [{n: p} for n, p in self.process]
         return d
 
@@ -110,13 +113,14 @@ def parse_recipe(argv: Optional[list[str]] = None) -> Recipe:
         raise RecipeError(f"export_path: '{export_path}' must end in .jsonl, .json or .parquet")
     if cfg["np"] < 1:
         raise RecipeError("np: must be >= 1")
+    if cfg["executor_type"] == "ray" and missing_modules("ray"):
+        raise RecipeError(missing_extra_message("executor_type: ray", "ray", missing_modules("ray")))
     try:
         load_custom_operators(cfg.get("custom_operator_paths") or [])
     except RegistryError as exc:
         raise RecipeError(str(exc)) from None
-    process = normalise_process(cfg["process"])
-    for idx, (name, params) in enumerate(process):
-        validate_op(name, params, idx)
+    process = [(name, validate_op(name, params, idx))
+               for idx, (name, params) in enumerate(normalise_process(cfg["process"]))]
     return Recipe(
         project_name=cfg["project_name"], dataset_path=dataset_path,
         export_path=os.path.abspath(export_path), work_dir=os.path.abspath(work_dir),
@@ -125,7 +129,8 @@ def parse_recipe(argv: Optional[list[str]] = None) -> Recipe:
         ray_address=cfg.get("ray_address"), ray_require_gpus=cfg.get("ray_require_gpus", False),
         open_tracer=cfg["open_tracer"], trace_num=cfg["trace_num"],
         use_checkpoint=cfg["use_checkpoint"], image_columns=cfg.get("image_columns"),
-        comparison=cfg.get("comparison"), study=cfg.get("study"), config_path=config_path)
+        comparison=cfg.get("comparison"), study=cfg.get("study"), config_path=config_path,
+        validated=True)
 
 
 def _check_config_path(path: str) -> None:
@@ -185,6 +190,10 @@ def validate_op(name: str, params: dict, idx: int = 0) -> dict:
         cls = OPERATORS.get(name)
     except RegistryError as exc:
         raise RecipeError(f"process[{idx}]: {exc}") from None
+    if cls.extra:
+        missing = missing_modules(cls.extra)
+        if missing:
+            raise RecipeError(missing_extra_message(where, cls.extra, missing))
     accepted = op_parameters(cls)
     unknown = [k for k in params if k not in accepted]
     if unknown:
@@ -216,7 +225,7 @@ def build_ops(recipe: Recipe) -> list[OP]:
     """Instantiate every op (no models load here: that is setup()'s job)."""
     ops = []
     for idx, (name, params) in enumerate(recipe.process):
-        typed = validate_op(name, params, idx)
+        typed = params if recipe.validated else validate_op(name, params, idx)
         cls = OPERATORS.get(name)
         try:
             ops.append(cls(**typed))
