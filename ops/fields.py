@@ -45,6 +45,12 @@ class MetaKeys:
     segments = "segments"
     dedup = "dedup"
     imagehash = "imagehash"          # image_deduplicator: the sample's image hash(es)
+    # image_detection_yolo_mapper, in Data-Juicer's layout (its MetaKeys.bbox_tag /
+    # class_label_tag): per image, boxes [cx, cy, w, h] in pixels and their class ids
+    bbox_tag = "__dj__bbox__"
+    class_label_tag = "__dj__class_label__"
+    detection_scores = "detection_scores"
+    detection_names = "detection_names"
     texthash = "texthash"            # image_deduplicator with consider_text
 
 

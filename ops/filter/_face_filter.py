@@ -21,6 +21,7 @@ class FaceFilter(Filter):
     ``detectMultiScale`` (Data-Juicer reads them from its extra keyword arguments)."""
 
     stat_key: str = ""
+    extra = "models"          # opencv (cv2): see ops/extras.py
 
     def __init__(self, cv_classifier: str = "", any_or_all: Literal["any", "all"] = "any",
                  scaleFactor: float = 1.1, minNeighbors: int = 3,

@@ -31,6 +31,7 @@ class ImageTextSimilarityFilter(Filter):
     are embedded together, ``model_batch_size`` per forward pass."""
 
     accelerator = "cuda"
+    extra = "models"          # torch, transformers: see ops/extras.py
     batched = True
 
     def __init__(self, hf_clip: str = "openai/clip-vit-base-patch32",

@@ -47,6 +47,7 @@ class ImageCaptioningMapper(Mapper):
     captioned together, ``model_batch_size`` per ``generate`` call."""
 
     accelerator = "cuda"
+    extra = "models"          # torch, transformers: see ops/extras.py
     batched = True
 
     def __init__(self, hf_img2seq: str = "Salesforce/blip-image-captioning-base",

@@ -20,6 +20,8 @@ class ImageFaceBlurMapper(Mapper):
     ``__dj__source_file__``; an image without faces keeps its path.  ``meta.face_boxes``: per
     image the boxes blurred.  Detector parameters as ``image_face_count_filter``."""
 
+    extra = "models"          # opencv (cv2): see ops/extras.py
+
     def __init__(self, cv_classifier: str = "",
                  blur_type: Literal["mean", "box", "gaussian"] = "gaussian", radius: float = 2,
                  save_dir: Optional[str] = None, scaleFactor: float = 1.1, minNeighbors: int = 3,
