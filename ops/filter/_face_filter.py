@@ -8,19 +8,25 @@ from ops.fields import Fields
 from ops.image.io import load_image
 
 
+DETECTOR_DOC = """
+
+    Faces are found by an OpenCV Haar cascade, in every image of the sample (``image_key``);
+    the sample is kept when ``any`` (or ``all``) of its images is in range, and kept when it
+    has no image.  ``cv_classifier``: a cascade file shipped in the opencv wheel (default
+    ``haarcascade_frontalface_alt.xml``; also ``haarcascade_frontalface_default.xml``,
+    ``haarcascade_profileface.xml``, ...) or a path to a cascade XML.  ``scaleFactor``,
+    ``minNeighbors``, ``minSize`` and ``maxSize`` ([w, h] pixels) go to OpenCV's
+    ``detectMultiScale`` (Data-Juicer reads them from its extra keyword arguments)."""
+
+
 def in_range(value, lo, hi) -> bool:
     return lo <= value <= hi
 
 
 class FaceFilter(Filter):
-    """Detects faces in every image of the sample (``image_key``) with an OpenCV Haar cascade
-    and keeps the sample when ``any`` (or ``all``) of its images' stat lies in [min, max];
-    samples without images are kept.  ``cv_classifier``: a cascade file name shipped in the
-    opencv wheel (default ``haarcascade_frontalface_alt.xml``) or a path to a cascade XML.
-    ``scaleFactor`` / ``minNeighbors`` / ``minSize`` / ``maxSize`` go to OpenCV's
-    ``detectMultiScale`` (Data-Juicer reads them from its extra keyword arguments)."""
+    """Base of the face filters: faces of every image of the sample (``image_key``); the sample
+    is kept when ``any`` (or ``all``) of its images' stat lies in the range."""
 
-    stat_key: str = ""
     extra = "models"          # opencv (cv2): see ops/extras.py
 
     def __init__(self, cv_classifier: str = "", any_or_all: Literal["any", "all"] = "any",

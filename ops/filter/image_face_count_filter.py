@@ -4,13 +4,13 @@ from __future__ import annotations
 from ops.fields import StatsKeys
 from ops.registry import OPERATORS
 
-from ._face_filter import FaceFilter
+from ._face_filter import DETECTOR_DOC, FaceFilter
 
 
 @OPERATORS.register_module("image_face_count_filter")
 class ImageFaceCountFilter(FaceFilter):
-    """Number of faces per image in [min_face_count, max_face_count].  Stats: ``face_counts``
-    (one int per image).  See ``FaceFilter`` for the detector parameters."""
+    __doc__ = """Number of faces per image in [min_face_count, max_face_count].  Stats:
+    ``face_counts`` (one int per image).""" + DETECTOR_DOC
 
     stat_key = StatsKeys.face_counts
 

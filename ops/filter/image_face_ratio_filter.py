@@ -4,14 +4,14 @@ from __future__ import annotations
 from ops.fields import StatsKeys
 from ops.registry import OPERATORS
 
-from ._face_filter import FaceFilter
+from ._face_filter import DETECTOR_DOC, FaceFilter
 
 
 @OPERATORS.register_module("image_face_ratio_filter")
 class ImageFaceRatioFilter(FaceFilter):
-    """Area of the largest detected face / image area in [min_ratio, max_ratio]; an image
-    without a face has ratio 0.  Stats: ``face_ratios`` (one float per image).  See
-    ``FaceFilter`` for the detector parameters."""
+    __doc__ = """Area of the largest detected face / image area in [min_ratio, max_ratio]; an
+    image without a face has ratio 0.  Stats: ``face_ratios`` (one float per image).""" \
+        + DETECTOR_DOC
 
     stat_key = StatsKeys.face_ratios
 

@@ -18,7 +18,9 @@ class ImageFaceBlurMapper(Mapper):
     ``radius`` (as ``image_blur_mapper``); an image with faces is written as a new file (see
     ``save_dir``) that replaces its path in the sample, originals going to
     ``__dj__source_file__``; an image without faces keeps its path.  ``meta.face_boxes``: per
-    image the boxes blurred.  Detector parameters as ``image_face_count_filter``."""
+    image the boxes blurred ``[x, y, w, h]``.  ``cv_classifier``, ``scaleFactor``,
+    ``minNeighbors``, ``minSize``, ``maxSize``: the face detector, as in
+    ``image_face_count_filter``."""
 
     extra = "models"          # opencv (cv2): see ops/extras.py
 

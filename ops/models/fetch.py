@@ -1,6 +1,7 @@
 """Download model weights into assets_cache/ (run where a network exists; copy the folder after).
 
-    python tools/fetch_models.py                 # defaults: CLIP, BLIP ITM, FastSAM-x, FastSAM-s
+    python tools/fetch_models.py                 # defaults: CLIP, BLIP ITM, FastSAM-x, FastSAM-s,
+                                                 # BLIP captioning, YOLO11n
     python tools/fetch_models.py FastSAM-s.pt openai/clip-vit-base-patch32
     python tools/fetch_models.py --list          # what is known and what is already on disk
     python tools/fetch_models.py --dry-run NAME  # where NAME would go, without downloading
@@ -8,7 +9,7 @@
 Names are what the loaders accept: a Hugging Face id (saved under assets_cache/<id>/), an
 open_clip name ``open_clip:<arch>/<tag>`` (assets_cache/open_clip/<arch>/<tag>/), or an
 ultralytics asset file ``FastSAM-x.pt`` (assets_cache/FastSAM-x.pt).  Short aliases: clip,
-blip, fastsam-x, fastsam-s.
+blip, fastsam-x, fastsam-s, blip-caption, yolo.
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ DEFAULTS = {
     "blip": "Salesforce/blip-itm-base-coco",
     "fastsam-x": "FastSAM-x.pt",
     "fastsam-s": "FastSAM-s.pt",
+    "blip-caption": "Salesforce/blip-image-captioning-base",   # image_captioning_mapper
+    "yolo": "yolo11n.pt",                                      # image_detection_yolo_mapper
 }
 ULTRALYTICS_RELEASE = "v8.4.0"
 ULTRALYTICS_URL = "https://github.com/ultralytics/assets/releases/download/{release}/{name}"
