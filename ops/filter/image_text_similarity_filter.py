@@ -32,6 +32,7 @@ class ImageTextSimilarityFilter(Filter):
 
     accelerator = "cuda"
     extra = "models"          # torch, transformers: see ops/extras.py
+    model_params = {"hf_clip": "clip"}
     batched = True
 
     def __init__(self, hf_clip: str = "openai/clip-vit-base-patch32",

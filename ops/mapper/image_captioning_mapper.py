@@ -48,6 +48,7 @@ class ImageCaptioningMapper(Mapper):
 
     accelerator = "cuda"
     extra = "models"          # torch, transformers: see ops/extras.py
+    model_params = {"hf_img2seq": "hf"}
     batched = True
 
     def __init__(self, hf_img2seq: str = "Salesforce/blip-image-captioning-base",

@@ -23,6 +23,7 @@ class ImageDetectionYoloMapper(Mapper):
     accelerator = "cuda"
     batched = True
     extra = "models"          # torch, ultralytics: see ops/extras.py
+    model_params = {"model_path": "ultralytics"}
 
     def __init__(self, imgsz: int = 640, conf: float = 0.05, iou: float = 0.5,
                  model_path: str = "yolo11n.pt", max_det: int = 300,

@@ -26,9 +26,13 @@ def setup_logging(work_dir: Optional[str] = None, level: int = logging.INFO) -> 
 
 
 def run_recipe(recipe) -> dict:
+    """Build the ops, make sure every model they need is on this machine (downloading the
+    missing ones when online), then run the recipe on its executor."""
+    from ops.models.requirements import ensure_models
     from pipelines.config import build_ops
 
     ops = build_ops(recipe)
+    ensure_models(ops)
     if recipe.executor_type == "ray":
         from pipelines.executor.ray import RayExecutor
         executor = RayExecutor(recipe, ops)
@@ -71,10 +75,14 @@ def process_main(argv: Optional[list[str]] = None) -> int:
         print(f"dj-process: recipe error: {exc}", file=sys.stderr)
         return 2
     setup_logging(recipe.work_dir)
+    from ops.models.requirements import ModelsMissingError
     try:
         summary = run_recipe(recipe)
     except RecipeError as exc:
         print(f"dj-process: recipe error: {exc}", file=sys.stderr)
+        return 2
+    except ModelsMissingError as exc:
+        print(f"dj-process: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("dj-process: interrupted; rerun the same command to resume", file=sys.stderr)
