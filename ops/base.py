@@ -116,6 +116,10 @@ class OP:
                  image_key: str = "images", text_key: str = "text"):
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
+        for pname, value, low in (("num_proc", num_proc, 1), ("num_cpus", num_cpus, 0),
+                                  ("num_gpus", num_gpus, 0), ("memory", memory, 1)):
+            if value is not None and value < low:
+                raise ValueError(f"{pname} must be >= {low}, got {value}")
         if accelerator is not None:
             if accelerator not in ("cpu", "cuda"):
                 raise ValueError("accelerator must be 'cpu' or 'cuda'")
@@ -156,11 +160,29 @@ class OP:
         return self
 
     # ------------------------------------------------------------------ helpers for ops
-    def image_paths(self, sample: dict, key: Optional[str] = None) -> list[str]:
-        value = sample.get(key or self.image_key)
+    def image_paths(self, sample: dict, key: Optional[str] = None,
+                    none_ok: bool = False) -> list[str]:
+        """The sample's image paths.  A column the dataset lacks is an error naming the
+        columns it has (a misspelt ``image_key`` must not let every check pass on "no
+        image"); a null value is ``[]`` with ``none_ok``, else an error."""
+        key = key or self.image_key
+        if key not in sample:
+            have = ", ".join(c for c in sample if not c.startswith("__dj__")) or "none"
+            raise OpError(f"the dataset has no column '{key}' (columns: {have}); set "
+                          f"image_key to the column holding image paths")
+        value = sample[key]
         if value is None:
-            raise OpError(f"sample has no '{key or self.image_key}' column")
+            if none_ok:
+                return []
+            raise OpError(f"sample has no image ('{key}' is null)")
         return [value] if isinstance(value, str) else list(value)
+
+    def first_image(self, sample: dict) -> str:
+        """The sample's first image path (ops that look at one image per sample)."""
+        paths = self.image_paths(sample)
+        if not paths:
+            raise OpError(f"sample has no image ('{self.image_key}' is an empty list)")
+        return paths[0]
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.name!r}>"

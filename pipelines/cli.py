@@ -26,21 +26,25 @@ def setup_logging(work_dir: Optional[str] = None, level: int = logging.INFO) -> 
 
 
 def run_recipe(recipe) -> dict:
+    """Run a parsed recipe, holding its work_dir for the whole run (see pipelines.lock)."""
     from pipelines.config import build_ops
+    from pipelines.lock import work_dir_lock
 
-    ops = build_ops(recipe)
-    if recipe.executor_type == "ray":
-        from pipelines.executor.ray import RayExecutor
-        executor = RayExecutor(recipe, ops)
-    else:
-        from pipelines.executor.local import LocalExecutor
-        executor = LocalExecutor(recipe, ops)
-    return executor.run()
+    with work_dir_lock(recipe.work_dir):
+        ops = build_ops(recipe)
+        if recipe.executor_type == "ray":
+            from pipelines.executor.ray import RayExecutor
+            executor = RayExecutor(recipe, ops)
+        else:
+            from pipelines.executor.local import LocalExecutor
+            executor = LocalExecutor(recipe, ops)
+        return executor.run()
 
 
 def process_main(argv: Optional[list[str]] = None) -> int:
     """dj-process --config recipe.yaml [--key value ...]"""
     from pipelines.config import RecipeError, parse_recipe
+    from pipelines.lock import WorkDirBusy, WorkDirUnusable, acquire, release
     from pipelines.report import format_summary
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -53,11 +57,29 @@ def process_main(argv: Optional[list[str]] = None) -> int:
     except RecipeError as exc:
         print(f"dj-process: recipe error: {exc}", file=sys.stderr)
         return 2
+    try:  # before the log file opens: a refused run must not write into another's work_dir
+        acquire(recipe.work_dir)
+    except (WorkDirBusy, WorkDirUnusable) as exc:
+        print(f"dj-process: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return _process(recipe, format_summary)
+    finally:
+        release(recipe.work_dir)
+
+
+def _process(recipe, format_summary) -> int:
+    from pipelines.config import RecipeError
+    from pipelines.dataset import DatasetError
+
     setup_logging(recipe.work_dir)
     try:
         summary = run_recipe(recipe)
     except RecipeError as exc:
         print(f"dj-process: recipe error: {exc}", file=sys.stderr)
+        return 2
+    except DatasetError as exc:  # raised while loading, before any op ran
+        print(f"dj-process: dataset error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("dj-process: interrupted; rerun the same command to resume", file=sys.stderr)

@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 from ops.base import OP
 from ops.registry import OPERATORS, RegistryError, load_custom_operators
+from pipelines import preflight
 
 
 class RecipeError(ValueError):
@@ -35,6 +36,7 @@ class Recipe:
     comparison: Optional[dict] = None
     study: Optional[dict] = None
     config_path: Optional[str] = None
+    image_roots: Optional[list] = None  # confine image paths (pipelines.paths); None: off
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
@@ -67,6 +69,9 @@ def _parser():
     p.add_argument("--use_checkpoint", type=bool, default=True)
     p.add_argument("--image_columns", type=Optional[list[str]], default=None,
                    help="columns holding image paths, resolved relative to the dataset file")
+    p.add_argument("--image_roots", type=Optional[list[str]], default=None,
+                   help="refuse a dataset whose image paths lie outside these folders "
+                        "(or URL prefixes); default: no restriction")
     p.add_argument("--comparison", type=Optional[dict], default=None)
     p.add_argument("--study", type=Optional[dict], default=None)
     p.add_argument("--process", type=Optional[list[Any]], default=None)
@@ -103,25 +108,43 @@ def parse_recipe(argv: Optional[list[str]] = None) -> Recipe:
         raise RecipeError("process: the recipe lists no operators")
     dataset_path = os.path.abspath(os.path.expanduser(cfg["dataset_path"]))
     if not os.path.exists(dataset_path):
-        raise RecipeError(f"dataset_path: '{cfg['dataset_path']}' does not exist")
+        raise RecipeError(preflight.missing_dataset(cfg["dataset_path"], dataset_path))
     work_dir = cfg.get("work_dir") or os.path.join("outputs", cfg["project_name"])
     export_path = cfg.get("export_path") or os.path.join(work_dir, "result.jsonl")
     if Path(export_path).suffix.lower() not in (".jsonl", ".json", ".parquet"):
         raise RecipeError(f"export_path: '{export_path}' must end in .jsonl, .json or .parquet")
     if cfg["np"] < 1:
         raise RecipeError("np: must be >= 1")
+    if cfg["trace_num"] < 0:
+        raise RecipeError("trace_num: must be >= 0")
+    process = normalise_process(cfg["process"])
     try:
-        load_custom_operators(cfg.get("custom_operator_paths") or [])
+        preflight.check_outputs(dataset_path, os.path.abspath(export_path),
+                                os.path.abspath(work_dir))
+        plugins = preflight.resolve_plugin_paths(cfg.get("custom_operator_paths") or [],
+                                                 *preflight.plugin_base(argv, config_path))
+        image_roots = _image_roots(cfg.get("image_roots"))
+    except preflight.PreflightError as exc:
+        raise RecipeError(str(exc)) from None
+    # A plugin is code: it runs only once everything else in the recipe has passed.  Built-in
+    # (and entry-point) ops are validated first; names still unknown may be the plugins'.
+    deferred = []
+    for idx, (name, params) in enumerate(process):
+        if plugins and name not in OPERATORS:
+            deferred.append(idx)
+            continue
+        validate_op(name, params, idx)
+    try:
+        load_custom_operators(plugins)
     except RegistryError as exc:
         raise RecipeError(str(exc)) from None
-    process = normalise_process(cfg["process"])
-    for idx, (name, params) in enumerate(process):
-        validate_op(name, params, idx)
+    for idx in deferred:
+        validate_op(*process[idx], idx)
     return Recipe(
         project_name=cfg["project_name"], dataset_path=dataset_path,
         export_path=os.path.abspath(export_path), work_dir=os.path.abspath(work_dir),
         np=cfg["np"], executor_type=cfg["executor_type"], process=process,
-        custom_operator_paths=[os.path.abspath(x) for x in cfg.get("custom_operator_paths") or []],
+        custom_operator_paths=plugins, image_roots=image_roots,
         ray_address=cfg.get("ray_address"), ray_require_gpus=cfg.get("ray_require_gpus", False),
         open_tracer=cfg["open_tracer"], trace_num=cfg["trace_num"],
         use_checkpoint=cfg["use_checkpoint"], image_columns=cfg.get("image_columns"),
@@ -129,8 +152,24 @@ def parse_recipe(argv: Optional[list[str]] = None) -> Recipe:
 
 
 def _check_config_path(path: str) -> None:
-    if not os.path.exists(path):
-        raise RecipeError(f"config: recipe file '{path}' does not exist")
+    try:
+        preflight.check_recipe_file(path)
+    except preflight.PreflightError as exc:
+        raise RecipeError(str(exc)) from None
+
+
+def _image_roots(roots: Optional[list]) -> Optional[list]:
+    if roots is None:
+        return None
+    from pipelines.paths import normalise_roots
+    out = normalise_roots(roots)
+    for raw, root in zip(roots, out):
+        if "://" not in root and not os.path.isdir(root):
+            raise preflight.PreflightError(f"image_roots: '{raw}' is not a folder")
+    if not out:
+        raise preflight.PreflightError("image_roots: an empty list would refuse every image; "
+                                       "leave it unset for no restriction")
+    return out
 
 
 def normalise_process(process: list) -> list[tuple[str, dict]]:
