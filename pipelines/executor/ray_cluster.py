@@ -75,7 +75,8 @@ def private_local_ray() -> Iterator[None]:
     saved_env = {k: os.environ.get(k) for k in (LOCAL_ONLY_ENV, "RAY_AUTH_MODE")}
     saved_const = ray_constants.ENABLE_RAY_CLUSTER
     os.environ[LOCAL_ONLY_ENV] = "0"
-    os.environ.setdefault("RAY_AUTH_MODE", "token")
+    if "RAY_AUTH_MODE" not in os.environ:
+        _choose_token_auth()
     ray_constants.ENABLE_RAY_CLUSTER = False
     try:
         yield
@@ -88,6 +89,17 @@ def private_local_ray() -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def _choose_token_auth() -> None:
+    """RAY_AUTH_MODE=token for this process and the ones it starts; Ray caches its config at
+    import, so it is refreshed the way Ray itself does when it turns the mode on."""
+    os.environ["RAY_AUTH_MODE"] = "token"
+    try:
+        from ray._private.authentication.authentication_token_setup import _enable_token_auth
+    except ImportError:  # a Ray without token authentication: nothing to refresh
+        return
+    _enable_token_auth()
 
 
 def quiet_ray_data(progress: bool) -> None:

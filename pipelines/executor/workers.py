@@ -65,13 +65,17 @@ def probe_seconds(estimate: Callable, op, ds) -> float:
 @contextlib.contextmanager
 def pool_start(num_proc: Optional[int]) -> Iterator[None]:
     """Within the block, ``datasets.map`` spawns its workers when forking is unsafe."""
-    if not num_proc or fork_is_safe():
+    if not num_proc:
+        yield
+        return
+    if fork_is_safe():
+        logger.debug("starting %d forked workers", num_proc)
         yield
         return
     import multiprocess  # what datasets' Pool is made of
 
-    logger.debug("torch is loaded in this process: spawning %d workers instead of forking",
-                 num_proc)
+    logger.debug("starting %d spawned workers (torch is loaded in this process: forking "
+                 "could hang them)", num_proc)
     previous = multiprocess.get_start_method(allow_none=True)
     multiprocess.set_start_method("spawn", force=True)
     try:
