@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ops.base import OP
+from ops.extras import missing_extra_message, missing_modules
 from ops.registry import OPERATORS, RegistryError, load_custom_operators
 from pipelines import preflight
 
@@ -36,10 +37,12 @@ class Recipe:
     comparison: Optional[dict] = None
     study: Optional[dict] = None
     config_path: Optional[str] = None
+    validated: bool = False             # parse_recipe: process holds validated, typed params
     image_roots: Optional[list] = None  # confine image paths (pipelines.paths); None: off
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
+        d.pop("validated", None)
         d["process"] = [{n: p} for n, p in self.process]
         return d
 
@@ -117,6 +120,8 @@ def parse_recipe(argv: Optional[list[str]] = None) -> Recipe:
         raise RecipeError("np: must be >= 1")
     if cfg["trace_num"] < 0:
         raise RecipeError("trace_num: must be >= 0")
+    if cfg["executor_type"] == "ray" and missing_modules("ray"):
+        raise RecipeError(missing_extra_message("executor_type: ray", "ray", missing_modules("ray")))
     process = normalise_process(cfg["process"])
     try:
         preflight.check_outputs(dataset_path, os.path.abspath(export_path),
@@ -128,18 +133,16 @@ def parse_recipe(argv: Optional[list[str]] = None) -> Recipe:
         raise RecipeError(str(exc)) from None
     # A plugin is code: it runs only once everything else in the recipe has passed.  Built-in
     # (and entry-point) ops are validated first; names still unknown may be the plugins'.
-    deferred = []
+    typed: dict[int, dict] = {}
     for idx, (name, params) in enumerate(process):
-        if plugins and name not in OPERATORS:
-            deferred.append(idx)
-            continue
-        validate_op(name, params, idx)
+        if not (plugins and name not in OPERATORS):
+            typed[idx] = validate_op(name, params, idx)
     try:
         load_custom_operators(plugins)
     except RegistryError as exc:
         raise RecipeError(str(exc)) from None
-    for idx in deferred:
-        validate_op(*process[idx], idx)
+    process = [(name, typed[idx] if idx in typed else validate_op(name, params, idx))
+               for idx, (name, params) in enumerate(process)]
     return Recipe(
         project_name=cfg["project_name"], dataset_path=dataset_path,
         export_path=os.path.abspath(export_path), work_dir=os.path.abspath(work_dir),
@@ -148,7 +151,8 @@ def parse_recipe(argv: Optional[list[str]] = None) -> Recipe:
         ray_address=cfg.get("ray_address"), ray_require_gpus=cfg.get("ray_require_gpus", False),
         open_tracer=cfg["open_tracer"], trace_num=cfg["trace_num"],
         use_checkpoint=cfg["use_checkpoint"], image_columns=cfg.get("image_columns"),
-        comparison=cfg.get("comparison"), study=cfg.get("study"), config_path=config_path)
+        comparison=cfg.get("comparison"), study=cfg.get("study"), config_path=config_path,
+        validated=True)
 
 
 def _check_config_path(path: str) -> None:
@@ -224,6 +228,10 @@ def validate_op(name: str, params: dict, idx: int = 0) -> dict:
         cls = OPERATORS.get(name)
     except RegistryError as exc:
         raise RecipeError(f"process[{idx}]: {exc}") from None
+    if cls.extra:
+        missing = missing_modules(cls.extra)
+        if missing:
+            raise RecipeError(missing_extra_message(where, cls.extra, missing))
     accepted = op_parameters(cls)
     unknown = [k for k in params if k not in accepted]
     if unknown:
@@ -255,7 +263,7 @@ def build_ops(recipe: Recipe) -> list[OP]:
     """Instantiate every op (no models load here: that is setup()'s job)."""
     ops = []
     for idx, (name, params) in enumerate(recipe.process):
-        typed = validate_op(name, params, idx)
+        typed = params if recipe.validated else validate_op(name, params, idx)
         cls = OPERATORS.get(name)
         try:
             ops.append(cls(**typed))

@@ -177,7 +177,7 @@ def generate_figures(study: Study, out_root: str, opts: Optional[Options] = None
     with open(os.path.join(comp_dir, "manifest.json"), "w") as fh:
         json.dump(manifest, fh, indent=1)
     if opts.report:
-        from .report import write_report
+        from .html_report import write_report
         manifest["report"] = os.path.relpath(write_report(study, manifest, comp_dir), comp_dir)
     return manifest
 

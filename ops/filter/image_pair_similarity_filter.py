@@ -34,6 +34,7 @@ class ImagePairSimilarityFilter(Filter):
     together, ``model_batch_size`` images per forward pass."""
 
     accelerator = "cuda"
+    extra = "models"          # torch, transformers, ultralytics, nltk: see ops/extras.py
     batched = True
 
     def __init__(self, hf_clip: str = "openai/clip-vit-base-patch32", min_score: float = 0.1,

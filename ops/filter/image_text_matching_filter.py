@@ -26,6 +26,7 @@ class ImageTextMatchingFilter(Filter):
     All image-text pairs of a batch go through BLIP together."""
 
     accelerator = "cuda"
+    extra = "models"          # torch, transformers, ultralytics, nltk: see ops/extras.py
     batched = True
 
     def __init__(self, hf_blip: str = "Salesforce/blip-itm-base-coco",

@@ -10,8 +10,6 @@ from .features import (BLOCK_META_DIM, IMAGE_META_DIM, K_BLOCKS, QFIT_QUALITIES,
                        _reference_tables, dct_blocks)
 
 PIX_IN = 192 + 56 + 56          # RGB pixels + horizontal and vertical luma differences
-DEFAULT_CONFIG = {"k": K_BLOCKS, "width": 64, "image_meta_dim": IMAGE_META_DIM,
-                  "block_meta_dim": BLOCK_META_DIM}
 
 
 def quantisation_fit(y_dct: torch.Tensor, tables: torch.Tensor) -> torch.Tensor:

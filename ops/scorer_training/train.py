@@ -10,8 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .dataset import PairSet
-from .model import GenerationLossNet, tensors
+from .pairsets import PairSet
+from ops.scorer.model import GenerationLossNet, tensors
 
 logger = logging.getLogger("imgjuicer")
 

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Optional
 
-from .study import StudyError, list_studies, load_study
+from ops.compare.study import StudyError, list_studies, load_study
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,7 +64,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 2
     from ops.image.codecs import CodecError
     from ops.image.io import ImageLoadError
-    from .generate import Options, generate_figures
+    from ops.compare.generate import Options, generate_figures
     try:
         study = load_study(args.study)
         opts = Options(crop_size=args.crop_size, zoom=args.zoom, max_columns=args.max_columns,
