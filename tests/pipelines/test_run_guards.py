@@ -51,6 +51,7 @@ def test_export_over_the_input_is_refused(data):
     ({"process": [{"image_shape_filter": {"num_proc": -3}}]}, "num_proc must be >= 1"),
     ({"process": [{"image_metadata_mapper": {"max_pixels": -1}}]},
      "max_pixels must be a positive number"),
+    ({"process": [{"image_shape_filter": {"batch_size": 0}}]}, "batch_size must be >= 1"),
     ({"process": [{"../base": {}}]}, "unknown operator '../base'"),
     ({"image_columns": ["nope"]}, "image column 'nope' is not in the dataset"),
 ])
