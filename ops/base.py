@@ -244,10 +244,17 @@ class _RowOp(OP):
 
     def _map_rows(self, batch: dict, fn, per_row: bool) -> dict:
         """Apply a rows -> rows hook; failing samples pass through marked as errors."""
+        def ids_clash(inputs, outputs) -> bool:
+            return len(outputs) != len(inputs) and \
+                len({o.get(Fields.id) for o in outputs}) != len(outputs)
+
+        groups = self._isolate(batch, fn, per_row)
+        if len(groups) == 1 and len(groups[0][1]) > 1 and groups[0][3] is None and \
+                ids_clash(groups[0][1], groups[0][2]):
+            groups = self._isolate(batch, fn, True)  # one row at a time: only the culprit errs
         out_rows = []
-        for _, inputs, outputs, err in self._isolate(batch, fn, per_row):
-            if err is None and len(outputs) != len(inputs) and \
-                    len({o.get(Fields.id) for o in outputs}) != len(outputs):
+        for _, inputs, outputs, err in groups:
+            if err is None and ids_clash(inputs, outputs):
                 err = (f"{self.name}: returned {len(outputs)} rows for {len(inputs)} without "
                        f"a distinct {Fields.id} on each (fan-out rows use '<parent>/<k>')")
             if err is not None:

@@ -103,3 +103,39 @@ def test_folder_with_broken_symlinks(corpus, tmp_path):
     errors = sorted(msg for status, msg in got.values() if status == "error")
     assert "broken symlink" in errors[0] and "dangling.png" in errors[0]
     assert "loop.jpg" in errors[1] and "symbolic links" in errors[1]
+
+
+class _FanOut:
+    """Two children per sample, '<id>/0' and '<id>/1' -- except for v == 0, whose children
+    clash (what duplicate input ids used to cause in the codec sweep)."""
+
+    @staticmethod
+    def make():
+        from ops import Mapper
+
+        class FanOutOneBad(Mapper):
+            name = "fan_out_one_bad"
+
+            def process_batched(self, samples):
+                out = []
+                for s in samples:
+                    for k in range(2):
+                        child = dict(s, k=k)
+                        child[Fields.id] = s[Fields.id] + ("" if s["v"] == 0 else f"/{k}")
+                        out.append(child)
+                return out
+        return FanOutOneBad()
+
+
+def test_fan_out_id_clash_errs_only_its_own_row():
+    """A batch whose fan-out ids clash used to error every row of it, innocent ones included."""
+    from ops.base import batch_of
+    from ops.fields import Status
+    batch = batch_of([{"v": v, Fields.id: str(i), Fields.stats: {}, Fields.meta: {}}
+                      for i, v in enumerate([3, 0, 5, 7])])
+    out = _FanOut.make().run_batched(batch)
+    rows = list(zip(out[Fields.id], out[Fields.status], out[Fields.reason]))
+    errors = [r for r in rows if r[1] == Status.error]
+    assert [r[0] for r in errors] == ["1"] and "without a distinct" in errors[0][2]
+    assert sorted(r[0] for r in rows if r[1] == Status.kept) == \
+        ["0/0", "0/1", "2/0", "2/1", "3/0", "3/1"]
