@@ -19,10 +19,13 @@ def _stat(path: str) -> list:
 
 
 def _file_identity(path: str) -> list:
+    from pipelines.shards import identity, is_glob, is_sharded
+    if "://" in path or is_glob(path):
+        return identity(path)
     if os.path.isdir(path):
         from pipelines.dataset import folder_image_files
-        if os.path.exists(os.path.join(path, "dataset_info.json")) or \
-                os.path.exists(os.path.join(path, "state.json")):  # an HF save_to_disk folder
+        if os.path.exists(os.path.join(path, "dataset_info.json")) or is_sharded(path) or \
+                os.path.exists(os.path.join(path, "state.json")):  # save_to_disk, shards
             files = [os.path.join(r, f) for r, _, fs in os.walk(path) for f in fs]
         else:  # a folder of images: only what the reader reads (other files do not matter)
             files = folder_image_files(path)

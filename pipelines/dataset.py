@@ -141,13 +141,22 @@ def prepare_table(table: pa.Table, dataset_path: str,
         table = table.append_column(Fields.id, pa.array([str(i) for i in range(n)], pa.string()))
     else:
         _check_unique_ids(table.column(Fields.id).to_pylist())
-    if image_roots is not None:
-        from pipelines.paths import describe, outside_roots
-        bad = outside_roots({c: table.column(c).to_pylist() for c in cols}, image_roots,
-                            table.column(Fields.id).to_pylist())
-        if bad:
-            raise DatasetError(describe(bad, image_roots))
+    check_image_roots(table, cols, image_roots)
     return table
+
+
+def check_image_roots(table: pa.Table, image_columns: Optional[Iterable[str]],
+                      image_roots: Optional[list[str]]) -> None:
+    """DatasetError naming the rows whose (resolved) image paths leave ``image_roots``."""
+    if image_roots is None:
+        return
+    from pipelines.paths import describe, outside_roots
+    cols = list(image_columns) if image_columns else [c for c in DEFAULT_IMAGE_COLUMNS
+                                                      if c in table.column_names]
+    bad = outside_roots({c: table.column(c).to_pylist() for c in cols}, image_roots,
+                        table.column(Fields.id).to_pylist())
+    if bad:
+        raise DatasetError(describe(bad, image_roots))
 
 
 def _check_unique_ids(ids: list) -> None:
@@ -175,7 +184,14 @@ def load_dataset(path: str, image_columns: Optional[Iterable[str]] = None,
     import datasets
     from datasets.table import InMemoryTable
 
-    table = prepare_table(read_rows(path), path, image_columns, image_roots)
+    from pipelines.shards import dataset_root, is_sharded, list_shards, read_shard
+    if is_sharded(path):   # a folder / glob / URL of jsonl or parquet shards
+        root = dataset_root(path)
+        tables = [t for s in list_shards(path) for t in read_shard(s, root, image_columns)]
+        table = pa.concat_tables(tables, promote_options="permissive")
+        check_image_roots(table, image_columns, image_roots)
+    else:
+        table = prepare_table(read_rows(path), path, image_columns, image_roots)
     return datasets.Dataset(InMemoryTable(table))
 
 

@@ -41,14 +41,12 @@ def check_recipe_file(path: str) -> None:
                              f"(dataset_path: ..., process: [...]), not a {type(body).__name__}")
 
 
-def missing_dataset(raw: str, resolved: str) -> str:
-    """The error for a dataset_path that does not exist, with the command that makes it when
-    it is the shipped demo data."""
-    msg = f"dataset_path: '{raw}' does not exist"
+def demo_data_hint(raw: str, resolved: str) -> str:
+    """For a missing dataset_path that is the shipped demo data: the command that makes it."""
     if Path(resolved).is_relative_to(DEMO_DATA) or Path(raw).parts[:2] == ("data", "demo"):
-        msg += (" -- it is the demo data, built by `python tools/make_demo_data.py --out "
-                "data/demo` (or `make demo`, which also runs the recipes)")
-    return msg
+        return ("it is the demo data, built by `python tools/make_demo_data.py --out data/demo`"
+                " (or `make demo`, which also runs the recipes)")
+    return ""
 
 
 def _inside(path: str, folder: str) -> bool:
@@ -75,8 +73,10 @@ def _writable_folder(folder: str, what: str) -> None:
                              f"{exc.strerror or exc}") from None
 
 
-def check_outputs(dataset_path: str, export_path: str, work_dir: str) -> None:
-    """Outputs never overwrite or land inside the input, and can be written."""
+def check_outputs(dataset_path: str, export_path: str, work_dir: str,
+                  export_is_folder: bool = False) -> None:
+    """Outputs never overwrite or land inside the input, and can be written (a folder
+    export_path is a sharded export, written by the Ray executor)."""
     if os.path.realpath(export_path) == os.path.realpath(dataset_path):
         raise PreflightError(f"export_path: '{export_path}' is the input dataset itself; "
                              "exporting there would replace it: choose another file")
@@ -87,11 +87,9 @@ def check_outputs(dataset_path: str, export_path: str, work_dir: str) -> None:
                     f"{key}: '{path}' is inside the dataset folder '{dataset_path}': the run's "
                     "own files would become its input (and change its fingerprint, so it "
                     "never resumes); put it outside that folder")
-    if os.path.isdir(export_path):
-        raise PreflightError(f"export_path: '{export_path}' is a folder; name a .jsonl, .json "
-                             "or .parquet file")
     _writable_folder(work_dir, "work_dir")
-    _writable_folder(os.path.dirname(os.path.abspath(export_path)), "export_path")
+    _writable_folder(export_path if export_is_folder else
+                     os.path.dirname(os.path.abspath(export_path)), "export_path")
 
 
 def resolve_plugin_paths(paths: list[str], base: str, origin: str) -> list[str]:

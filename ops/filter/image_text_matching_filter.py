@@ -26,6 +26,7 @@ class ImageTextMatchingFilter(Filter):
     All image-text pairs of a batch go through BLIP together."""
 
     accelerator = "cuda"
+    model_params = {"hf_blip": "hf"}
     extra = "models"          # torch, transformers, ultralytics, nltk: see ops/extras.py
     batched = True
 

@@ -14,7 +14,7 @@ from ops.fields import Fields
 from ops.image.io import DEFAULT_MAX_PIXELS, check_max_pixels, load_image
 from ops.registry import OPERATORS
 
-from ._codec_sweep_plan import (MIN_FRAGMENT, MeasurementCache, crop_box, expand_grid,
+from ops.image.sweep_plan import (MIN_FRAGMENT, MeasurementCache, crop_box, expand_grid,
                                 file_sha256, parse_duration, parse_fragment, scaled_size,
                                 setting_of)
 

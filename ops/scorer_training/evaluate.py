@@ -186,7 +186,7 @@ def _settles(g: dict) -> str:
 
 
 def markdown(report: dict) -> str:
-    """The report as the tables the README and the model card show."""
+    """The report as the tables the model card shows."""
     out = [f"Held-out pairs: {report['ordered_pairs']} ordered + "
            f"{report.get('tied_pairs', {}).get('pairs', 0)} tied, from {report['chains']} "
            f"chains over the held-out photos (seed {report['seed']}).", "",

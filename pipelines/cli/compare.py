@@ -14,7 +14,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="dj-compare",
         description="Matched-quality / matched-size comparison figures, Butteraugli distortion "
-                    "maps and an HTML report for a codec study (the README's Comparison figures section).")
+                    "maps and an HTML report for a codec study (docs/comparison-figures.md).")
     p.add_argument("study", nargs="?", help="study recipe (.yaml), quality.json, or study name "
                    "(recipes/<name>.yaml or outputs/<name>/quality.json)")
     p.add_argument("--crop-size", type=int, default=128, help="crop side before zoom (px)")

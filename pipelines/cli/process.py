@@ -26,12 +26,16 @@ def setup_logging(work_dir: Optional[str] = None, level: int = logging.INFO) -> 
 
 
 def run_recipe(recipe) -> dict:
-    """Run a parsed recipe, holding its work_dir for the whole run (see pipelines.lock)."""
+    """Build the ops, make sure every model they need is on this machine (downloading the
+    missing ones when online), then run the recipe on its executor -- holding its work_dir
+    for the whole run (see pipelines.lock)."""
+    from ops.models.requirements import ensure_models
     from pipelines.config import build_ops
     from pipelines.lock import work_dir_lock
 
     with work_dir_lock(recipe.work_dir):
         ops = build_ops(recipe)
+        ensure_models(ops)
         if recipe.executor_type == "ray":
             from pipelines.executor.ray import RayExecutor
             executor = RayExecutor(recipe, ops)
@@ -90,6 +94,7 @@ def _process(recipe, format_summary) -> int:
     from pipelines.dataset import DatasetError
 
     setup_logging(recipe.work_dir)
+    from ops.models.requirements import ModelsMissingError
     try:
         summary = run_recipe(recipe)
     except RecipeError as exc:
@@ -97,6 +102,9 @@ def _process(recipe, format_summary) -> int:
         return 2
     except DatasetError as exc:  # raised while loading, before any op ran
         print(f"dj-process: dataset error: {exc}", file=sys.stderr)
+        return 2
+    except ModelsMissingError as exc:
+        print(f"dj-process: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("dj-process: interrupted; rerun the same command to resume", file=sys.stderr)
