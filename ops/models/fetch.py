@@ -1,7 +1,8 @@
 """Download model weights into assets_cache/: the library behind ``tools/fetch_models.py``
 (its command line: ``pipelines/cli/fetch_models.py``) and the model check's download on first use.
 
-    python tools/fetch_models.py                 # defaults: CLIP, BLIP ITM, FastSAM-x, FastSAM-s
+    python tools/fetch_models.py                 # defaults: CLIP, BLIP ITM, FastSAM-x, FastSAM-s,
+                                                 # BLIP captioning, YOLO11n
     python tools/fetch_models.py FastSAM-s.pt openai/clip-vit-base-patch32
     python tools/fetch_models.py --recipe recipes/imgdiff-dataset.yaml   # what a recipe needs
     python tools/fetch_models.py --list          # what is known and what is already on disk
@@ -10,8 +11,8 @@
 Names are what the loaders accept: a Hugging Face id (saved under assets_cache/<id>/), an
 open_clip name ``open_clip:<arch>/<tag>`` (assets_cache/open_clip/<arch>/<tag>/), or an
 ultralytics asset file ``FastSAM-x.pt`` (assets_cache/FastSAM-x.pt).  Short aliases: clip,
-blip, fastsam-x, fastsam-s.  The same code downloads a recipe's missing models on first use
-(``ops/models/requirements.py``); ``--recipe`` reads the same declarations.
+blip, fastsam-x, fastsam-s, blip-caption, yolo.  The same code downloads a recipe's missing
+models on first use (``ops/models/requirements.py``); ``--recipe`` reads the same declarations.
 """
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ ALIASES = {
     "blip": "Salesforce/blip-itm-base-coco",
     "fastsam-x": "FastSAM-x.pt",
     "fastsam-s": "FastSAM-s.pt",
+    "blip-caption": "Salesforce/blip-image-captioning-base",   # image_captioning_mapper
+    "yolo": "yolo11n.pt",                                      # image_detection_yolo_mapper
 }
 DEFAULTS = ALIASES
 ULTRALYTICS_RELEASE = "v8.4.0"
