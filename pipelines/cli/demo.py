@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]       # the checkout: recipes/ and data/demo
 BIN = Path(sys.executable).parent
 BAR_EVERY_S = 15  # a running op's progress bar is echoed at most this often
 
