@@ -1,17 +1,11 @@
-"""tools/run_demo.py says what it is doing while a recipe runs (it used to be silent for the
-minutes the demo takes)."""
-import importlib.util
-
-from tests.conftest import REPO
-
+"""tools/run_demo.py (pipelines.cli.demo) says what it is doing while a recipe runs (it used
+to be silent for the minutes the demo takes)."""
 BASIC = "tests/recipes/basic.yaml"
 
 
 def _run_demo():
-    spec = importlib.util.spec_from_file_location("run_demo", REPO / "tools" / "run_demo.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from pipelines.cli import demo
+    return demo
 
 
 def test_each_recipe_shows_its_progress(small_images, tmp_path, capsys):
