@@ -18,11 +18,12 @@ import numpy as np
 from PIL import Image
 
 R = Image.Resampling
+FIT_VERSION = 1          # bump when fits change: cached evaluation fits carry it
 WINDOW = 128             # side of a comparison window (multiple of 16)
 MAX_WINDOWS = 6          # windows per ordered pair (a grid over the child)
 MARGIN = 4               # window border left out of the error (chroma upsampling at edges)
 LOSSY_QUALITIES = (35, 50, 65, 75, 85, 95)   # WebP / AVIF settings tried
-ORB_SIDE = 800           # long side of the grey image keypoints are found on
+ORB_SIDE = 640           # long side of the grey image keypoints are found on
 UNCOVERED_COST = 1e4     # added per unit share of the child a parent cannot cover
 
 
@@ -52,6 +53,12 @@ class Copy:
         if t not in self._turned:
             self._turned[t] = turn_pixels(self.pixels, t)
         return self._turned[t]
+
+    def turned_image(self, t: int) -> Image.Image:
+        """``turned(t)`` as a PIL image, cached."""
+        if ("img", t) not in self._turned:
+            self._turned["img", t] = Image.fromarray(self.turned(t))
+        return self._turned["img", t]
 
 
 def copy_from_image(raw: Image.Image, name: str, rgb: Image.Image | None = None,
@@ -140,7 +147,7 @@ def _orb(c: Copy):
     if c._orb is None:
         import cv2
         g, f = _grey(c.pixels, ORB_SIDE)
-        orb = cv2.ORB_create(nfeatures=1000, fastThreshold=10)
+        orb = cv2.ORB_create(nfeatures=500, fastThreshold=10)
         kp, desc = orb.detectAndCompute(g, None)
         pts = np.array([k.pt for k in kp], np.float64).reshape(-1, 2)
         c._orb = ((pts + 0.5) / f, desc)          # pixel-edge coordinates, full size
@@ -290,7 +297,7 @@ def _region(a: Copy, g: Geometry, win: tuple[int, int, int, int], bsize: tuple[i
             box[3] > src.shape[0] + 0.5:
         return None
     box = (max(box[0], 0), max(box[1], 0), min(box[2], src.shape[1]), min(box[3], src.shape[0]))
-    return np.asarray(Image.fromarray(src).resize((x1 - x0, y1 - y0), filt, box=box))
+    return np.asarray(a.turned_image(g.turn).resize((x1 - x0, y1 - y0), filt, box=box))
 
 
 def _plain_error(a: Copy, b: Copy, g: Geometry, wins, filt) -> float:
