@@ -146,20 +146,48 @@ def _reupload_pair(args):
         return i, None, None, None, f"pair {i}: {type(exc).__name__}: {exc}"
 
 
-def reupload_report(scorer, photos_dir, n: int, workers: int) -> dict:
+FEATURE_ARRAYS = ("pixels", "block_meta", "image_meta", "mask", "global_stats")
+
+
+def reupload_set(photos_dir, n: int, k: int, workers: int, cache) -> tuple[list, np.ndarray, int]:
+    """Features (parent, child alternating) and fit matrices of the ``n`` re-upload pairs,
+    the pairs left out (identical pixels) and errors; cached as an npz."""
+    from ops.scorer.dataset import list_photos, map_chains, photo_set_id
+    from ops.scorer.features import FEATURES_VERSION, Features
+    from ops.scorer.fit import FIT_VERSION
+    from ops.scorer.realistic import REALISTIC_VERSION
+    name = (f"reupload_{n}_{REUPLOAD_SEED}_k{k}_r{REALISTIC_VERSION}f{FEATURES_VERSION}"
+            f"x{FIT_VERSION}_p{photo_set_id(photos_dir)}.npz")
+    path = Path(cache) / name if cache else None
+    if path is not None and path.exists():
+        with np.load(path, allow_pickle=False) as z:
+            arr = {a: z[a] for a in z.files}
+    else:
+        photos = list_photos(photos_dir)
+        res = map_chains(_reupload_pair, [(photos, i, REUPLOAD_SEED, k) for i in range(n)],
+                         workers)
+        ok = [r for r in res if r[1] is not None]
+        feats = [f for r in ok for f in (r[1], r[2])]
+        arr = {a: np.stack([getattr(f, a) for f in feats]) for a in FEATURE_ARRAYS}
+        arr["fits"] = np.stack([r[3] for r in ok]) if ok else np.zeros((0, 2, 2))
+        arr["errors"] = np.array(sum(1 for r in res if r[4]))
+        if path is not None:
+            np.savez(path, **arr)
+    feats = [Features(**{a: arr[a][i] for a in FEATURE_ARRAYS})
+             for i in range(arr["pixels"].shape[0])]
+    return feats, arr["fits"], int(arr["errors"])
+
+
+def reupload_report(scorer, photos_dir, n: int, workers: int, cache=None) -> dict:
     """Single-file and group-mode share of ``n`` re-upload pairs whose parent ranks first."""
     from eval_scorer import wilson
-    from ops.scorer.dataset import list_photos, map_chains
-    photos = list_photos(photos_dir)
-    res = map_chains(_reupload_pair, [(photos, i, REUPLOAD_SEED, scorer.k) for i in range(n)],
-                     workers)
-    ok = [r for r in res if r[1] is not None]
-    errors = [r[4] for r in res if r[4]]
-    feats = [f for r in ok for f in (r[1], r[2])]
+    feats, fits, n_err = reupload_set(photos_dir, n, scorer.k, workers, cache)
+    errors = range(n_err)
+    ok = range(len(fits))
     s = scorer.score_features(feats).reshape(-1, 2)
     single = s[:, 1] > s[:, 0]
     group = []
-    for (i, _, _, e, _), sc in zip(ok, s):
+    for e, sc in zip(fits, s):
         ranks, _ = _ranks(e, sc)
         group.append(ranks[0][0] == ranks[1][0] and ranks[0][1] < ranks[1][1])
     group = np.array(group, bool)

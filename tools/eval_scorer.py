@@ -303,7 +303,7 @@ def main(argv=None) -> int:
             report["group_mode"] = EG.group_report(ps, z, fits)
         if a.reupload_pairs:
             report["reupload"] = EG.reupload_report(scorer, a.photos, a.reupload_pairs,
-                                                    a.workers)
+                                                    a.workers, a.cache)
         oracles = json.loads(Path(a.oracles).read_text()) if a.oracles else None
         if a.groups:
             extra_md = "\n" + EG.markdown(report, report["group_mode"], oracles,

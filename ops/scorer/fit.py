@@ -18,11 +18,11 @@ import numpy as np
 from PIL import Image
 
 R = Image.Resampling
-FIT_VERSION = 1          # bump when fits change: cached evaluation fits carry it
+FIT_VERSION = 2          # bump when fits change: cached evaluation fits carry it
 WINDOW = 128             # side of a comparison window (multiple of 16)
 MAX_WINDOWS = 6          # windows per ordered pair (a grid over the child)
 MARGIN = 4               # window border left out of the error (chroma upsampling at edges)
-LOSSY_QUALITIES = (35, 50, 65, 75, 85, 95)   # WebP / AVIF settings tried
+LOSSY_QUALITIES = (25, 50, 75, 95)   # WebP / AVIF settings tried first (then +-8)
 ORB_SIDE = 640           # long side of the grey image keypoints are found on
 UNCOVERED_COST = 1e4     # added per unit share of the child a parent cannot cover
 
@@ -40,7 +40,6 @@ class Copy:
     lossless: bool = True                  # False for lossy WebP / AVIF / JPEG
     file_size: int = 0
     colors: int = 256                      # colours a palette copy uses
-    _quality: int | None = field(default=None, repr=False)
     _orb: tuple | None = field(default=None, repr=False)
     _turned: dict = field(default_factory=dict, repr=False)
 
@@ -369,19 +368,22 @@ def fit(a: Copy, b: Copy, g: Geometry | None) -> Fit:
     return Fit(err + penalty, g, steps + coding)
 
 
-def lossy_quality(b: Copy) -> int:
-    """The quality setting of a lossy WebP / AVIF copy, estimated as the setting at which
-    re-encoding its own pixels gives a file of its size (bisection; cached on the copy)."""
-    if getattr(b, "_quality", None) is None:
-        lo, hi = 5, 100
-        target = b.file_size
-        while hi - lo > 4:
-            mid = (lo + hi) // 2
-            buf = io.BytesIO()
-            Image.fromarray(b.pixels).save(buf, b.format, quality=mid)
-            lo, hi = (mid, hi) if buf.tell() < target else (lo, mid)
-        b._quality = (lo + hi) // 2
-    return b._quality
+def _best_quality(src: np.ndarray, b: Copy, want: np.ndarray) -> tuple[int, float]:
+    """The WebP / AVIF quality (coarse grid, then +-8 around the best) whose re-encode of
+    ``src`` comes nearest ``want``, and that error."""
+    errs: dict[int, float] = {}
+
+    def err(q: int) -> float:
+        if q not in errs:
+            errs[q] = _mse(_reencode(src, b, q), want)
+        return errs[q]
+
+    best = min(LOSSY_QUALITIES, key=err)
+    for q in (best - 8, best + 8):
+        if 1 <= q <= 100:
+            err(q)
+    q = min(errs, key=errs.get)
+    return q, errs[q]
 
 
 def _palettised(px: np.ndarray, b: Copy, how: str, dither) -> np.ndarray:
@@ -409,9 +411,8 @@ def _code_like(sources: list[tuple[np.ndarray, np.ndarray]], b: Copy) -> tuple[f
                     best = (e, how, dither)
         name = "dithered" if best[2] == Image.Dither.FLOYDSTEINBERG else "not dithered"
         return best[0], [f"{b.colors} colours, {best[1]}, {name}"]
-    if b.format in WHOLE and not b.lossless:
-        q = lossy_quality(b)
-        errs = [_mse(_reencode(s, b, q), want) for s, want in sources]
-        return float(np.mean(errs)), [f"{b.format} at about quality {q}"]
+    if b.format in WHOLE and not b.lossless:      # one source: the whole picture
+        q, e = _best_quality(*sources[0], b)
+        return e, [f"{b.format} at about quality {q}"]
     return float(np.mean([_mse(s, want) for s, want in sources])), [f"{b.format or 'raw'} "
                                                                      "(lossless)"]

@@ -45,7 +45,7 @@ class Member:
         return {"rank": self.rank, "score": self.score, "file": self.name,
                 "parent": None if self.parent is None else names[self.parent],
                 "depth": self.depth, "transform": self.transform,
-                "fit_error": None if self.error is None else round(self.error, 4),
+                "fit_error": None if self.error is None else round(float(self.error), 4),
                 "uncertain": self.uncertain}
 
 
@@ -136,7 +136,7 @@ def _family(comp, parent, fits, scores, z, copies) -> Family:
         if parent[v] is not None:
             f, back = fits[parent[v], v], fits[v, parent[v]]
             m.transform, m.error = f.steps, f.error
-            m.uncertain = abs(np.log1p(back.error) - np.log1p(f.error)) < UNCERTAIN
+            m.uncertain = bool(abs(np.log1p(back.error) - np.log1p(f.error)) < UNCERTAIN)
         members.append(m)
         for c in children[v]:
             depth[c] = depth[v] + 1
