@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ops.scorer import transforms as T
+from ops.scorer_training import transforms as T
 from ops.scorer.fit import align, copy_from_bytes, fit, inverse, refine
 from ops.scorer.phylogeny import reconstruct
 from tests.scorer.synth import photo_like
@@ -91,7 +91,7 @@ def test_unrelated_pictures_form_separate_families(photo):
 
 
 def test_dj_score_groups_folders_json_and_sheet(photo, tmp_path, capsys):
-    from ops.scorer.cli import main as dj_score
+    from pipelines.cli.score import main as dj_score
     d = tmp_path / "in" / "sub"
     d.mkdir(parents=True)
     c0 = T.to_jpeg(photo, 90, "4:2:0")

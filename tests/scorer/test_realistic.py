@@ -5,8 +5,8 @@ from collections import Counter
 import numpy as np
 from PIL import Image
 
-from ops.scorer import realistic as RL
-from ops.scorer.dataset import is_realistic
+from ops.scorer_training import realistic as RL
+from ops.scorer_training.pairsets import is_realistic
 from ops.scorer.features import file_info
 from tests.scorer.synth import photo_like
 

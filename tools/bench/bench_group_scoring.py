@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 def make_copies(folder: Path, photo: Path) -> list[str]:
     from PIL import Image
-    from ops.scorer import transforms as T
+    from ops.scorer_training import transforms as T
     with Image.open(photo) as im:
         img = im.convert("RGB")
     s = (2.0e6 / (img.width * img.height)) ** 0.5

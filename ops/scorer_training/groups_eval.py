@@ -1,4 +1,4 @@
-"""Group-mode evaluation of the generation-loss scorer (used by tools/eval_scorer.py).
+"""Group-mode evaluation of the generation-loss scorer (used by tools/eval_scorer.py, ops.scorer_training.evaluate).
 
 Every evaluation chain is scored as one group of copies: ``ops.scorer.phylogeny`` fits every
 ordered pair's transform and reconstructs the derivation tree, combined with the network's
@@ -30,7 +30,7 @@ def _fits_of(copies) -> np.ndarray:
 def _chain_fits(args):
     photos, index, seed, realistic = args
     try:
-        from ops.scorer.dataset import chain_copies
+        from .pairsets import chain_copies
         from ops.scorer.features import blas_one_thread
         copies, _ = chain_copies(photos, index, seed, realistic=realistic)
         with blas_one_thread():
@@ -42,10 +42,10 @@ def _chain_fits(args):
 def group_fits(photos_dir, chains: int, seed: int, workers: int, realistic: float,
                cache: str | Path | None) -> dict[int, np.ndarray]:
     """Fit-error matrices of every chain (chain index -> matrix), cached as an npz."""
-    from ops.scorer.chains import GENERATOR_VERSION
-    from ops.scorer.dataset import list_photos, map_chains, photo_set_id
+    from .chains import GENERATOR_VERSION
+    from .pairsets import list_photos, map_chains, photo_set_id
     from ops.scorer.fit import FIT_VERSION
-    from ops.scorer.realistic import REALISTIC_VERSION
+    from .realistic import REALISTIC_VERSION
     name = (f"groupfits_{chains}_{seed}_r{round(100 * realistic)}_v{GENERATOR_VERSION}"
             f"r{REALISTIC_VERSION}f{FIT_VERSION}_p{photo_set_id(photos_dir)}.npz")
     path = Path(cache) / name if cache else None
@@ -80,7 +80,7 @@ class _Named:
 def group_report(ps, z: np.ndarray, fits: dict[int, np.ndarray]) -> dict:
     """Pair accuracy per family and overall, and root accuracy, of group mode on the pair
     set ``ps`` (its chains' copies scored ``z``, logits)."""
-    from eval_scorer import wilson
+    from .evaluate import wilson
     s = 1 / (1 + np.exp(-z.astype(np.float64)))
     starts = np.flatnonzero(np.r_[True, ps.chain[1:] != ps.chain[:-1]])
     ends = np.r_[starts[1:], ps.chain.size]
@@ -122,9 +122,9 @@ def _reupload_pair(args):
     of it at quality <= the parent's estimated quality, same size; their features and fit
     errors.  None when the re-save decodes to the parent's very pixels (no order)."""
     photos, i, seed, k = args
-    from ops.scorer import realistic as RL
-    from ops.scorer import transforms as T
-    from ops.scorer.dataset import _photo, copy_features
+    from . import realistic as RL
+    from . import transforms as T
+    from .pairsets import _photo, copy_features
     from ops.scorer.features import blas_one_thread
     try:
         rng = np.random.default_rng([seed, i])
@@ -152,10 +152,10 @@ FEATURE_ARRAYS = ("pixels", "block_meta", "image_meta", "mask", "global_stats")
 def reupload_set(photos_dir, n: int, k: int, workers: int, cache) -> tuple[list, np.ndarray, int]:
     """Features (parent, child alternating) and fit matrices of the ``n`` re-upload pairs,
     the pairs left out (identical pixels) and errors; cached as an npz."""
-    from ops.scorer.dataset import list_photos, map_chains, photo_set_id
+    from .pairsets import list_photos, map_chains, photo_set_id
     from ops.scorer.features import FEATURES_VERSION, Features
     from ops.scorer.fit import FIT_VERSION
-    from ops.scorer.realistic import REALISTIC_VERSION
+    from .realistic import REALISTIC_VERSION
     name = (f"reupload_{n}_{REUPLOAD_SEED}_k{k}_r{REALISTIC_VERSION}f{FEATURES_VERSION}"
             f"x{FIT_VERSION}_p{photo_set_id(photos_dir)}.npz")
     path = Path(cache) / name if cache else None
@@ -180,7 +180,7 @@ def reupload_set(photos_dir, n: int, k: int, workers: int, cache) -> tuple[list,
 
 def reupload_report(scorer, photos_dir, n: int, workers: int, cache=None) -> dict:
     """Single-file and group-mode share of ``n`` re-upload pairs whose parent ranks first."""
-    from eval_scorer import wilson
+    from .evaluate import wilson
     feats, fits, n_err = reupload_set(photos_dir, n, scorer.k, workers, cache)
     errors = range(n_err)
     ok = range(len(fits))

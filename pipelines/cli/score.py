@@ -53,8 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         a = ap.parse_args(argv)
     except SystemExit as exc:         # argparse exits on --help / bad usage
         return int(exc.code or 0)
-    from ops.image.io import ImageLoadError
-    from .weights import Scorer
+    from ops.scorer.weights import Scorer
     files = expand(a.files)
     if not files:
         print("dj-score: no image files found", file=sys.stderr)
@@ -90,7 +89,7 @@ def _independent(scorer, files: list[str], as_json: bool) -> int:
 def _groups(scorer, files: list[str], a) -> int:
     from ops.image.io import ImageLoadError
     from ops.scorer.features import blas_one_thread
-    from .phylogeny import group_and_reconstruct, load_copy
+    from ops.scorer.phylogeny import group_and_reconstruct, load_copy
     copies, feats, hashes, names, bad = [], [], [], [], []
     with blas_one_thread():
         for p in files:
@@ -126,7 +125,7 @@ def _groups(scorer, files: list[str], a) -> int:
         print(f"dj-score: warning: the files are not all copies of one picture: "
               f"{len(families)} groups, never ranked against each other", file=sys.stderr)
     if a.sheet:
-        from .sheet import draw_families
+        from ops.scorer.sheet import draw_families
         draw_families(families, {i: c.pixels for i, c in enumerate(copies)}, names, a.sheet)
         print(f"dj-score: contact sheet written to {a.sheet}", file=sys.stderr)
     for err in bad:
