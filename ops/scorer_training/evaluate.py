@@ -246,7 +246,7 @@ def eval_pair_set(photos: str | Path, chains: int, seed: int, k: int, workers: i
                   cache: str | Path | None, realistic: bool = False):
     """The held-out pair set of ``chains`` chains over ``photos`` with ``k`` blocks per copy,
     loaded from (or built into) the ``cache`` folder; no cache when it is empty / None.
-    ``realistic``: realistic chains (``ops.scorer.realistic``) instead of the current set."""
+    ``realistic``: realistic chains (``ops.scorer_training.realistic``) instead of the current set."""
     from .pairsets import cached_pairs
     return cached_pairs(photos, chains, seed, k, workers, cache, tag="eval", progress=False,
                         realistic=1.0 if realistic else 0.0)

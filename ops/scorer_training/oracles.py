@@ -144,7 +144,7 @@ def main(argv=None) -> int:
     from .pairsets import photo_set_id
     seed = a.seed
     t0 = time.time()
-    from ops.scorer.realistic import REALISTIC_VERSION
+    from .realistic import REALISTIC_VERSION
     real = f"_real{REALISTIC_VERSION}" if a.realistic else ""
     cached = (Path(a.cache) / f"oracles_{a.chains}_{seed}{real}_v{GENERATOR_VERSION}"
                               f"o{ORACLE_VERSION}_p{photo_set_id(a.photos)}.npz") if a.cache else None

@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     ap.add_argument("--realistic", type=float, default=0.0,
                     help="share of training and validation chains that are realistic ones "
                          "(camera / web originals, platform copies and re-uploads: "
-                         "ops/scorer/realistic.py)")
+                         "ops/scorer_training/realistic.py)")
     ap.add_argument("--init", help="start from these weights (same config) instead of "
                     "random ones")
     ap.add_argument("--train-split", choices=("train", "heldout"), default="train",
