@@ -412,7 +412,7 @@ def _code_like(sources: list[tuple[np.ndarray, np.ndarray]], b: Copy) -> tuple[f
         name = "dithered" if best[2] == Image.Dither.FLOYDSTEINBERG else "not dithered"
         return best[0], [f"{b.colors} colours, {best[1]}, {name}"]
     if b.format in WHOLE and not b.lossless:      # one source: the whole picture
-        q, e = _best_quality(*sources[0], b)
+        q, e = _best_quality(sources[0][0], b, sources[0][1])
         return e, [f"{b.format} at about quality {q}"]
     return float(np.mean([_mse(s, want) for s, want in sources])), [f"{b.format or 'raw'} "
                                                                      "(lossless)"]
