@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
-from .fields import Fields, Status
+from .fields import Fields, MetaKeys, Status
 
 logger = logging.getLogger("imgjuicer")
 
@@ -22,6 +22,10 @@ DICT_COLUMNS = (Fields.stats, Fields.meta)
 
 class OpError(Exception):
     """A per-sample failure with a message meant for the user."""
+
+
+class OpAbort(RuntimeError):
+    """A sample failed in an op whose ``skip_op_error`` is false: the run stops."""
 
 
 @dataclass
@@ -103,7 +107,9 @@ class OP:
     when the op has enough work to pay for starting workers);
     ``num_cpus`` / ``num_gpus`` / ``memory`` (bytes) resources per Ray task or actor;
     ``accelerator`` "cpu" or "cuda" to override the class default;
-    ``image_key`` / ``text_key`` the columns holding image paths and text.
+    ``image_key`` / ``text_key`` the columns holding image paths and text;
+    ``skip_op_error`` (default True) a failing sample is reported as an error and the run goes
+    on; False stops the run at the first failing sample, naming it.
     """
 
     name: str = ""              # set by the registry
@@ -113,7 +119,8 @@ class OP:
     def __init__(self, batch_size: int = 1000, num_proc: Optional[int] = None,
                  num_cpus: Optional[float] = None, num_gpus: Optional[float] = None,
                  memory: Optional[int] = None, accelerator: Optional[str] = None,
-                 image_key: str = "images", text_key: str = "text"):
+                 image_key: str = "images", text_key: str = "text",
+                 skip_op_error: bool = True):
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         if accelerator is not None:
@@ -127,6 +134,7 @@ class OP:
         self.memory = memory
         self.image_key = image_key
         self.text_key = text_key
+        self.skip_op_error = skip_op_error
         self.context = RunContext()
         self._is_setup = False
         self.device = "cpu"
@@ -199,7 +207,8 @@ class _RowOp(OP):
                 return [(range(len(rows)), rows, list(fn(rows)), None)]
             except Exception as exc:
                 if len(rows) == 1:
-                    return [(range(1), rows_of(batch), None, _error_text(self.name, exc))]
+                    return self._unless_stopping(
+                        [(range(1), rows_of(batch), None, _error_text(self.name, exc))])
                 rows = rows_of(batch)
         groups = []
         for i, r in enumerate(rows):
@@ -208,6 +217,15 @@ class _RowOp(OP):
             except Exception as exc:
                 groups.append(([i], rows_of({c: batch[c][i:i + 1] for c in batch}), None,
                                _error_text(self.name, exc)))
+        return self._unless_stopping(groups)
+
+    def _unless_stopping(self, groups):
+        """With ``skip_op_error: false`` the first failing sample stops the run."""
+        if not self.skip_op_error:
+            for _, inputs, _, err in groups:
+                if err is not None:
+                    raise OpAbort(f"{err} (sample {inputs[0].get(Fields.id)!r}; the op's "
+                                  "skip_op_error is false, so the run stops here)")
         return groups
 
     def remember(self, sample: dict, value) -> None:
@@ -265,7 +283,44 @@ class Filter(_RowOp):
     """Keeps or drops rows.  Implement ``compute_stats_single(sample) -> sample`` (write under
     ``sample[Fields.stats]``) and ``process_single(sample) -> bool | (bool, reason)``, or their
     ``_batched`` forms (``compute_stats_batched(samples) -> samples``,
-    ``process_batched(samples) -> list[bool | (bool, reason)]``)."""
+    ``process_batched(samples) -> list[bool | (bool, reason)]``).
+
+    Range filters decide with ``in_range(value, lo, hi)``, which honours the common filter
+    parameters (Data-Juicer's): ``min_closed_interval`` / ``max_closed_interval`` (default
+    True) say whether a value equal to the bound is kept; ``reversed_range`` keeps the values
+    outside the range instead of inside.  With ``keep_all`` set (the analyzer does), stats are
+    computed and the would-be decision is noted in ``meta.would_drop``, but every sample is
+    kept."""
+
+    keep_all: bool = False
+
+    def __init__(self, min_closed_interval: bool = True, max_closed_interval: bool = True,
+                 reversed_range: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.min_closed_interval = min_closed_interval
+        self.max_closed_interval = max_closed_interval
+        self.reversed_range = reversed_range
+
+    def in_range(self, value, lo=None, hi=None) -> bool:
+        """Whether ``value`` is kept for the range [lo, hi] (None: unbounded side)."""
+        at_lo = lo is not None and value == lo
+        at_hi = hi is not None and value == hi
+        if (at_lo and self.min_closed_interval) or (at_hi and self.max_closed_interval):
+            return True
+        if at_lo or at_hi:
+            return False
+        inside = (lo is None or value > lo) and (hi is None or value < hi)
+        return inside != self.reversed_range
+
+    def range_text(self, lo=None, hi=None) -> str:
+        """The kept range as text, e.g. ``[0.1, 1.0]``, ``(0.1, 1.0]``, ``outside (0.1, 1.0)``."""
+        lo_s = "-inf" if lo is None else f"{lo:g}" if isinstance(lo, float) else str(lo)
+        hi_s = "inf" if hi is None else f"{hi:g}" if isinstance(hi, float) else str(hi)
+        if not self.reversed_range:
+            return (f"{'[' if self.min_closed_interval else '('}{lo_s}, "
+                    f"{hi_s}{']' if self.max_closed_interval else ')'}")
+        return (f"outside {'(' if self.min_closed_interval else '['}{lo_s}, "
+                f"{hi_s}{')' if self.max_closed_interval else ']'}")
 
     def compute_stats_single(self, sample: dict) -> dict:
         return sample
@@ -311,6 +366,11 @@ class Filter(_RowOp):
                     shown = changed or stats
                     reason = ", ".join(f"{k}={_short(v)}" for k, v in shown.items()) or \
                         "rejected"
+                if self.keep_all:
+                    r.setdefault(Fields.meta, {}).setdefault(MetaKeys.would_drop, []).append(
+                        f"{self.name}: {reason}")
+                    r[Fields.status], r[Fields.reason] = Status.kept, ""
+                    continue
                 r[Fields.status], r[Fields.reason] = Status.filtered, f"{self.name}: {reason}"
         return batch_of(out_rows, list(batch))
 
@@ -332,6 +392,7 @@ class Deduplicator(_RowOp):
     with it as their reason."""
 
     group_columns: tuple = (Fields.meta, Fields.stats)
+    keep_all: bool = False   # analyzer: keep every row; meta[name].would_drop marks the others
 
     def compute_hash_single(self, sample: dict) -> dict:
         return sample
@@ -354,7 +415,12 @@ class Deduplicator(_RowOp):
         if len(decisions) != len(rows):
             raise OpError(f"{self.name}.group returned {len(decisions)} decisions for "
                           f"{len(rows)} samples")
-        return [bool(k) for k, _ in decisions], [i for _, i in decisions]
+        keep, infos = [bool(k) for k, _ in decisions], [i for _, i in decisions]
+        if self.keep_all:  # analyzer: keep every row, note which would have been dropped
+            infos = [i if k else {**(i or {}), MetaKeys.would_drop: True}
+                     for k, i in zip(keep, infos)]
+            keep = [True] * len(keep)
+        return keep, infos
 
 
 class Aggregator(OP):

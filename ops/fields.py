@@ -39,6 +39,11 @@ class MetaKeys:
     bbox = "bbox"
     segments = "segments"
     dedup = "dedup"
+    # Data-Juicer's layout of object boxes (its MetaKeys.bbox_tag): per box [cx, cy, w, h] in
+    # pixels; ImgDiff writes one list for image 1 ([[0, 0, 0, 0]] when nothing differs), the
+    # segment mapper one list per image.
+    bbox_tag = "__dj__bbox__"
+    would_drop = "would_drop"    # analyzer runs: "<op>: <reason>" of each op that would drop
 
 
 BOOKKEEPING = (Fields.status, Fields.reason)

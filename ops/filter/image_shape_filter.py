@@ -40,10 +40,12 @@ class ImageShapeFilter(ImageHeaderFilter):
         hs = sample[Fields.stats][StatsKeys.image_height]
         if not ws:
             return True
-        ok = [self.min_width <= w <= self.max_width and self.min_height <= h <= self.max_height
-              for w, h in zip(ws, hs)]
+        # as in Data-Juicer, the interval settings apply to each dimension; both must pass
+        ok = [self.in_range(w, self.min_width, self.max_width) and
+              self.in_range(h, self.min_height, self.max_height) for w, h in zip(ws, hs)]
         if (any(ok) if self.any else all(ok)):
             return True
         shapes = ", ".join(f"{w}x{h}" for w, h in zip(ws, hs))
-        return False, (f"shape {shapes} outside width [{self.min_width}, {self.max_width}] / "
-                       f"height [{self.min_height}, {self.max_height}]")
+        return False, (f"shape {shapes}: width not in "
+                       f"{self.range_text(self.min_width, self.max_width)} or height not in "
+                       f"{self.range_text(self.min_height, self.max_height)}")

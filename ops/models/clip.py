@@ -153,12 +153,14 @@ def _resolve_open_clip(name: str, arch: str, tag: Optional[str]) -> tuple[str, d
 
 
 # ---------------------------------------------------------------------- loaders
-def _load_hf(name: str, where: str, device: str) -> ClipModel:
+def _load_hf(name: str, where: str, device: str, trust_remote_code: bool = False) -> ClipModel:
     import torch
     from transformers import AutoImageProcessor, CLIPModel
     local = os.path.isdir(where)
-    model = CLIPModel.from_pretrained(where, local_files_only=local, dtype=torch.float32)
-    processor = AutoImageProcessor.from_pretrained(where, local_files_only=local)
+    model = CLIPModel.from_pretrained(where, local_files_only=local, dtype=torch.float32,
+                                      trust_remote_code=trust_remote_code)
+    processor = AutoImageProcessor.from_pretrained(where, local_files_only=local,
+                                                   trust_remote_code=trust_remote_code)
     vision = model.vision_model.eval().to(device)
     projection = model.visual_projection.eval().to(device)
     dim = int(model.config.projection_dim)
@@ -190,8 +192,10 @@ def _load_open_clip(name: str, kwargs: dict, device: str) -> ClipModel:
     return ClipModel(name, device, "open_clip", visual, preprocess, dim)
 
 
-def load_clip(name: str = DEFAULT_CLIP, device: str = "cpu") -> ClipModel:
-    """The process-wide ClipModel for ``name`` on ``device`` (loaded on first use)."""
+def load_clip(name: str = DEFAULT_CLIP, device: str = "cpu",
+              trust_remote_code: bool = False) -> ClipModel:
+    """The process-wide ClipModel for ``name`` on ``device`` (loaded on first use).
+    ``trust_remote_code`` goes to Hugging Face's ``from_pretrained`` (HF models only)."""
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"CLIP model name must be a non-empty string, got {name!r}")
     name, device = name.strip(), normalise_device(device)
@@ -204,4 +208,5 @@ def load_clip(name: str = DEFAULT_CLIP, device: str = "cpu") -> ClipModel:
         key, kwargs = _resolve_open_clip(name, *spec)
         return shared_model("clip", key, device, lambda: _load_open_clip(name, kwargs, device))
     where = resolve_hf(name)
-    return shared_model("clip", where, device, lambda: _load_hf(name, where, device))
+    return shared_model("clip", where, device,
+                        lambda: _load_hf(name, where, device, trust_remote_code))
