@@ -1,4 +1,5 @@
-"""Console scripts: dj-process (run a recipe), dj-compare and dj-score (thin wrappers)."""
+"""Console scripts: dj-process (run a recipe), dj-compare and dj-score (thin wrappers);
+dj-analyze lives in pipelines.analyze."""
 from __future__ import annotations
 
 import logging
@@ -25,10 +26,13 @@ def setup_logging(work_dir: Optional[str] = None, level: int = logging.INFO) -> 
     logger.propagate = False
 
 
-def run_recipe(recipe) -> dict:
+def run_recipe(recipe, ops=None) -> dict:
+    """Run ``recipe`` (with ``ops`` already built from it, or built here)."""
+    from pipelines.compat import warn_ignored
     from pipelines.config import build_ops
 
-    ops = build_ops(recipe)
+    warn_ignored(recipe.compat)
+    ops = build_ops(recipe) if ops is None else ops
     if recipe.executor_type == "ray":
         from pipelines.executor.ray import RayExecutor
         executor = RayExecutor(recipe, ops)
@@ -36,6 +40,11 @@ def run_recipe(recipe) -> dict:
         from pipelines.executor.local import LocalExecutor
         executor = LocalExecutor(recipe, ops)
     return executor.run()
+
+
+def log_level(recipe) -> int:
+    """DEBUG when the recipe says ``debug: true`` (Data-Juicer's key), else INFO."""
+    return logging.DEBUG if recipe.compat is not None and recipe.compat.debug else logging.INFO
 
 
 def process_main(argv: Optional[list[str]] = None) -> int:
@@ -53,7 +62,7 @@ def process_main(argv: Optional[list[str]] = None) -> int:
     except RecipeError as exc:
         print(f"dj-process: recipe error: {exc}", file=sys.stderr)
         return 2
-    setup_logging(recipe.work_dir)
+    setup_logging(recipe.work_dir, log_level(recipe))
     try:
         summary = run_recipe(recipe)
     except RecipeError as exc:

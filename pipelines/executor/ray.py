@@ -22,6 +22,7 @@ from dataclasses import asdict
 from ops.base import OP
 from ops.fields import Fields, Status
 from pipelines.checkpoint import Checkpoint, fingerprints
+from pipelines.compat import dataset_options, export_options
 from pipelines.dataset import export_batches, prepare_table, public_rows, read_rows
 from pipelines.executor import ray_stage as st
 from pipelines.executor.common import TRACE_WINDOW, bind_ops, op_kind, set_counts
@@ -97,7 +98,8 @@ class RayExecutor:
                 files = st.stage_files(os.path.join(ckpt.dir, f"data_{j:03d}"))
                 rows = counts.rows_out
             index = group[-1] + 1
-        n = export_batches(st.iter_batches(files, "kept", bookkeeping=False), recipe.export_path)
+        n = export_batches(st.iter_batches(files, "kept", bookkeeping=False), recipe.export_path,
+                           **export_options(recipe))
         logger.info("exported %d rows to %s", n, recipe.export_path)
         summary = report.finish(rows_in, n, recipe.export_path,
                                 {"executor": "ray", "project_name": recipe.project_name})
@@ -114,7 +116,9 @@ class RayExecutor:
             with open(done, encoding="utf-8") as fh:
                 return st.stage_files(folder), int(fh.read())
         shutil.rmtree(root, ignore_errors=True)
-        table = prepare_table(read_rows(self.recipe.dataset_path), self.recipe.dataset_path,
+        table = prepare_table(read_rows(self.recipe.dataset_path,
+                                        **dataset_options(self.recipe)),
+                              self.recipe.dataset_path,
                               self.recipe.image_columns)
         min_rows = max([op.batch_size for op in self.ops] or [1])
         files = st.write_input(table, folder, info.total.get("CPU", 1), min_rows)

@@ -1,0 +1,261 @@
+"""Data-Juicer recipes run unchanged: its recipe keys and common op parameters are accepted.
+
+Keys that mean something here are mapped onto ours (``executor_type: default``, ``text_keys``,
+``cpu_required`` ...); the ones with no meaning here are accepted and named in one warning per
+run.  The mapping table is ``docs/data-juicer.md``.  Every key is one Data-Juicer's config
+schema (``data_juicer/config/config.py``, ``ops/base_op.py``) knows.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+logger = logging.getLogger("imgjuicer")
+
+EXPORT_TYPES = ("jsonl", "json", "parquet")
+DEFAULT_PERCENTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+# recipe keys of Data-Juicer's schema that imgjuicer maps (type, as its parser declares it)
+RECIPE_MAPPED: dict[str, Any] = {
+    "text_keys": Union[str, list[str]], "image_key": str, "skip_op_error": bool,
+    "export_type": str, "export_shard_size": int, "keep_stats_in_res_ds": bool,
+    "keep_hashes_in_res_ds": bool, "suffixes": Union[str, list[str]],
+    "dataset": Union[dict, list[dict]], "percentiles": list[float],
+    "export_original_dataset": bool, "save_stats_in_one_file": bool, "debug": bool,
+    "auto": bool, "auto_num": int,
+}
+# recipe keys accepted with no effect here, and why
+RECIPE_IGNORED: dict[str, tuple[Any, str]] = {
+    "validators": (list[dict], "sample validation on load"),
+    "generated_dataset_config": (dict, "generated datasets"),
+    "export_in_parallel": (bool, "the export streams in one pass"),
+    "export_extra_args": (dict, "WebDataset-style export options"),
+    "image_bytes_key": (str, "images are read from paths"),
+    "image_special_token": (str, "no special tokens in text"),
+    "audio_key": (str, "no audio"), "audio_special_token": (str, "no audio"),
+    "video_key": (str, "no video"), "video_special_token": (str, "no video"),
+    "eoc_special_token": (str, "no chunked text"),
+    "turbo": (bool, "Ray batch-size-1 mode"),
+    "use_cache": (bool, "the datasets cache is always off; use_checkpoint resumes"),
+    "ds_cache_dir": (str, "the datasets cache is always off"),
+    "cache_compress": (str, "the datasets cache is always off"),
+    "temp_dir": (str, "no temp caches"),
+    "open_monitor": (bool, "per-op seconds are in summary.json"),
+    "op_list_to_trace": (list[str], "the tracer traces every op"),
+    "open_insight_mining": (bool, "insight mining"), "op_list_to_mine": (list[str], ""),
+    "op_fusion": (bool, "op fusion"), "fusion_strategy": (str, "op fusion"),
+    "adaptive_batch_size": (bool, "batch sizes are per op"),
+    "hpo_config": (str, "hyper-parameter search"),
+    "data_probe_algo": (str, "sandbox sampling"), "data_probe_ratio": (float, ""),
+}
+# op parameters (Data-Juicer's OP / Filter base) renamed here
+OP_RENAMED = {"cpu_required": "num_cpus", "gpu_required": "num_gpus", "mem_required": "memory"}
+# op parameters accepted with no effect here
+OP_IGNORED = ("turbo", "image_bytes_key", "audio_key", "video_key", "system_key",
+              "instruction_key", "prompt_key", "query_key", "response_key", "history_key",
+              "index_key", "work_dir", "image_special_token", "audio_special_token",
+              "video_special_token", "eoc_special_token", "stats_export_path")
+
+
+@dataclass
+class CompatSettings:
+    """What Data-Juicer keys of a recipe set beyond our own keys."""
+
+    op_defaults: dict = field(default_factory=dict)     # text_key, image_key, skip_op_error
+    suffixes: Optional[list] = None                      # folder datasets: file suffixes read
+    export_options: dict = field(default_factory=dict)   # for pipelines.dataset.export_batches
+    percentiles: tuple = DEFAULT_PERCENTILES             # analyzer
+    export_original_dataset: bool = False                # analyzer: keep the full rows
+    save_stats_in_one_file: bool = False                 # analyzer: one figure of all stats
+    auto: bool = False                                   # analyzer: every header filter
+    auto_num: int = 1000
+    debug: bool = False
+    ignored: list = field(default_factory=list)          # "key" / "process[i] op: key"
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def add_arguments(parser) -> list[str]:
+    """Declare the Data-Juicer recipe keys our parser lacks (all default None: unset)."""
+    have = {a.dest for a in parser._actions}
+    added = []
+    types = dict(RECIPE_MAPPED, **{k: t for k, (t, _) in RECIPE_IGNORED.items()})
+    for key, typ in types.items():
+        if key in have:
+            continue
+        parser.add_argument(f"--{key}", type=Optional[typ], default=None,
+                            help="Data-Juicer recipe key (see docs/data-juicer.md)")
+        added.append(key)
+    return added
+
+
+class CompatError(ValueError):
+    """A Data-Juicer setting that imgjuicer cannot honour (message names the key)."""
+
+
+def apply_recipe(cfg: dict, keys: list[str]) -> CompatSettings:
+    """Pop the Data-Juicer keys (``keys``: the ones ``add_arguments`` declared) from the parsed
+    recipe ``cfg``, rewrite ours they map to, and return the rest as settings."""
+    given = {k: cfg.pop(k) for k in keys if k in cfg}
+    given = {k: v for k, v in given.items() if v is not None}
+    s = CompatSettings()
+    if cfg.get("executor_type") == "default":
+        cfg["executor_type"] = "local"
+    if "text_keys" in given:
+        tk = given["text_keys"]
+        tk = tk if isinstance(tk, str) else (tk[0] if tk else "text")
+        if not isinstance(given["text_keys"], str) and len(given["text_keys"]) > 1:
+            logger.info("text_keys: ops use the first key, '%s' (as in Data-Juicer)", tk)
+        s.op_defaults["text_key"] = tk
+    if "image_key" in given:
+        s.op_defaults["image_key"] = given["image_key"]
+        if not cfg.get("image_columns"):
+            from pipelines.dataset import DEFAULT_IMAGE_COLUMNS
+            if given["image_key"] not in DEFAULT_IMAGE_COLUMNS:
+                cfg["image_columns"] = [given["image_key"]]
+    if "skip_op_error" in given:
+        s.op_defaults["skip_op_error"] = given["skip_op_error"]
+    _dataset(cfg, given.get("dataset"))
+    _export(cfg, given, s)
+    if "suffixes" in given:
+        suf = given["suffixes"]
+        suf = [suf] if isinstance(suf, str) else list(suf)
+        s.suffixes = [x.lower() if x.startswith(".") else f".{x.lower()}" for x in suf] or None
+    if "percentiles" in given:
+        bad = [p for p in given["percentiles"] if not 0.0 <= p <= 1.0]
+        if bad:
+            raise CompatError(f"percentiles: values must lie in [0, 1], got {bad}")
+        s.percentiles = tuple(sorted(set(DEFAULT_PERCENTILES) | set(given["percentiles"])))
+    for key in ("export_original_dataset", "save_stats_in_one_file", "auto", "debug"):
+        if key in given:
+            setattr(s, key, bool(given[key]))
+    if "auto_num" in given:
+        if given["auto_num"] < 1:
+            raise CompatError("auto_num: must be >= 1")
+        s.auto_num = given["auto_num"]
+    s.ignored = [k for k in given if k in RECIPE_IGNORED]
+    return s
+
+
+def _dataset(cfg: dict, dataset) -> None:
+    """Data-Juicer's ``dataset: {configs: [{type: local, path: ...}]}``: one local source."""
+    if dataset is None or dataset == [] or dataset == {}:
+        return
+    configs = dataset.get("configs") if isinstance(dataset, dict) else dataset
+    extra = sorted(set(dataset) - {"configs"}) if isinstance(dataset, dict) else []
+    if extra or not isinstance(configs, list) or len(configs) != 1:
+        raise CompatError("dataset: only one local source is supported here "
+                          "({configs: [{type: local, path: ...}]}); mixtures, "
+                          f"max_sample_num and remote sources are not (got {dataset!r})")
+    (c,) = configs
+    if c.get("type", "local") != "local" or not c.get("path") or \
+            float(c.get("weight", 1.0)) != 1.0 or set(c) - {"type", "path", "weight"}:
+        raise CompatError(f"dataset: only {{type: local, path: ..., weight: 1.0}} is "
+                          f"supported here, got {c!r}")
+    if cfg.get("dataset_path") and cfg["dataset_path"] != c["path"]:
+        raise CompatError(f"dataset: its path '{c['path']}' contradicts dataset_path "
+                          f"'{cfg['dataset_path']}'")
+    cfg["dataset_path"] = c["path"]
+
+
+def _export(cfg: dict, given: dict, s: CompatSettings) -> None:
+    et = given.get("export_type")
+    if et is not None:
+        et = et.lower().lstrip(".")
+        if et not in EXPORT_TYPES:
+            raise CompatError(f"export_type: '{et}' is not supported here "
+                              f"({', '.join(EXPORT_TYPES)})")
+        path = cfg.get("export_path")
+        if path:
+            suffix = Path(path).suffix.lower().lstrip(".")
+            if suffix in EXPORT_TYPES and suffix != et:
+                raise CompatError(f"export_type: '{et}' contradicts export_path '{path}'")
+            if suffix not in EXPORT_TYPES:
+                cfg["export_path"] = f"{path}.{et}"
+        else:
+            work_dir = cfg.get("work_dir") or os.path.join("outputs", cfg["project_name"])
+            cfg["export_path"] = os.path.join(work_dir, f"result.{et}")
+    size = given.get("export_shard_size")
+    if size is not None:
+        if size < 0:
+            raise CompatError("export_shard_size: must be >= 0 (0: one file)")
+        if size:
+            s.export_options["shard_size"] = int(size)
+    if given.get("keep_stats_in_res_ds") is False:
+        s.export_options["drop_stats"] = True
+    if given.get("keep_hashes_in_res_ds") is False:
+        s.export_options["drop_hashes"] = True
+
+
+def apply_ops(process: list, s: CompatSettings, accepted_of) -> list:
+    """Rename Data-Juicer op parameters, set the recipe-wide defaults, drop (and note) the ones
+    with no effect.  ``accepted_of(name)`` -> the op's accepted parameter names, or None for an
+    unknown op (left to validation)."""
+    out = []
+    for idx, (name, params) in enumerate(process):
+        accepted = accepted_of(name)
+        if accepted is None:
+            out.append((name, params))
+            continue
+        params = dict(params)
+        for dj, ours in OP_RENAMED.items():
+            if dj not in params or dj in accepted:
+                continue
+            value = params.pop(dj)
+            if value is None:
+                continue
+            if dj == "mem_required":
+                value = memory_bytes(value)
+            if params.get(ours) is not None and params[ours] != value:
+                raise CompatError(f"process[{idx}] op '{name}': {dj} and {ours} disagree "
+                                  f"({value!r} vs {params[ours]!r})")
+            params[ours] = value
+        if params.get("num_proc") == -1 and "num_proc" in accepted:
+            params["num_proc"] = None      # Data-Juicer's "automatic"
+        dropped = [k for k in params if k in OP_IGNORED and k not in accepted]
+        for k in dropped:
+            params.pop(k)
+        if dropped:
+            s.ignored.append(f"process[{idx}] {name}: {', '.join(dropped)}")
+        for k, v in s.op_defaults.items():
+            if k in accepted and params.get(k) is None:
+                params[k] = v
+        out.append((name, params))
+    return out
+
+
+def memory_bytes(value) -> int:
+    """Data-Juicer's ``mem_required``: a number of GB, or a size such as '2GB' / '512MB'."""
+    if isinstance(value, str):
+        from ops.filter.image_size_filter import size_to_bytes
+        try:
+            return size_to_bytes(value)
+        except ValueError as exc:
+            raise CompatError(f"mem_required: {exc}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise CompatError(f"mem_required: a number of GB or a size such as '2GB', got {value!r}")
+    return int(value * 1024 ** 3)
+
+
+def dataset_options(recipe) -> dict:
+    """Keyword arguments of ``pipelines.dataset.load_dataset`` / ``read_rows`` a recipe sets."""
+    compat = getattr(recipe, "compat", None)
+    return {"suffixes": compat.suffixes} if compat is not None and compat.suffixes else {}
+
+
+def export_options(recipe) -> dict:
+    """Keyword arguments of ``pipelines.dataset.export_batches`` a recipe sets."""
+    compat = getattr(recipe, "compat", None)
+    return dict(compat.export_options) if compat is not None else {}
+
+
+def warn_ignored(settings: Optional[CompatSettings]) -> None:
+    """One warning naming every Data-Juicer setting this run accepted without effect."""
+    if settings is None or not settings.ignored:
+        return
+    logger.warning("Data-Juicer settings accepted but without effect in imgjuicer: %s "
+                   "(see docs/data-juicer.md)", "; ".join(settings.ignored))
