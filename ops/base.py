@@ -313,14 +313,14 @@ class Filter(_RowOp):
         return inside != self.reversed_range
 
     def range_text(self, lo=None, hi=None) -> str:
-        """The kept range as text, e.g. ``[0.1, 1.0]``, ``(0.1, 1.0]``, ``outside (0.1, 1.0)``."""
+        """The kept range as text: ``[0.1, 1]``, ``(0.1, 1]``, reversed ``(-inf, 0.1] U [1, inf)``."""
         lo_s = "-inf" if lo is None else f"{lo:g}" if isinstance(lo, float) else str(lo)
         hi_s = "inf" if hi is None else f"{hi:g}" if isinstance(hi, float) else str(hi)
         if not self.reversed_range:
             return (f"{'[' if self.min_closed_interval else '('}{lo_s}, "
                     f"{hi_s}{']' if self.max_closed_interval else ')'}")
-        return (f"outside {'(' if self.min_closed_interval else '['}{lo_s}, "
-                f"{hi_s}{')' if self.max_closed_interval else ']'}")
+        return (f"(-inf, {lo_s}{']' if self.min_closed_interval else ')'} U "
+                f"{'[' if self.max_closed_interval else '('}{hi_s}, inf)")
 
     def compute_stats_single(self, sample: dict) -> dict:
         return sample

@@ -62,6 +62,10 @@ def process_main(argv: Optional[list[str]] = None) -> int:
     except RecipeError as exc:
         print(f"dj-process: recipe error: {exc}", file=sys.stderr)
         return 2
+    if recipe.compat is not None and recipe.compat.auto:
+        print("dj-process: recipe error: auto: true analyzes a dataset with every stats "
+              "filter; it is dj-analyze's setting (as in Data-Juicer)", file=sys.stderr)
+        return 2
     setup_logging(recipe.work_dir, log_level(recipe))
     try:
         summary = run_recipe(recipe)

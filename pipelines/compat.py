@@ -217,8 +217,7 @@ def apply_ops(process: list, s: CompatSettings, accepted_of) -> list:
         if params.get("num_proc") == -1 and "num_proc" in accepted:
             params["num_proc"] = None      # Data-Juicer's "automatic"
         dropped = [k for k in params if k in OP_IGNORED and k not in accepted]
-        for k in dropped:
-            params.pop(k)
+        dropped = [k for k in dropped if params.pop(k) is not None]   # null: not set
         if dropped:
             s.ignored.append(f"process[{idx}] {name}: {', '.join(dropped)}")
         for k, v in s.op_defaults.items():
@@ -257,5 +256,8 @@ def warn_ignored(settings: Optional[CompatSettings]) -> None:
     """One warning naming every Data-Juicer setting this run accepted without effect."""
     if settings is None or not settings.ignored:
         return
+    recipe = [k for k in settings.ignored if not k.startswith("process[")]
+    ops = [k for k in settings.ignored if k.startswith("process[")]
+    parts = ([f"recipe: {', '.join(recipe)}"] if recipe else []) + ops
     logger.warning("Data-Juicer settings accepted but without effect in imgjuicer: %s "
-                   "(see docs/data-juicer.md)", "; ".join(settings.ignored))
+                   "(see docs/data-juicer.md)", "; ".join(parts))

@@ -153,7 +153,7 @@ def _export_rows(batches: Iterable[dict], drop_stats: bool, drop_hashes: bool) -
 
 def _parquet_table(rows: list[dict]) -> pa.Table:
     try:
-        return pa.Table.from_pylist(rows) if rows else pa.table({})
+        table = pa.Table.from_pylist(rows) if rows else pa.table({})
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         # stats/meta whose values change type across rows: keep them as JSON text
         for r in rows:
@@ -161,6 +161,13 @@ def _parquet_table(rows: list[dict]) -> pa.Table:
                 if c in r:
                     r[c] = dumps(r[c])
         return pa.Table.from_pylist(rows)
+    for c in DICT_COLUMNS:   # all-empty dicts: Parquet cannot store a struct without fields
+        if c in table.column_names:
+            t = table.schema.field(c).type
+            if pa.types.is_struct(t) and t.num_fields == 0:
+                table = table.set_column(table.column_names.index(c), c,
+                                         pa.array([dumps(r.get(c) or {}) for r in rows]))
+    return table
 
 
 def _shard_name(path: str, k: int, n: int) -> str:

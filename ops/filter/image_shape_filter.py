@@ -46,7 +46,6 @@ class ImageShapeFilter(ImageHeaderFilter):
         if (any(ok) if self.any else all(ok)):
             return True
         shapes = ", ".join(f"{w}x{h}" for w, h in zip(ws, hs))
-        verb = "not kept by" if self.reversed_range else "outside"
-        return False, (f"shape {shapes} {verb} width "
+        return False, (f"shape {shapes} outside width "
                        f"{self.range_text(self.min_width, self.max_width)} / height "
                        f"{self.range_text(self.min_height, self.max_height)}")
