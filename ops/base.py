@@ -289,8 +289,8 @@ class Filter(_RowOp):
     parameters (Data-Juicer's): ``min_closed_interval`` / ``max_closed_interval`` (default
     True) say whether a value equal to the bound is kept; ``reversed_range`` keeps the values
     outside the range instead of inside.  With ``keep_all`` set (the analyzer does), stats are
-    computed and the would-be decision is noted in ``meta.would_drop``, but every sample is
-    kept."""
+    computed and the would-be decision is noted in ``meta.would_drop`` (``{op, id, reason}``),
+    but every sample is kept."""
 
     keep_all: bool = False
 
@@ -368,7 +368,7 @@ class Filter(_RowOp):
                         "rejected"
                 if self.keep_all:
                     r.setdefault(Fields.meta, {}).setdefault(MetaKeys.would_drop, []).append(
-                        f"{self.name}: {reason}")
+                        {"op": self.name, "id": r.get(Fields.id), "reason": reason})
                     r[Fields.status], r[Fields.reason] = Status.kept, ""
                     continue
                 r[Fields.status], r[Fields.reason] = Status.filtered, f"{self.name}: {reason}"
@@ -392,7 +392,7 @@ class Deduplicator(_RowOp):
     with it as their reason."""
 
     group_columns: tuple = (Fields.meta, Fields.stats)
-    keep_all: bool = False   # analyzer: keep every row; meta[name].would_drop marks the others
+    keep_all: bool = False   # analyzer: keep every row; meta[name].would_drop: the others' ids
 
     def compute_hash_single(self, sample: dict) -> dict:
         return sample
@@ -417,8 +417,8 @@ class Deduplicator(_RowOp):
                           f"{len(rows)} samples")
         keep, infos = [bool(k) for k, _ in decisions], [i for _, i in decisions]
         if self.keep_all:  # analyzer: keep every row, note which would have been dropped
-            infos = [i if k else {**(i or {}), MetaKeys.would_drop: True}
-                     for k, i in zip(keep, infos)]
+            infos = [i if k else {**(i or {}), MetaKeys.would_drop: r.get(Fields.id)}
+                     for k, i, r in zip(keep, infos, rows)]
             keep = [True] * len(keep)
         return keep, infos
 

@@ -43,7 +43,7 @@ class MetaKeys:
     # pixels; ImgDiff writes one list for image 1 ([[0, 0, 0, 0]] when nothing differs), the
     # segment mapper one list per image.
     bbox_tag = "__dj__bbox__"
-    would_drop = "would_drop"    # analyzer runs: "<op>: <reason>" of each op that would drop
+    would_drop = "would_drop"    # analyzer runs: [{op, id, reason}] of each op that would drop
 
 
 BOOKKEEPING = (Fields.status, Fields.reason)
