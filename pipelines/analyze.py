@@ -47,24 +47,20 @@ def _analysis_recipe(recipe, out_dir: str):
     return run, ops
 
 
-def _auto_process(recipe, out_dir: str):
-    """``auto: true``: every stats filter that needs no model, on the first ``auto_num`` rows."""
-    from ops.registry import OPERATORS
+def _auto_rows(recipe, out_dir: str):
+    """``auto: true``: the analysis runs on the first ``auto_num`` rows of the dataset."""
     from pipelines.compat import dataset_options
     from pipelines.dataset import export_batches, prepare_table, read_rows
 
-    names = [n for n in OPERATORS.builtin_names()
-             if issubclass(OPERATORS.get(n), Filter) and OPERATORS.get(n).accelerator == "cpu"]
-    logger.info("analyzer (auto): %s on the first %d rows", ", ".join(names),
-                recipe.compat.auto_num)
+    logger.info("analyzer (auto): %s on the first %d rows",
+                ", ".join(n for n, _ in recipe.process), recipe.compat.auto_num)
     table = prepare_table(read_rows(recipe.dataset_path, **dataset_options(recipe)),
                           recipe.dataset_path, recipe.image_columns)
     table = table.slice(0, recipe.compat.auto_num).drop_columns([Fields.id])
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, "auto_input.jsonl")
     export_batches([table.to_pydict()] if table.num_rows else [], path)
-    return dataclasses.replace(recipe, dataset_path=path, image_columns=None,
-                               process=[(n, {}) for n in names])
+    return dataclasses.replace(recipe, dataset_path=path, image_columns=None)
 
 
 def analyze(recipe) -> dict:
@@ -79,7 +75,7 @@ def analyze(recipe) -> dict:
     shutil.rmtree(plots, ignore_errors=True)
     os.makedirs(plots, exist_ok=True)
     if compat is not None and compat.auto:
-        recipe = _auto_process(recipe, out_dir)
+        recipe = _auto_rows(recipe, out_dir)
     run, ops = _analysis_recipe(recipe, out_dir)
     summary = run_recipe(run, ops)
     dedups = [op.name for op in ops if isinstance(op, Deduplicator)]

@@ -137,8 +137,18 @@ def apply_recipe(cfg: dict, keys: list[str]) -> CompatSettings:
         if given["auto_num"] < 1:
             raise CompatError("auto_num: must be >= 1")
         s.auto_num = given["auto_num"]
+    if s.auto:    # Data-Juicer's analyzer: every stats filter replaces the process list
+        cfg["process"] = [{name: {}} for name in auto_filters()]
     s.ignored = [k for k in given if k in RECIPE_IGNORED]
     return s
+
+
+def auto_filters() -> list[str]:
+    """``auto: true``: every built-in filter that needs no model."""
+    from ops.base import Filter
+    from ops.registry import OPERATORS
+    return [n for n in OPERATORS.builtin_names()
+            if issubclass(OPERATORS.get(n), Filter) and OPERATORS.get(n).accelerator == "cpu"]
 
 
 def _dataset(cfg: dict, dataset) -> None:

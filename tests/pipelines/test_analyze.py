@@ -140,3 +140,24 @@ def test_analyzer_on_generation_loss_dedup_and_codec_metrics(copies, tmp_path):
     assert ops["keep_best_copy_deduplicator"]["would drop"] == "6"   # 2 worse copies x 3
     assert "comparison_figure_aggregator" not in ops                   # draws, no stats
     assert {"generation_loss", "psnr", "ssim", "bpp"} <= set(result["figures"])
+
+
+def test_auto_analyzes_every_model_free_filter_on_the_first_rows(small_images, tmp_path):
+    recipe = tmp_path / "auto.yaml"
+    recipe.write_text("auto: true\nauto_num: 10\n")
+    result = _analyze(["--config", str(recipe), "--dataset_path",
+                       str(small_images / "data.jsonl"), "--work_dir", str(tmp_path / "w")])
+    ops = {r["op"] for r in result["ops"]}
+    assert {"image_shape_filter", "image_size_filter", "image_aspect_ratio_filter"} <= ops
+    assert "image_pair_similarity_filter" not in ops                  # needs a model
+    _, table = _table(tmp_path / "w" / "analysis" / "overall.csv")
+    widths = [SIZES[i % 6][0] for i in range(10)]
+    assert table["image_width"] == pytest.approx(_expected(widths))
+
+
+def test_dj_process_refuses_auto(small_images, tmp_path):
+    from pipelines.cli import process_main
+    recipe = tmp_path / "auto.yaml"
+    recipe.write_text("auto: true\n")
+    assert process_main(["--config", str(recipe), "--dataset_path",
+                         str(small_images / "data.jsonl"), "--work_dir", str(tmp_path)]) == 2
