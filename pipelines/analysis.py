@@ -154,6 +154,7 @@ def plot_numeric(stat: str, values: np.ndarray, folder: str) -> tuple[str, str]:
     fig, ax = plt.subplots(figsize=(6, 1.8), dpi=100)
     ax.bxp([bstats], orientation="horizontal", showfliers=True, widths=0.6)
     ax.set_yticks([])
+    ax.set_xlabel(stat)
     ax.set_title(f"{stat}: median {fmt(float(bstats['med']))}, IQR "
                  f"[{fmt(float(bstats['q1']))}, {fmt(float(bstats['q3']))}]", fontsize=9)
     fig.tight_layout()
