@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
 from .fields import Fields, MetaKeys, Status
+from .ranges import RangeDecisions
 
 logger = logging.getLogger("imgjuicer")
 
@@ -279,7 +280,7 @@ class Mapper(_RowOp):
         return self._map_rows(batch, self.process_batched, per_row)
 
 
-class Filter(_RowOp):
+class Filter(RangeDecisions, _RowOp):
     """Keeps or drops rows.  Implement ``compute_stats_single(sample) -> sample`` (write under
     ``sample[Fields.stats]``) and ``process_single(sample) -> bool | (bool, reason)``, or their
     ``_batched`` forms (``compute_stats_batched(samples) -> samples``,
@@ -300,27 +301,6 @@ class Filter(_RowOp):
         self.min_closed_interval = min_closed_interval
         self.max_closed_interval = max_closed_interval
         self.reversed_range = reversed_range
-
-    def in_range(self, value, lo=None, hi=None) -> bool:
-        """Whether ``value`` is kept for the range [lo, hi] (None: unbounded side)."""
-        at_lo = lo is not None and value == lo
-        at_hi = hi is not None and value == hi
-        if (at_lo and self.min_closed_interval) or (at_hi and self.max_closed_interval):
-            return True
-        if at_lo or at_hi:
-            return False
-        inside = (lo is None or value > lo) and (hi is None or value < hi)
-        return inside != self.reversed_range
-
-    def range_text(self, lo=None, hi=None) -> str:
-        """The kept range as text: ``[0.1, 1]``, ``(0.1, 1]``, reversed ``(-inf, 0.1] U [1, inf)``."""
-        lo_s = "-inf" if lo is None else f"{lo:g}" if isinstance(lo, float) else str(lo)
-        hi_s = "inf" if hi is None else f"{hi:g}" if isinstance(hi, float) else str(hi)
-        if not self.reversed_range:
-            return (f"{'[' if self.min_closed_interval else '('}{lo_s}, "
-                    f"{hi_s}{']' if self.max_closed_interval else ')'}")
-        return (f"(-inf, {lo_s}{']' if self.min_closed_interval else ')'} U "
-                f"{'[' if self.max_closed_interval else '('}{hi_s}, inf)")
 
     def compute_stats_single(self, sample: dict) -> dict:
         return sample

@@ -152,7 +152,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     from pipelines.cli import log_level, setup_logging
     from pipelines.config import RecipeError, parse_recipe
 
-    argv = list(sys.argv[1:] if argv is None else argv)
+    from pipelines.compat import flag_args
+    argv = flag_args(list(sys.argv[1:] if argv is None else argv))
     if any(a in ("-h", "--help") for a in argv):
         print(__doc__)
         return 0

@@ -52,7 +52,8 @@ def process_main(argv: Optional[list[str]] = None) -> int:
     from pipelines.config import RecipeError, parse_recipe
     from pipelines.report import format_summary
 
-    argv = list(sys.argv[1:] if argv is None else argv)
+    from pipelines.compat import flag_args
+    argv = flag_args(list(sys.argv[1:] if argv is None else argv))
     if any(a in ("-h", "--help") for a in argv):
         from pipelines.config import _parser
         _parser().print_help()

@@ -250,6 +250,20 @@ def memory_bytes(value) -> int:
     return int(value * 1024 ** 3)
 
 
+FLAG_KEYS = ("auto", "debug")   # store_true flags in Data-Juicer's command line
+
+
+def flag_args(argv: list[str]) -> list[str]:
+    """Data-Juicer's bare flags (``dj-analyze --auto``, ``--debug``) -> ``--auto true``."""
+    out = []
+    for i, a in enumerate(argv):
+        out.append(a)
+        if a in tuple(f"--{k}" for k in FLAG_KEYS) and \
+                (i + 1 == len(argv) or argv[i + 1].startswith("--")):
+            out.append("true")
+    return out
+
+
 def dataset_options(recipe) -> dict:
     """Keyword arguments of ``pipelines.dataset.load_dataset`` / ``read_rows`` a recipe sets."""
     compat = getattr(recipe, "compat", None)

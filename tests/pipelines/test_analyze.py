@@ -155,6 +155,29 @@ def test_auto_analyzes_every_model_free_filter_on_the_first_rows(small_images, t
     assert table["image_width"] == pytest.approx(_expected(widths))
 
 
+@pytest.fixture
+def restore_logger():
+    """main() sets up the imgjuicer logger (file handler, no propagation): undo it after."""
+    import logging
+    log = logging.getLogger("imgjuicer")
+    saved = (list(log.handlers), log.propagate, log.level)
+    yield
+    for h in log.handlers:
+        if h not in saved[0]:
+            h.close()
+    log.handlers[:], log.propagate, log.level = saved
+
+
+def test_bare_auto_flag_on_the_command_line(small_images, tmp_path, restore_logger):
+    """Data-Juicer's form: dj-analyze --auto --dataset_path ... (no recipe file)."""
+    from pipelines.analyze import main
+    out = tmp_path / "w"
+    assert main(["--auto", "--dataset_path", str(small_images / "data.jsonl"), "--auto_num",
+                 "6", "--work_dir", str(out)]) == 0
+    _, table = _table(out / "analysis" / "overall.csv")
+    assert table["image_height"][0] == 6
+
+
 def test_dj_process_refuses_auto(small_images, tmp_path):
     from pipelines.cli import process_main
     recipe = tmp_path / "auto.yaml"

@@ -49,7 +49,16 @@ def test_all_keys_recipe_covers_the_schema():
     assert set(DJ_OP_KEYS) <= set(recipe["process"][0]["image_shape_filter"])
 
 
-def test_all_keys_recipe_runs_unchanged(small_images, tmp_path, caplog):
+class _Catch(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_all_keys_recipe_runs_unchanged(small_images, tmp_path):
     argv = _args(DJ / "all-keys.yaml", small_images / "data.jsonl", tmp_path)
     recipe = parse_recipe(argv)
     assert recipe.executor_type == "local"                        # "default"
@@ -59,9 +68,13 @@ def test_all_keys_recipe_runs_unchanged(small_images, tmp_path, caplog):
     assert (ratio.num_cpus, ratio.memory) == (0.5, 1024 ** 3)      # mem_required in GB
     assert shape.num_proc is None                                  # -1: automatic
     assert shape.min_closed_interval is False and shape.skip_op_error is True
-    with caplog.at_level(logging.WARNING, logger="imgjuicer"):
+    log, catch = logging.getLogger("imgjuicer"), _Catch()   # whatever the propagation
+    log.addHandler(catch)
+    try:
         summary = run_inprocess(argv)
-    warnings = [r.getMessage() for r in caplog.records if "Data-Juicer settings" in r.message]
+    finally:
+        log.removeHandler(catch)
+    warnings = [m for m in catch.messages if "Data-Juicer settings" in m]
     assert len(warnings) == 1
     named = {k for k, (_, _) in RECIPE_IGNORED.items()
              if k in warnings[0].split("process[")[0]}
