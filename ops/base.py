@@ -116,6 +116,7 @@ class OP:
     name: str = ""              # set by the registry
     accelerator: str = "cpu"    # "cuda": use a GPU when one exists, run as a model op
     batched: bool = False       # informational: True when the op implements *_batched
+    extra: Optional[str] = None  # the optional extra its dependencies come from (ops/extras.py)
 
     def __init__(self, batch_size: int = 1000, num_proc: Optional[int] = None,
                  num_cpus: Optional[float] = None, num_gpus: Optional[float] = None,

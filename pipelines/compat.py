@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -240,11 +241,11 @@ def apply_ops(process: list, s: CompatSettings, accepted_of) -> list:
 def memory_bytes(value) -> int:
     """Data-Juicer's ``mem_required``: a number of GB, or a size such as '2GB' / '512MB'."""
     if isinstance(value, str):
-        from ops.filter.image_size_filter import size_to_bytes
-        try:
-            return size_to_bytes(value)
-        except ValueError as exc:
-            raise CompatError(f"mem_required: {exc}") from None
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([KMGT]?)(i?B)?\s*", value, re.IGNORECASE)
+        if not m:
+            raise CompatError(f"mem_required: cannot read {value!r}: a number of GB or a size "
+                              "such as '2GB', '512MB'")
+        return int(float(m.group(1)) * 1024 ** " KMGT".index(m.group(2).upper() or " "))
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise CompatError(f"mem_required: a number of GB or a size such as '2GB', got {value!r}")
     return int(value * 1024 ** 3)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ops.base import OP
+from ops.extras import missing_extra_message, missing_modules
 from ops.registry import OPERATORS, RegistryError, load_custom_operators
 
 
@@ -35,10 +36,12 @@ class Recipe:
     comparison: Optional[dict] = None
     study: Optional[dict] = None
     config_path: Optional[str] = None
+    validated: bool = False             # parse_recipe: process holds validated, typed params
     compat: Optional[Any] = None        # pipelines.compat.CompatSettings (Data-Juicer keys)
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
+        d.pop("validated", None)
         d["process"] = [{n: p} for n, p in self.process]
         if self.compat is not None:
             d["compat"] = self.compat.as_dict()
@@ -117,13 +120,14 @@ def parse_recipe(argv: Optional[list[str]] = None) -> Recipe:
         raise RecipeError(f"export_path: '{export_path}' must end in .jsonl, .json or .parquet")
     if cfg["np"] < 1:
         raise RecipeError("np: must be >= 1")
+    if cfg["executor_type"] == "ray" and missing_modules("ray"):
+        raise RecipeError(missing_extra_message("executor_type: ray", "ray", missing_modules("ray")))
     try:
         load_custom_operators(cfg.get("custom_operator_paths") or [])
     except RegistryError as exc:
         raise RecipeError(str(exc)) from None
-    process = _apply_op_compat(normalise_process(cfg["process"]), compat)
-    for idx, (name, params) in enumerate(process):
-        validate_op(name, params, idx)
+    process = [(name, validate_op(name, params, idx)) for idx, (name, params) in
+               enumerate(_apply_op_compat(normalise_process(cfg["process"]), compat))]
     return Recipe(
         project_name=cfg["project_name"], dataset_path=dataset_path,
         export_path=os.path.abspath(export_path), work_dir=os.path.abspath(work_dir),
@@ -133,7 +137,7 @@ def parse_recipe(argv: Optional[list[str]] = None) -> Recipe:
         open_tracer=cfg["open_tracer"], trace_num=cfg["trace_num"],
         use_checkpoint=cfg["use_checkpoint"], image_columns=cfg.get("image_columns"),
         comparison=cfg.get("comparison"), study=cfg.get("study"), config_path=config_path,
-        compat=compat)
+        validated=True, compat=compat)
 
 
 def _apply_compat(cfg: dict, keys: list):
@@ -215,6 +219,10 @@ def validate_op(name: str, params: dict, idx: int = 0) -> dict:
         cls = OPERATORS.get(name)
     except RegistryError as exc:
         raise RecipeError(f"process[{idx}]: {exc}") from None
+    if cls.extra:
+        missing = missing_modules(cls.extra)
+        if missing:
+            raise RecipeError(missing_extra_message(where, cls.extra, missing))
     accepted = op_parameters(cls)
     unknown = [k for k in params if k not in accepted]
     if unknown:
@@ -246,7 +254,7 @@ def build_ops(recipe: Recipe) -> list[OP]:
     """Instantiate every op (no models load here: that is setup()'s job)."""
     ops = []
     for idx, (name, params) in enumerate(recipe.process):
-        typed = validate_op(name, params, idx)
+        typed = params if recipe.validated else validate_op(name, params, idx)
         cls = OPERATORS.get(name)
         try:
             ops.append(cls(**typed))

@@ -1,4 +1,4 @@
-"""Comparison figures and the HTML report at the end of a study recipe (see the README's Comparison figures section)."""
+"""Comparison figures and the HTML report at the end of a study recipe (see docs/comparison-figures.md)."""
 from __future__ import annotations
 
 import json

@@ -41,7 +41,7 @@ def _finite(value):
 
 @OPERATORS.register_module("quality_report_aggregator")
 class QualityReportAggregator(Aggregator):
-    """Write ``quality.json`` (schema ``imgjuicer.quality/1``, documented in the README's Codec studies section):
+    """Write ``quality.json`` (schema ``imgjuicer.quality/1``, documented in docs/codec-studies.md):
     study id, tool versions, metric definitions, and per source image every variant with its
     format, headline setting, full encoder params, crop / resolution / fragment, bytes, bpp,
     metrics, fragment metrics and timings.

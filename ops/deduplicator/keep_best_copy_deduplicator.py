@@ -21,6 +21,7 @@ class KeepBestCopyDeduplicator(Deduplicator):
     dropped rows report it as their reason, so nothing vanishes without a trace."""
 
     batched = True
+    extra = "scorer"          # torch, numba, threadpoolctl: see ops/extras.py
 
     def __init__(self, threshold: int = 10,
                  method: Literal["phash", "dhash", "ahash", "whash"] = "phash",

@@ -17,13 +17,14 @@ class ImagePairSimilarityFilter(Filter):
     ``images: [a, b]`` (the column ``image_key`` holding exactly two paths).
 
     ``hf_clip``: a Hugging Face CLIP id / folder (``openai/clip-vit-base-patch32``) or an
-    open_clip name (``open_clip:ViT-B-32/laion2b_s34b_b79k``; see the README's Models section).
+    open_clip name (``open_clip:ViT-B-32/laion2b_s34b_b79k``; see docs/models.md).
     Stats: ``image_pair_similarity`` (float in [-1, 1]).  All pairs of a batch are embedded
     together, ``model_batch_size`` images per forward pass.  ``any_or_all`` applies across
     the sample's similarity values; a pair has one, so both agree (as in Data-Juicer).
     ``trust_remote_code`` goes to Hugging Face's ``from_pretrained``."""
 
     accelerator = "cuda"
+    extra = "models"          # torch, transformers, ultralytics, nltk: see ops/extras.py
     batched = True
 
     def __init__(self, hf_clip: str = "openai/clip-vit-base-patch32", min_score: float = 0.1,

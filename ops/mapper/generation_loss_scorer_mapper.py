@@ -16,6 +16,7 @@ class GenerationLossScorerMapper(Mapper):
     An unreadable image makes its sample an error (the run goes on)."""
 
     batched = True
+    extra = "scorer"          # torch, numba, threadpoolctl: see ops/extras.py
 
     def __init__(self, weights: Optional[str] = None, threads: int = 0, **kwargs):
         super().__init__(**kwargs)

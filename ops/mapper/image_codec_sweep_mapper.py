@@ -14,7 +14,7 @@ from ops.fields import Fields
 from ops.image.io import DEFAULT_MAX_PIXELS, load_image
 from ops.registry import OPERATORS
 
-from ._codec_sweep_plan import (MIN_FRAGMENT, MeasurementCache, crop_box, expand_grid,
+from ops.image.sweep_plan import (MIN_FRAGMENT, MeasurementCache, crop_box, expand_grid,
                                 file_sha256, parse_duration, parse_fragment, scaled_size,
                                 setting_of)
 
@@ -66,9 +66,8 @@ class ImageCodecSweepMapper(Mapper):
                  time_budget: Optional[Union[str, float]] = None,
                  cache_dir: Optional[str] = None, use_cache: bool = True,
                  save_distmaps: bool = False, distmap_dir: Optional[str] = None, threads: int = 1,
-                 max_pixels: int = DEFAULT_MAX_PIXELS, **kwargs):
-        kwargs.setdefault("batch_size", 1)
-        super().__init__(**kwargs)
+                 max_pixels: int = DEFAULT_MAX_PIXELS, batch_size: int = 1, **kwargs):
+        super().__init__(batch_size=batch_size, **kwargs)
         from ops.image.metrics import DEFAULT_METRICS, METRICS
         self.settings = expand_grid(grid)
         self.grid = grid

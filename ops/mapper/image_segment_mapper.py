@@ -24,6 +24,7 @@ class ImageSegmentMapper(Mapper):
     ``MetaKeys.bbox_tag``): one list per image of ``[cx, cy, w, h]`` boxes."""
 
     accelerator = "cuda"
+    extra = "models"          # torch, transformers, ultralytics, nltk: see ops/extras.py
     batched = True
 
     def __init__(self, imgsz: int = 1024, conf: float = 0.05, iou: float = 0.5,

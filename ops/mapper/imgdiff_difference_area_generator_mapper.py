@@ -58,6 +58,7 @@ class ImgdiffDifferenceAreaGeneratorMapper(Mapper):
     """
 
     accelerator = "cuda"
+    extra = "models"          # torch, transformers, ultralytics, nltk: see ops/extras.py
     batched = True
 
     def __init__(self, image_pair_similarity_filter_args: Optional[dict] = None,

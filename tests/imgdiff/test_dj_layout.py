@@ -57,7 +57,7 @@ def test_pair_similarity_reads_both_layouts(tiny_models, image_pairs):
 def test_pair_similarity_in_a_data_juicer_recipe(tiny_models, image_pairs, tmp_path):
     """An unchanged Data-Juicer pair recipe (images: [a, b] rows) through dj-process and
     dj-analyze (the similarity stats)."""
-    from pipelines.analyze import analyze
+    from pipelines.cli.analyze import analyze
     from pipelines.config import parse_recipe
     from tests.pipelines.helpers import run_inprocess
     data = write_jsonl(tmp_path / "pairs.jsonl", _as_dj(image_pairs))

@@ -247,15 +247,8 @@ def test_loading_fastsam_leaves_pillow_unpatched(tiny_models, tmp_path):
 
 # ------------------------------------------------------------------------------------ fetch tool
 def _fetch_tool():
-    import importlib.util
-
-    from tests.conftest import REPO
-    spec = importlib.util.spec_from_file_location("fetch_models",
-                                                  REPO / "tools" / "fetch_models.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["fetch_models"] = mod   # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
+    from ops.models import fetch
+    return fetch
 
 
 def test_fetch_tool_puts_models_where_the_loaders_look(tiny_models, capsys):

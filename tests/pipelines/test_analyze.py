@@ -15,7 +15,7 @@ COLUMNS = ["stat", "count", "mean", "std", "min", "p05", "p25", "p50", "p75", "p
 
 
 def _analyze(argv):
-    from pipelines.analyze import analyze
+    from pipelines.cli.analyze import analyze
     from pipelines.config import parse_recipe
     return analyze(parse_recipe(argv))
 
@@ -83,12 +83,12 @@ def test_percentiles_and_original_dataset_keys(small_images, tmp_path):
 def test_analyzer_cli_on_ray_matches_local(small_images, tmp_path):
     args = ["--config", str(DJ / "image-demo.yaml"), "--dataset_path",
             str(small_images / "data.jsonl")]
-    local = subprocess.run([sys.executable, "-m", "pipelines.analyze", *args, "--work_dir",
+    local = subprocess.run([sys.executable, "-m", "pipelines.cli.analyze", *args, "--work_dir",
                             str(tmp_path / "local")], capture_output=True, text=True,
                            cwd=REPO, timeout=300)
     assert local.returncode == 0, local.stderr
     assert "| image_width | 24 |" in local.stdout and "report.html" in local.stdout
-    ray = subprocess.run([sys.executable, "-m", "pipelines.analyze", *args, "--work_dir",
+    ray = subprocess.run([sys.executable, "-m", "pipelines.cli.analyze", *args, "--work_dir",
                           str(tmp_path / "ray"), "--executor_type", "ray"],
                          capture_output=True, text=True, cwd=REPO, timeout=600)
     assert ray.returncode == 0, ray.stderr
@@ -170,7 +170,7 @@ def restore_logger():
 
 def test_bare_auto_flag_on_the_command_line(small_images, tmp_path, restore_logger):
     """Data-Juicer's form: dj-analyze --auto --dataset_path ... (no recipe file)."""
-    from pipelines.analyze import main
+    from pipelines.cli import analyze_main as main
     out = tmp_path / "w"
     assert main(["--auto", "--dataset_path", str(small_images / "data.jsonl"), "--auto_num",
                  "6", "--work_dir", str(out)]) == 0

@@ -19,8 +19,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
-
 
 def run(study, opts) -> tuple[float, dict]:
     from ops.compare.generate import generate_figures

@@ -7,14 +7,14 @@ import os
 import sys
 from typing import Optional
 
-from .study import StudyError, list_studies, load_study
+from ops.compare.study import StudyError, list_studies, load_study
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="dj-compare",
         description="Matched-quality / matched-size comparison figures, Butteraugli distortion "
-                    "maps and an HTML report for a codec study (the README's Comparison figures section).")
+                    "maps and an HTML report for a codec study (docs/comparison-figures.md).")
     p.add_argument("study", nargs="?", help="study recipe (.yaml), quality.json, or study name "
                    "(recipes/<name>.yaml or outputs/<name>/quality.json)")
     p.add_argument("--crop-size", type=int, default=128, help="crop side before zoom (px)")
@@ -64,7 +64,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 2
     from ops.image.codecs import CodecError
     from ops.image.io import ImageLoadError
-    from .generate import Options, generate_figures
+    from ops.compare.generate import Options, generate_figures
     try:
         study = load_study(args.study)
         opts = Options(crop_size=args.crop_size, zoom=args.zoom, max_columns=args.max_columns,

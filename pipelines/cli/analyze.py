@@ -1,4 +1,5 @@
-"""dj-analyze: run a recipe's ops computing every stat, drop nothing, and describe the stats.
+"""dj-analyze: run a recipe's ops computing every stat, drop nothing, describe the stats
+(``python -m pipelines.cli.analyze`` runs it too).
 
 Writes under ``<work_dir>/analysis/``: ``overall.csv`` / ``overall.md`` (count, mean, std, min,
 p05, p25, p50, p75, p95, max per stat, plus any ``percentiles`` of the recipe), ``ops.csv``
@@ -66,7 +67,7 @@ def _auto_rows(recipe, out_dir: str):
 def analyze(recipe) -> dict:
     """Run the analysis; returns the paths written and the overall table."""
     from pipelines import analysis as an
-    from pipelines.cli import run_recipe
+    from pipelines.cli.process import run_recipe
     from pipelines.compat import DEFAULT_PERCENTILES
 
     compat = recipe.compat
@@ -149,10 +150,10 @@ def analyze(recipe) -> dict:
 
 def main(argv: Optional[list[str]] = None) -> int:
     """dj-analyze --config recipe.yaml [--key value ...]"""
-    from pipelines.cli import log_level, setup_logging
+    from pipelines.cli.process import log_level, setup_logging
+    from pipelines.compat import flag_args
     from pipelines.config import RecipeError, parse_recipe
 
-    from pipelines.compat import flag_args
     argv = flag_args(list(sys.argv[1:] if argv is None else argv))
     if any(a in ("-h", "--help") for a in argv):
         print(__doc__)

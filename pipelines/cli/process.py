@@ -1,5 +1,4 @@
-"""Console scripts: dj-process (run a recipe), dj-compare and dj-score (thin wrappers);
-dj-analyze lives in pipelines.analyze."""
+"""dj-process: run a recipe (``python -m pipelines.cli`` runs it too)."""
 from __future__ import annotations
 
 import logging
@@ -47,16 +46,33 @@ def log_level(recipe) -> int:
     return logging.DEBUG if recipe.compat is not None and recipe.compat.debug else logging.INFO
 
 
+def list_ops(names: list[str]) -> int:
+    """dj-process --list-ops [NAME ...]: the operator catalogue (docs/operators.md)."""
+    from ops.registry import RegistryError
+    from pipelines.catalogue import render
+
+    try:
+        print(render(names), end="")
+    except RegistryError as exc:
+        print(f"dj-process: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def process_main(argv: Optional[list[str]] = None) -> int:
-    """dj-process --config recipe.yaml [--key value ...]"""
+    """dj-process --config recipe.yaml [--key value ...] | --list-ops [NAME ...]"""
     from pipelines.config import RecipeError, parse_recipe
     from pipelines.report import format_summary
 
     from pipelines.compat import flag_args
     argv = flag_args(list(sys.argv[1:] if argv is None else argv))
+    if argv and argv[0] == "--list-ops":
+        return list_ops(argv[1:])
     if any(a in ("-h", "--help") for a in argv):
         from pipelines.config import _parser
         _parser().print_help()
+        print("\nother uses:\n  --list-ops [NAME ...]  print the operator catalogue (every op, its kind, "
+              "parameters and docstring; docs/operators.md) and exit")
         return 0
     try:
         recipe = parse_recipe(argv)
@@ -84,26 +100,6 @@ def process_main(argv: Optional[list[str]] = None) -> int:
         return 1
     print(format_summary(summary))
     return 0
-
-
-def compare_main(argv: Optional[list[str]] = None) -> int:
-    """dj-compare STUDY ...: comparison figures (see ops/compare)."""
-    try:
-        from ops.compare.cli import main
-    except ImportError as exc:
-        print(f"dj-compare: comparison figures are not installed: {exc}", file=sys.stderr)
-        return 2
-    return main(sys.argv[1:] if argv is None else argv)
-
-
-def score_main(argv: Optional[list[str]] = None) -> int:
-    """dj-score FILE...: rank copies of an image, best first."""
-    try:
-        from ops.scorer.cli import main
-    except ImportError as exc:
-        print(f"dj-score: the generation-loss scorer is not installed: {exc}", file=sys.stderr)
-        return 2
-    return main(sys.argv[1:] if argv is None else argv)
 
 
 def main() -> None:  # python -m pipelines.cli
