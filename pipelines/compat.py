@@ -229,12 +229,31 @@ def apply_ops(process: list, s: CompatSettings, accepted_of) -> list:
             params["num_proc"] = None      # Data-Juicer's "automatic"
         dropped = [k for k in params if k in OP_IGNORED and k not in accepted]
         dropped = [k for k in dropped if params.pop(k) is not None]   # null: not set
+        dropped += _nested_common(params)
         if dropped:
             s.ignored.append(f"process[{idx}] {name}: {', '.join(dropped)}")
         for k, v in s.op_defaults.items():
             if k in accepted and params.get(k) is None:
                 params[k] = v
         out.append((name, params))
+    return out
+
+
+# common op parameters inside a fused op's sub-op arguments (ImgDiff's
+# ``image_text_matching_filter_args: {num_proc: 1}``): the fused op runs its sub-ops itself
+SUB_OP_COMMON = set(OP_IGNORED) | set(OP_RENAMED) | {
+    "num_proc", "batch_size", "accelerator", "skip_op_error", "trust_remote_code",
+    "num_cpus", "num_gpus", "memory"}
+
+
+def _nested_common(params: dict) -> list[str]:
+    """Drop common op parameters from ``*_args`` sub-op dicts; return them as ``a.b``."""
+    out = []
+    for key, value in params.items():
+        if key.endswith("_args") and isinstance(value, dict):
+            inner = [k for k in value if k in SUB_OP_COMMON]
+            params[key] = {k: v for k, v in value.items() if k not in SUB_OP_COMMON}
+            out += [f"{key}.{k}" for k in inner]
     return out
 
 

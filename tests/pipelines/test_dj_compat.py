@@ -175,3 +175,20 @@ def test_unknown_keys_are_still_refused(small_images):
         parse_recipe(["--config", str(DJ / "image-demo.yaml"), "--dataset_path",
                       str(small_images / "data.jsonl"), "--process",
                       json.dumps([{"image_shape_filter": {"min_widht": 3}}])])
+
+
+def test_sub_op_common_parameters_of_a_fused_op_are_named(small_images, tmp_path):
+    """Data-Juicer's ImgDiff recipe passes num_proc inside the sub-op arguments."""
+    recipe = tmp_path / "imgdiff.yaml"
+    recipe.write_text(
+        "process:\n  - imgdiff_difference_area_generator_mapper:\n"
+        "      image_pair_similarity_filter_args: {min_score_1: 0.1, max_score_1: 1.0,\n"
+        "                                          min_score_2: 0.1, max_score_2: 1.0}\n"
+        "      image_text_matching_filter_args: {min_score: 0.4, num_proc: 1,\n"
+        "                                        hf_blip: Salesforce/blip-itm-base-coco}\n")
+    r = parse_recipe(["--config", str(recipe), "--dataset_path", str(small_images / "data.jsonl")])
+    assert r.compat.ignored == ["process[0] imgdiff_difference_area_generator_mapper: "
+                                "image_text_matching_filter_args.num_proc"]
+    params = r.process[0][1]
+    assert params["image_text_matching_filter_args"] == {
+        "min_score": 0.4, "hf_blip": "Salesforce/blip-itm-base-coco"}
