@@ -116,6 +116,10 @@ class OP:
     name: str = ""              # set by the registry
     accelerator: str = "cpu"    # "cuda": use a GPU when one exists, run as a model op
     batched: bool = False       # informational: True when the op implements *_batched
+    # Models setup() loads: {attribute holding the model name: kind ("hf", "clip",
+    # "ultralytics")}.  Checked for the whole recipe before any op runs
+    # (ops/models/requirements.py); override required_models() for anything fancier.
+    model_params: dict = {}
     extra: Optional[str] = None  # the optional extra its dependencies come from (ops/extras.py)
 
     def __init__(self, batch_size: int = 1000, num_proc: Optional[int] = None,
@@ -148,6 +152,12 @@ class OP:
 
     def setup(self) -> None:
         """Load models here: called once per worker process or Ray actor, before any batch."""
+
+    def required_models(self) -> list:
+        """``ModelSpec`` of every model ``setup()`` will load (from ``model_params``)."""
+        from .models.requirements import ModelSpec
+        return [ModelSpec(str(getattr(self, attr)), kind, attr)
+                for attr, kind in self.model_params.items() if getattr(self, attr, None)]
 
     def ensure_setup(self) -> None:
         if not self._is_setup:

@@ -11,6 +11,9 @@ from ops.base import dumps
 
 
 def _file_identity(path: str) -> list:
+    from pipelines.shards import identity, is_glob
+    if "://" in path or is_glob(path):
+        return identity(path)
     if os.path.isdir(path):
         entries = []
         for root, _, files in os.walk(path):

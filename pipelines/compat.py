@@ -181,7 +181,9 @@ def _export(cfg: dict, given: dict, s: CompatSettings) -> None:
             raise CompatError(f"export_type: '{et}' is not supported here "
                               f"({', '.join(EXPORT_TYPES)})")
         path = cfg.get("export_path")
-        if path:
+        if path and (path.endswith("/") or os.path.isdir(path)):
+            pass        # a folder: imgjuicer's sharded export on Ray (parts + manifest)
+        elif path:
             suffix = Path(path).suffix.lower().lstrip(".")
             if suffix in EXPORT_TYPES and suffix != et:
                 raise CompatError(f"export_type: '{et}' contradicts export_path '{path}'")

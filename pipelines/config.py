@@ -111,13 +111,19 @@ def parse_recipe(argv: Optional[list[str]] = None) -> Recipe:
         raise RecipeError("dataset_path: missing (set it in the recipe or with --dataset_path)")
     if not cfg.get("process"):
         raise RecipeError("process: the recipe lists no operators")
-    dataset_path = os.path.abspath(os.path.expanduser(cfg["dataset_path"]))
-    if not os.path.exists(dataset_path):
-        raise RecipeError(f"dataset_path: '{cfg['dataset_path']}' does not exist")
+    dataset_path = _check_dataset_path(cfg["dataset_path"], config_path)
     work_dir = cfg.get("work_dir") or os.path.join("outputs", cfg["project_name"])
     export_path = cfg.get("export_path") or os.path.join(work_dir, "result.jsonl")
-    if Path(export_path).suffix.lower() not in (".jsonl", ".json", ".parquet"):
-        raise RecipeError(f"export_path: '{export_path}' must end in .jsonl, .json or .parquet")
+    folder_export = export_path.endswith("/") or not Path(export_path).suffix or \
+        os.path.isdir(export_path)
+    if folder_export and cfg["executor_type"] != "ray":
+        raise RecipeError(f"export_path: '{export_path}' is a folder (sharded export: one file "
+                          "per block + manifest.json), which executor_type: ray writes; give "
+                          "a .jsonl, .json or .parquet file for the local executor")
+    if not folder_export and Path(export_path).suffix.lower() not in (".jsonl", ".json",
+                                                                       ".parquet"):
+        raise RecipeError(f"export_path: '{export_path}' must end in .jsonl, .json or .parquet"
+                          " (or be a folder, for a sharded export on Ray)")
     if cfg["np"] < 1:
         raise RecipeError("np: must be >= 1")
     if cfg["executor_type"] == "ray" and missing_modules("ray"):
@@ -130,7 +136,8 @@ def parse_recipe(argv: Optional[list[str]] = None) -> Recipe:
                enumerate(_apply_op_compat(normalise_process(cfg["process"]), compat))]
     return Recipe(
         project_name=cfg["project_name"], dataset_path=dataset_path,
-        export_path=os.path.abspath(export_path), work_dir=os.path.abspath(work_dir),
+        export_path=export_path if "://" in export_path else os.path.abspath(export_path) + (
+            "/" if export_path.endswith("/") else ""), work_dir=os.path.abspath(work_dir),
         np=cfg["np"], executor_type=cfg["executor_type"], process=process,
         custom_operator_paths=[os.path.abspath(x) for x in cfg.get("custom_operator_paths") or []],
         ray_address=cfg.get("ray_address"), ray_require_gpus=cfg.get("ray_require_gpus", False),
@@ -160,6 +167,41 @@ def _apply_op_compat(process: list, compat) -> list:
         return apply_ops(process, compat, accepted_of)
     except CompatError as exc:
         raise RecipeError(str(exc)) from None
+
+
+def _check_dataset_path(path: str, config_path: Optional[str]) -> str:
+    """The dataset path made absolute (URLs as given); RecipeError when nothing is there."""
+    from pipelines.shards import is_glob
+    if "://" in path:  # object storage: list it now (credentials, bucket, any shard at all)
+        from pipelines.dataset import DatasetError
+        from pipelines.shards import list_shards
+        try:
+            list_shards(path)
+        except DatasetError as exc:
+            raise RecipeError(str(exc)) from None
+        return path
+    full = os.path.abspath(os.path.expanduser(path))
+    if is_glob(full):
+        import glob
+        if not glob.glob(full, recursive=True):
+            raise RecipeError(f"dataset_path: the pattern '{path}' matches no file")
+        return full
+    if not os.path.exists(full):
+        hint = _recipe_needs(config_path)
+        raise RecipeError(f"dataset_path: '{path}' does not exist" + (f" ({hint})" if hint
+                                                                      else ""))
+    return full
+
+
+def _recipe_needs(config_path: Optional[str]) -> str:
+    """The recipe's own one-line note on what to run first (a comment starting '# Needs')."""
+    if not config_path or not os.path.isfile(config_path):
+        return ""
+    with open(config_path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.lstrip().lower().startswith("# needs"):
+                return line.strip().lstrip("#").strip()
+    return ""
 
 
 def _check_config_path(path: str) -> None:

@@ -124,7 +124,13 @@ def load_dataset(path: str, image_columns: Optional[Iterable[str]] = None,
     import datasets
     from datasets.table import InMemoryTable
 
-    table = prepare_table(read_rows(path, suffixes), path, image_columns)
+    from pipelines.shards import dataset_root, is_sharded, list_shards, read_shard
+    if is_sharded(path):   # a folder / glob / URL of jsonl or parquet shards
+        root = dataset_root(path)
+        tables = [t for s in list_shards(path) for t in read_shard(s, root, image_columns)]
+        table = pa.concat_tables(tables, promote_options="permissive")
+    else:
+        table = prepare_table(read_rows(path, suffixes), path, image_columns)
     return datasets.Dataset(InMemoryTable(table))
 
 

@@ -26,6 +26,7 @@ class ImagePairSimilarityFilter(Filter):
     accelerator = "cuda"
     extra = "models"          # torch, transformers, ultralytics, nltk: see ops/extras.py
     batched = True
+    model_params = {"hf_clip": "clip"}
 
     def __init__(self, hf_clip: str = "openai/clip-vit-base-patch32", min_score: float = 0.1,
                  max_score: float = 1.0, any_or_all: Literal["any", "all"] = "any",

@@ -28,6 +28,7 @@ class ImageTextMatchingFilter(Filter):
     the same decision either way.  ``trust_remote_code`` goes to ``from_pretrained``."""
 
     accelerator = "cuda"
+    model_params = {"hf_blip": "hf"}
     extra = "models"          # torch, transformers, ultralytics, nltk: see ops/extras.py
     batched = True
 

@@ -15,6 +15,7 @@ from typing import Optional
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..base import OpError
+from .remote import RemoteError, is_url, open_file, stat_size
 
 # Pillow's own default; ops can lower or raise it per call.
 DEFAULT_MAX_PIXELS = 178_956_970
@@ -45,6 +46,14 @@ class ImageHeader:
 def _check_file(path: str) -> int:
     if not isinstance(path, str) or not path:
         raise ImageLoadError(f"not an image path: {path!r}")
+    if is_url(path):  # s3://bucket/key and other object-storage URLs
+        try:
+            size = stat_size(path)
+        except RemoteError as exc:
+            raise ImageLoadError(str(exc)) from None
+        if size == 0:
+            raise ImageLoadError(f"{path}: empty file (0 bytes)")
+        return size
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -64,9 +73,11 @@ def _open(path: str, max_pixels: Optional[int]) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
             try:
-                img = Image.open(path)
+                img = Image.open(open_file(path) if is_url(path) else path)
             finally:
                 Image.MAX_IMAGE_PIXELS = saved
+    except RemoteError as exc:
+        raise ImageLoadError(str(exc)) from None
     except UnidentifiedImageError:
         raise ImageLoadError(f"{path}: not an image Pillow can identify") from None
     except OSError as exc:

@@ -24,6 +24,7 @@ class ImageSegmentMapper(Mapper):
     ``MetaKeys.bbox_tag``): one list per image of ``[cx, cy, w, h]`` boxes."""
 
     accelerator = "cuda"
+    model_params = {"model_path": "ultralytics"}
     extra = "models"          # torch, transformers, ultralytics, nltk: see ops/extras.py
     batched = True
 

@@ -2,37 +2,43 @@
 
     python tools/fetch_models.py                 # defaults: CLIP, BLIP ITM, FastSAM-x, FastSAM-s
     python tools/fetch_models.py FastSAM-s.pt openai/clip-vit-base-patch32
+    python tools/fetch_models.py --recipe recipes/imgdiff-dataset.yaml   # what a recipe needs
     python tools/fetch_models.py --list          # what is known and what is already on disk
     python tools/fetch_models.py --dry-run NAME  # where NAME would go, without downloading
 
 Names are what the loaders accept: a Hugging Face id (saved under assets_cache/<id>/), an
 open_clip name ``open_clip:<arch>/<tag>`` (assets_cache/open_clip/<arch>/<tag>/), or an
 ultralytics asset file ``FastSAM-x.pt`` (assets_cache/FastSAM-x.pt).  Short aliases: clip,
-blip, fastsam-x, fastsam-s.
+blip, fastsam-x, fastsam-s.  The same code downloads a recipe's missing models on first use
+(``ops/models/requirements.py``); ``--recipe`` reads the same declarations.
 """
 from __future__ import annotations
 
 import argparse
+import logging
 import os
-import shutil
 import sys
 import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ops.models.assets import HF_WEIGHT_FILES, assets_dir, has_hf_weights, offline_reason
-from ops.models.clip import OPEN_CLIP_PREFIX, open_clip_archs
+from .assets import HF_WEIGHT_FILES, assets_dir, has_hf_weights, offline_reason
 
-DEFAULTS = {
+logger = logging.getLogger("imgjuicer")
+
+ALIASES = {
     "clip": "openai/clip-vit-base-patch32",
     "blip": "Salesforce/blip-itm-base-coco",
     "fastsam-x": "FastSAM-x.pt",
     "fastsam-s": "FastSAM-s.pt",
 }
+DEFAULTS = ALIASES
 ULTRALYTICS_RELEASE = "v8.4.0"
 ULTRALYTICS_URL = "https://github.com/ultralytics/assets/releases/download/{release}/{name}"
 HF_FILES = ["*.json", "*.txt", "*.model", "*.safetensors"]   # configs, vocabularies, weights
+HOSTS = {"hf": "https://huggingface.co", "open_clip": "https://huggingface.co",
+         "ultralytics": "https://github.com"}
 
 
 class FetchError(Exception):
@@ -53,10 +59,18 @@ class Plan:
                 f.suffix in (".safetensors", ".bin", ".pt") for f in self.target.iterdir())
         return self.target.is_file()
 
+    @property
+    def host(self) -> str:
+        if self.kind in ("hf", "open_clip"):
+            return os.environ.get("HF_ENDPOINT", "").strip() or HOSTS[self.kind]
+        return HOSTS[self.kind]
+
 
 def plan_for(name: str, root: Path) -> Plan:
     """Which kind of model ``name`` is and where it goes; raises FetchError for nonsense."""
-    name = DEFAULTS.get(name.lower(), name).strip()
+    from .clip import OPEN_CLIP_PREFIX, open_clip_archs
+
+    name = ALIASES.get(name.lower(), name).strip()
     if name.startswith(OPEN_CLIP_PREFIX):
         arch, _, tag = name[len(OPEN_CLIP_PREFIX):].partition("/")
         if not arch or not tag:
@@ -75,7 +89,7 @@ def plan_for(name: str, root: Path) -> Plan:
         return Plan(name, "hf", root / name)
     raise FetchError(f"{name!r} is not a Hugging Face id (org/name), an open_clip name "
                      f"(open_clip:<arch>/<tag>) or an ultralytics .pt file; known aliases: "
-                     f"{', '.join(DEFAULTS)}")
+                     f"{', '.join(ALIASES)}")
 
 
 def fetch_hf(plan: Plan) -> None:
@@ -94,7 +108,7 @@ def fetch_hf(plan: Plan) -> None:
 def fetch_open_clip(plan: Plan) -> None:
     import open_clip
     from huggingface_hub import hf_hub_download
-    arch, tag = plan.name[len(OPEN_CLIP_PREFIX):].split("/", 1)
+    arch, tag = plan.name.split(":", 1)[1].split("/", 1)
     cfg = open_clip.get_pretrained_cfg(arch, tag)
     if not cfg:
         tags = open_clip.list_pretrained_tags_by_model(arch)
@@ -115,13 +129,19 @@ def fetch_open_clip(plan: Plan) -> None:
     raise FetchError(f"{plan.name}: no weights file in {repo}: {'; '.join(errors)}")
 
 
-def fetch_ultralytics(plan: Plan, release: str) -> None:
+def fetch_ultralytics(plan: Plan, release: str = ULTRALYTICS_RELEASE) -> None:
+    """One release asset, streamed with a progress bar into a temp file, then renamed."""
+    from tqdm.auto import tqdm
     url = ULTRALYTICS_URL.format(release=release, name=plan.name)
     plan.target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=plan.target.parent, suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
-            shutil.copyfileobj(resp, out, length=1 << 20)
+            total = int(resp.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=plan.name) as bar:
+                while chunk := resp.read(1 << 20):
+                    out.write(chunk)
+                    bar.update(len(chunk))
         if os.path.getsize(tmp) < 100_000:
             raise FetchError(f"{plan.name}: {url} returned only {os.path.getsize(tmp)} bytes")
         os.replace(tmp, plan.target)
@@ -132,14 +152,29 @@ def fetch_ultralytics(plan: Plan, release: str) -> None:
             os.remove(tmp)
 
 
-def fetch(plan: Plan, release: str) -> None:
+def fetch(plan: Plan, release: str = ULTRALYTICS_RELEASE) -> None:
+    logger.info("fetching %s into %s", plan.name, plan.target)
     {"hf": fetch_hf, "open_clip": fetch_open_clip,
      "ultralytics": lambda p: fetch_ultralytics(p, release)}[plan.kind](plan)
+
+
+def recipe_models(recipe: str) -> list[str]:
+    """Every model name the ops of ``recipe`` declare (present or not), in recipe order."""
+    from pipelines.config import build_ops, parse_recipe
+    from .requirements import specs_of
+    names: list[str] = []
+    for op in build_ops(parse_recipe(["--config", recipe])):
+        for spec in specs_of(op):
+            if spec.name not in names:
+                names.append(spec.name)
+    return names
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("names", nargs="*", help="models to fetch (default: the four defaults)")
+    ap.add_argument("--recipe", action="append", default=[],
+                    help="also fetch every model this recipe's ops need (repeatable)")
     ap.add_argument("--list", action="store_true", help="list known models and what is on disk")
     ap.add_argument("--dry-run", action="store_true", help="show where each name would go")
     ap.add_argument("--force", action="store_true", help="fetch again even if present")
@@ -160,8 +195,15 @@ def main(argv=None) -> int:
             print(f"  {alias:<10} {name:<34} {'present' if p.present() else 'missing'}  "
                   f"{p.target}")
         return 0
+    names = list(args.names)
     try:
-        plans = [plan_for(n, root) for n in (args.names or list(DEFAULTS.values()))]
+        for r in args.recipe:
+            names += [n for n in recipe_models(r) if n not in names]
+    except Exception as exc:  # a recipe that does not parse
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        plans = [plan_for(n, root) for n in (names or list(DEFAULTS.values()))]
     except FetchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

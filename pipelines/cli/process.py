@@ -26,12 +26,16 @@ def setup_logging(work_dir: Optional[str] = None, level: int = logging.INFO) -> 
 
 
 def run_recipe(recipe, ops=None) -> dict:
-    """Run ``recipe`` (with ``ops`` already built from it, or built here)."""
+    """Build the ops (unless given, already built from ``recipe``), make sure every model they
+    need is on this machine (downloading the missing ones when online), then run the recipe
+    on its executor."""
+    from ops.models.requirements import ensure_models
     from pipelines.compat import warn_ignored
     from pipelines.config import build_ops
 
     warn_ignored(recipe.compat)
     ops = build_ops(recipe) if ops is None else ops
+    ensure_models(ops)
     if recipe.executor_type == "ray":
         from pipelines.executor.ray import RayExecutor
         executor = RayExecutor(recipe, ops)
@@ -84,10 +88,14 @@ def process_main(argv: Optional[list[str]] = None) -> int:
               "filter; it is dj-analyze's setting (as in Data-Juicer)", file=sys.stderr)
         return 2
     setup_logging(recipe.work_dir, log_level(recipe))
+    from ops.models.requirements import ModelsMissingError
     try:
         summary = run_recipe(recipe)
     except RecipeError as exc:
         print(f"dj-process: recipe error: {exc}", file=sys.stderr)
+        return 2
+    except ModelsMissingError as exc:
+        print(f"dj-process: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("dj-process: interrupted; rerun the same command to resume", file=sys.stderr)
