@@ -24,13 +24,12 @@ RECIPE_MAPPED: dict[str, Any] = {
     "text_keys": Union[str, list[str]], "image_key": str, "skip_op_error": bool,
     "export_type": str, "export_shard_size": int, "keep_stats_in_res_ds": bool,
     "keep_hashes_in_res_ds": bool, "suffixes": Union[str, list[str]],
-    "dataset": Union[dict, list[dict]], "percentiles": list[float],
+    "dataset": Union[dict, list[dict]], "validators": list[dict], "percentiles": list[float],
     "export_original_dataset": bool, "save_stats_in_one_file": bool, "debug": bool,
     "auto": bool, "auto_num": int,
 }
 # recipe keys accepted with no effect here, and why
 RECIPE_IGNORED: dict[str, tuple[Any, str]] = {
-    "validators": (list[dict], "sample validation on load"),
     "generated_dataset_config": (dict, "generated datasets"),
     "export_in_parallel": (bool, "the export streams in one pass"),
     "export_extra_args": (dict, "WebDataset-style export options"),
@@ -74,6 +73,7 @@ class CompatSettings:
     auto: bool = False                                   # analyzer: every header filter
     auto_num: int = 1000
     debug: bool = False
+    validators: list = field(default_factory=list)       # required_fields checks on load
     ignored: list = field(default_factory=list)          # "key" / "process[i] op: key"
 
     def as_dict(self) -> dict:
@@ -138,10 +138,76 @@ def apply_recipe(cfg: dict, keys: list[str]) -> CompatSettings:
         if given["auto_num"] < 1:
             raise CompatError("auto_num: must be >= 1")
         s.auto_num = given["auto_num"]
+    for i, v in enumerate(given.get("validators") or []):
+        if v.get("type") == "required_fields":
+            s.validators.append(_required_fields(i, v))
+        else:   # conversation / code validators check text formats
+            s.ignored.append(f"validators[{i}] (type {v.get('type')!r})")
     if s.auto:    # Data-Juicer's analyzer: every stats filter replaces the process list
         cfg["process"] = [{name: {}} for name in auto_filters()]
-    s.ignored = [k for k in given if k in RECIPE_IGNORED]
+    s.ignored = [k for k in given if k in RECIPE_IGNORED] + s.ignored
     return s
+
+
+TYPES = {"str": str, "int": int, "float": (int, float), "bool": bool, "list": list,
+         "dict": dict}
+
+
+def _required_fields(i: int, v: dict) -> dict:
+    where = f"validators[{i}] required_fields"
+    extra = set(v) - {"type", "required_fields", "field_types", "allow_missing", "sample_size"}
+    fields = v.get("required_fields")
+    if extra or not isinstance(fields, list) or not fields:
+        raise CompatError(f"{where}: needs a non-empty 'required_fields' list (and optionally "
+                          f"field_types, allow_missing, sample_size); got {v!r}")
+    types = v.get("field_types") or {}
+    bad = {k: t for k, t in types.items() if t not in TYPES}
+    if bad:
+        raise CompatError(f"{where}: unknown field_types {bad} (known: {', '.join(TYPES)})")
+    return {"fields": list(fields), "types": dict(types),
+            "allow_missing": float(v.get("allow_missing", 0.0)),
+            "sample_size": int(v.get("sample_size", 100))}
+
+
+def validate_dataset(recipe) -> None:
+    """Data-Juicer's ``required_fields`` validators on the first rows of the dataset: every
+    field present, at most ``allow_missing`` of the values null, values of ``field_types``."""
+    compat = getattr(recipe, "compat", None)
+    if compat is None or not compat.validators:
+        return
+    rows = _head(recipe, max(v["sample_size"] for v in compat.validators))
+    columns = set(rows[0]) if rows else set()
+    for i, v in enumerate(compat.validators):
+        missing = [f for f in v["fields"] if f not in columns]
+        if missing:
+            raise CompatError(f"validators: the dataset lacks required fields {missing} "
+                              f"(columns: {', '.join(sorted(columns))})")
+        sample = rows[:v["sample_size"]]
+        for f in v["fields"]:
+            nulls = sum(r.get(f) is None for r in sample)
+            if sample and nulls / len(sample) > v["allow_missing"]:
+                raise CompatError(f"validators: field '{f}' is null in {nulls} of the first "
+                                  f"{len(sample)} rows (allow_missing {v['allow_missing']})")
+            want = v["types"].get(f)
+            wrong = {type(r[f]).__name__ for r in sample if r.get(f) is not None and
+                     (not isinstance(r[f], TYPES[want]) or
+                      (want in ("int", "float") and isinstance(r[f], bool)))} if want else set()
+            if wrong:
+                raise CompatError(f"validators: field '{f}' should hold {want}, found "
+                                  f"{', '.join(sorted(wrong))}")
+
+
+def _head(recipe, n: int) -> list[dict]:
+    from pipelines.dataset import prepare_table, read_rows
+    from pipelines.shards import dataset_root, is_sharded, list_shards, read_shard
+    path = recipe.dataset_path
+    if is_sharded(path):
+        table = next(read_shard(list_shards(path)[0], dataset_root(path), recipe.image_columns,
+                                rows=n), None)
+    else:
+        table = prepare_table(read_rows(path, **dataset_options(recipe)), path,
+                              recipe.image_columns)
+    return table.slice(0, n).to_pylist() if table is not None else []
 
 
 def auto_filters() -> list[str]:

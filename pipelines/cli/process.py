@@ -30,10 +30,14 @@ def run_recipe(recipe, ops=None) -> dict:
     need is on this machine (downloading the missing ones when online), then run the recipe
     on its executor."""
     from ops.models.requirements import ensure_models
-    from pipelines.compat import warn_ignored
-    from pipelines.config import build_ops
+    from pipelines.compat import CompatError, validate_dataset, warn_ignored
+    from pipelines.config import RecipeError, build_ops
 
     warn_ignored(recipe.compat)
+    try:
+        validate_dataset(recipe)
+    except CompatError as exc:
+        raise RecipeError(str(exc)) from None
     ops = build_ops(recipe) if ops is None else ops
     ensure_models(ops)
     if recipe.executor_type == "ray":

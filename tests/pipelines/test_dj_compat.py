@@ -2,6 +2,7 @@
 map onto ours act the same way, the others are named in one warning."""
 import json
 import logging
+import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -78,7 +79,7 @@ def test_all_keys_recipe_runs_unchanged(small_images, tmp_path):
     assert len(warnings) == 1
     named = {k for k, (_, _) in RECIPE_IGNORED.items()
              if k in warnings[0].split("process[")[0]}
-    expected = {"validators", "export_in_parallel", "export_extra_args", "image_bytes_key",
+    expected = {"export_in_parallel", "export_extra_args", "image_bytes_key",
                 "image_special_token", "audio_key", "audio_special_token", "video_key",
                 "video_special_token", "eoc_special_token", "turbo", "use_cache",
                 "open_monitor", "op_list_to_trace", "open_insight_mining", "op_list_to_mine",
@@ -192,3 +193,27 @@ def test_sub_op_common_parameters_of_a_fused_op_are_named(small_images, tmp_path
     params = r.process[0][1]
     assert params["image_text_matching_filter_args"] == {
         "min_score": 0.4, "hf_blip": "Salesforce/blip-itm-base-coco"}
+
+
+def test_required_fields_validators(small_images, tmp_path):
+    from pipelines.cli import process_main
+    data = str(small_images / "data.jsonl")
+    recipe = tmp_path / "v.yaml"
+    ok = ("validators:\n  - type: required_fields\n    required_fields: [images, text]\n"
+          "    field_types: {text: str, n: int}\n  - type: swift_messages\n"
+          "process:\n  - image_size_filter:\n")
+    recipe.write_text(ok)
+    summary = run_inprocess(["--config", str(recipe), "--dataset_path", data,
+                             "--work_dir", str(tmp_path / "ok")])
+    assert summary["kept"] == 24
+    assert parse_recipe(["--config", str(recipe), "--dataset_path", data]).compat.ignored == \
+        ["validators[1] (type 'swift_messages')"]
+    for bad, message in (("[images, caption]", "lacks required fields ['caption']"),
+                         ("[n]\n    field_types: {n: str}", "field 'n' should hold str")):
+        recipe.write_text(f"validators:\n  - type: required_fields\n    required_fields: {bad}\n"
+                          "process:\n  - image_size_filter:\n")
+        with pytest.raises(RecipeError, match=re.escape(message)):
+            run_inprocess(["--config", str(recipe), "--dataset_path", data,
+                           "--work_dir", str(tmp_path / "bad")])
+    assert process_main(["--config", str(recipe), "--dataset_path", data,
+                         "--work_dir", str(tmp_path / "cli")]) == 2
