@@ -211,11 +211,17 @@ def _head(recipe, n: int) -> list[dict]:
 
 
 def auto_filters() -> list[str]:
-    """``auto: true``: every built-in filter that needs no model."""
+    """``auto: true``: every built-in filter that needs no model and computes stats of its
+    own (not one that judges another op's stats, such as generation_loss_gap_filter)."""
     from ops.base import Filter
     from ops.registry import OPERATORS
+
+    def own_stats(cls) -> bool:
+        return any(getattr(cls, m) is not getattr(Filter, m)
+                   for m in ("compute_stats_single", "compute_stats_batched"))
     return [n for n in OPERATORS.builtin_names()
-            if issubclass(OPERATORS.get(n), Filter) and OPERATORS.get(n).accelerator == "cpu"]
+            if issubclass(OPERATORS.get(n), Filter) and OPERATORS.get(n).accelerator == "cpu"
+            and own_stats(OPERATORS.get(n))]
 
 
 def _dataset(cfg: dict, dataset) -> None:
