@@ -29,3 +29,7 @@ class RangeDecisions:
                     f"{hi_s}{']' if self.max_closed_interval else ')'}")
         return (f"(-inf, {lo_s}{']' if self.min_closed_interval else ')'} U "
                 f"{'[' if self.max_closed_interval else '('}{hi_s}, inf)")
+
+    def range_miss(self, lo=None, hi=None) -> str:
+        """Why a value is not kept: ``outside [0.1, 1]``, reversed ``not in (-inf, 0.1] U ...``."""
+        return f"{'not in' if self.reversed_range else 'outside'} {self.range_text(lo, hi)}"

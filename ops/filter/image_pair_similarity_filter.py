@@ -91,6 +91,6 @@ class ImagePairSimilarityFilter(Filter):
             if any(ok) if self.any else all(ok):
                 out.append(True)
             else:
-                out.append((False, f"image_pair_similarity={v:.4f} not in "
-                                   f"{self.range_text(self.min_score, self.max_score)}"))
+                out.append((False, f"image_pair_similarity={v:.4f} "
+                                   f"{self.range_miss(self.min_score, self.max_score)}"))
         return out

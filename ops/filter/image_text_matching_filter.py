@@ -62,7 +62,7 @@ class ImageTextMatchingFilter(Filter):
                                      trust_remote_code=self.trust_remote_code)
 
     def _prepare(self, sample: dict) -> tuple[list, str]:
-        paths = self.image_paths(sample) if sample.get(self.image_key) is not None else []
+        paths = self.image_paths(sample, none_ok=True)
         text = sample.get(self.text_key)
         if paths and (not isinstance(text, str) or not text.strip()):
             raise OpError(f"sample has no text in column '{self.text_key}' to match its images")
@@ -119,6 +119,6 @@ class ImageTextMatchingFilter(Filter):
             if not ok or (any(ok) if self.any else all(ok)):
                 out.append(True)
             else:
-                out.append((False, f"image_text_matching_score={v:.4f} not in "
-                                   f"{self.range_text(self.min_score, self.max_score)}"))
+                out.append((False, f"image_text_matching_score={v:.4f} "
+                                   f"{self.range_miss(self.min_score, self.max_score)}"))
         return out

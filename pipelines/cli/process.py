@@ -28,25 +28,27 @@ def setup_logging(work_dir: Optional[str] = None, level: int = logging.INFO) -> 
 def run_recipe(recipe, ops=None) -> dict:
     """Build the ops (unless given, already built from ``recipe``), make sure every model they
     need is on this machine (downloading the missing ones when online), then run the recipe
-    on its executor."""
+    on its executor -- holding its work_dir for the whole run (see pipelines.lock)."""
     from ops.models.requirements import ensure_models
     from pipelines.compat import CompatError, validate_dataset, warn_ignored
     from pipelines.config import RecipeError, build_ops
+    from pipelines.lock import work_dir_lock
 
     warn_ignored(recipe.compat)
     try:
         validate_dataset(recipe)
     except CompatError as exc:
         raise RecipeError(str(exc)) from None
-    ops = build_ops(recipe) if ops is None else ops
-    ensure_models(ops)
-    if recipe.executor_type == "ray":
-        from pipelines.executor.ray import RayExecutor
-        executor = RayExecutor(recipe, ops)
-    else:
-        from pipelines.executor.local import LocalExecutor
-        executor = LocalExecutor(recipe, ops)
-    return executor.run()
+    with work_dir_lock(recipe.work_dir):
+        ops = build_ops(recipe) if ops is None else ops
+        ensure_models(ops)
+        if recipe.executor_type == "ray":
+            from pipelines.executor.ray import RayExecutor
+            executor = RayExecutor(recipe, ops)
+        else:
+            from pipelines.executor.local import LocalExecutor
+            executor = LocalExecutor(recipe, ops)
+        return executor.run()
 
 
 def log_level(recipe) -> int:
@@ -70,6 +72,7 @@ def list_ops(names: list[str]) -> int:
 def process_main(argv: Optional[list[str]] = None) -> int:
     """dj-process --config recipe.yaml [--key value ...] | --list-ops [NAME ...]"""
     from pipelines.config import RecipeError, parse_recipe
+    from pipelines.lock import WorkDirBusy, WorkDirUnusable, acquire, release
     from pipelines.report import format_summary
 
     from pipelines.compat import flag_args
@@ -91,12 +94,30 @@ def process_main(argv: Optional[list[str]] = None) -> int:
         print("dj-process: recipe error: auto: true analyzes a dataset with every stats "
               "filter; it is dj-analyze's setting (as in Data-Juicer)", file=sys.stderr)
         return 2
+    try:  # before the log file opens: a refused run must not write into another's work_dir
+        acquire(recipe.work_dir)
+    except (WorkDirBusy, WorkDirUnusable) as exc:
+        print(f"dj-process: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return _process(recipe, format_summary)
+    finally:
+        release(recipe.work_dir)
+
+
+def _process(recipe, format_summary) -> int:
+    from pipelines.config import RecipeError
+    from pipelines.dataset import DatasetError
+
     setup_logging(recipe.work_dir, log_level(recipe))
     from ops.models.requirements import ModelsMissingError
     try:
         summary = run_recipe(recipe)
     except RecipeError as exc:
         print(f"dj-process: recipe error: {exc}", file=sys.stderr)
+        return 2
+    except DatasetError as exc:  # raised while loading, before any op ran
+        print(f"dj-process: dataset error: {exc}", file=sys.stderr)
         return 2
     except ModelsMissingError as exc:
         print(f"dj-process: {exc}", file=sys.stderr)
