@@ -52,4 +52,6 @@ class ImageShapeFilter(ImageHeaderFilter):
     def _span(self, lo: int, hi: int) -> str:
         """The kept range as a reader wants it: an unset maximum is not printed as
         sys.maxsize."""
-        return self.range_text(lo, hi if hi < sys.maxsize else None)
+        if hi < sys.maxsize or self.reversed_range:
+            return self.range_text(lo, hi if hi < sys.maxsize else None)
+        return f"{'>=' if self.min_closed_interval else '>'} {lo}"
