@@ -8,7 +8,9 @@ Grace Hopper, scikit-image's astronaut / coffee / cat, and a two-face composite.
 ``face_counts`` and ``face_ratios`` (exact), and the pixels ``image_blur_mapper`` (p=1) and
 ``image_face_blur_mapper`` write (PNG, exact), and which samples ``image_deduplicator`` keeps
 for each perceptual hash (re-encoded, lossless and byte-identical copies, a mirrored image;
-Data-Juicer's side needs ``imagededup`` in its venv).
+Data-Juicer's side needs ``imagededup`` in its venv); with the tests' tiny models (random
+weights, built from configs): ``image_text_similarity`` of texts in Data-Juicer's chunk format
+and the boxes / class labels of ``image_detection_yolo_mapper``.
 """
 from __future__ import annotations
 
@@ -50,6 +52,18 @@ for method in ("phash", "dhash", "whash", "ahash"):
                             for i, p in enumerate(dups)]).map(op.compute_hash)
     kept, _ = op.process(ds)
     res["dedup_" + method] = sorted(int(t) for t in kept["text"])
+from data_juicer.ops.filter.image_text_similarity_filter import ImageTextSimilarityFilter
+from data_juicer.ops.mapper.image_detection_yolo_mapper import ImageDetectionYoloMapper
+clip_dir, yolo_file, squares, texts = sys.argv[4], sys.argv[5], json.loads(sys.argv[6]), json.loads(sys.argv[7])
+op = ImageTextSimilarityFilter(hf_clip=clip_dir, min_score=-1.0, reduce_mode="avg")
+res["clip"] = [op.compute_stats_single({"images": squares, "text": t, "__dj__stats__": {}})
+               ["__dj__stats__"]["image_text_similarity"] for t in texts]
+op = ImageDetectionYoloMapper(model_path=yolo_file, imgsz=128)
+res["yolo"] = []
+for p in squares:
+    meta = op.process_single({"images": [p], "__dj__meta__": {}})["__dj__meta__"]
+    res["yolo"].append([[list(map(float, b)) for b in meta["__dj__bbox__"][0]],
+                        list(map(int, meta["__dj__class_label__"][0]))])
 print(json.dumps(res))
 """
 
@@ -94,6 +108,49 @@ def our_dedup(dups: list[str], method: str) -> list[int]:
     return [i for i, k in enumerate(keep) if k]
 
 
+IMG, EOC = "<__dj__image>", "<|__dj__eoc|>"
+TEXTS = [f"{IMG} an astronaut {EOC} {IMG}{IMG} a cup of coffee and a cat {EOC}",
+         f"{IMG}{IMG}{IMG} three photos {EOC}", f"{IMG} a woman {EOC}"]
+
+
+def squares(root: Path, paths: list[str]) -> list[str]:
+    """128 px squares (the inference size: no letterbox padding on either side)."""
+    out = []
+    for p in paths[1:4]:
+        q = root / f"square_{Path(p).stem}.png"
+        Image.open(p).convert("RGB").resize((128, 128), Image.LANCZOS).save(q)
+        out.append(str(q))
+    return out
+
+
+def our_models(clip_dir: str, yolo_file: str, sq: list[str]) -> dict:
+    rows = [{"images": sq, "text": t, Fields.id: str(i), Fields.stats: {}, Fields.meta: {}}
+            for i, t in enumerate(TEXTS)]
+    op = OPERATORS.get("image_text_similarity_filter")(hf_clip=clip_dir, min_score=-1.0)
+    out = op.run_batched(batch_of(rows))
+    clip = [json.loads(s)["image_text_similarity"] for s in out[Fields.stats]]
+    op = OPERATORS.get("image_detection_yolo_mapper")(model_path=yolo_file, imgsz=128)
+    rows = [{"images": [p], Fields.id: str(i), Fields.stats: {}, Fields.meta: {}}
+            for i, p in enumerate(sq)]
+    metas = [json.loads(m) for m in op.run_batched(batch_of(rows))[Fields.meta]]
+    yolo = [[m["__dj__bbox__"][0], m["__dj__class_label__"][0]] for m in metas]
+    return {"clip": clip, "yolo": yolo}
+
+
+def same_detections(a, b, tol=0.02) -> bool:
+    """Same boxes and labels, in any order among equal scores."""
+    (boxes_a, labels_a), (boxes_b, labels_b) = a, b
+    rows_a = [tuple(x) + (c,) for x, c in zip(boxes_a, labels_a)]
+    free = [tuple(x) + (c,) for x, c in zip(boxes_b, labels_b)]
+    for r in rows_a:
+        hit = next((f for f in free if f[4] == r[4] and
+                    all(abs(u - v) <= tol for u, v in zip(f[:4], r[:4]))), None)
+        if hit is None:
+            return False
+        free.remove(hit)
+    return not free
+
+
 def ours(paths: list[str], work: Path) -> dict:
     def run(name, **kw):
         op = OPERATORS.get(name)(**kw).bind(RunContext(work_dir=str(work)))
@@ -128,8 +185,12 @@ def main(argv=None) -> int:
         root = Path(tmp)
         paths = photos(root)
         dups = duplicates(root, paths)
-        dj = subprocess.run([py, "-c", DJ_SIDE, json.dumps(paths),
-                             str(root / "dj"), json.dumps(dups)], capture_output=True, text=True)
+        sq = squares(root, paths)
+        from tests.ops.tiny_models import build_clip, build_yolo
+        clip_dir, yolo_file = build_clip(root / "models"), build_yolo(root / "models")
+        dj = subprocess.run([py, "-c", DJ_SIDE, json.dumps(paths), str(root / "dj"),
+                             json.dumps(dups), clip_dir, yolo_file, json.dumps(sq),
+                             json.dumps(TEXTS)], capture_output=True, text=True)
         if dj.returncode:
             raise SystemExit(f"Data-Juicer side failed:\n{dj.stderr[-3000:]}")
         theirs = json.loads(dj.stdout.strip().splitlines()[-1])
@@ -150,6 +211,7 @@ def main(argv=None) -> int:
         names = [Path(p).name for p in dups]
         kept = {m: (our_dedup(dups, m), theirs["dedup_" + m])
                 for m in ("phash", "dhash", "whash", "ahash")}
+        models = our_models(clip_dir, yolo_file, sq)
     print("| photo | face_counts (ours) | face_counts (Data-Juicer) | differences |")
     print("|---|---|---|---|")
     for r in rows:
@@ -160,6 +222,19 @@ def main(argv=None) -> int:
         ok &= a == b
         print(f"| {method} | {', '.join(names[i] for i in a)} | "
               f"{', '.join(names[i] for i in b)} |")
+    print("\n| image_text_similarity (tiny CLIP) | ours | Data-Juicer |")
+    print("|---|---|---|")
+    for text, a, b in zip(TEXTS, models["clip"], theirs["clip"]):
+        ok &= len(a) == len(b) and np.allclose(a, b, atol=1e-5)
+        shown = text.replace(IMG, "<img>").replace(EOC, "<eoc>")
+        print(f"| `{shown}` | {[round(v, 5) for v in a]} | {[round(v, 5) for v in b]} |")
+    print("\n| image_detection_yolo_mapper (tiny YOLO11) | boxes (ours) | boxes (Data-Juicer) | "
+          "same boxes and labels |")
+    print("|---|---|---|---|")
+    for p, a, b in zip(sq, models["yolo"], theirs["yolo"]):
+        same = same_detections(a, b)
+        ok &= same
+        print(f"| {Path(p).stem} | {len(a[0])} | {len(b[0])} | {'yes' if same else 'NO'} |")
     print("parity: " + ("all equal" if ok else "DIFFERENCES"))
     return 0 if ok else 1
 
