@@ -11,6 +11,7 @@ from typing import Any, Optional
 from ops.base import OP
 from ops.extras import missing_extra_message, missing_modules
 from ops.registry import OPERATORS, RegistryError, load_custom_operators
+from pipelines import preflight
 
 
 class RecipeError(ValueError):
@@ -37,6 +38,7 @@ class Recipe:
     study: Optional[dict] = None
     config_path: Optional[str] = None
     validated: bool = False             # parse_recipe: process holds validated, typed params
+    image_roots: Optional[list] = None  # confine image paths (pipelines.paths); None: off
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
@@ -70,6 +72,9 @@ def _parser():
     p.add_argument("--use_checkpoint", type=bool, default=True)
     p.add_argument("--image_columns", type=Optional[list[str]], default=None,
                    help="columns holding image paths, resolved relative to the dataset file")
+    p.add_argument("--image_roots", type=Optional[list[str]], default=None,
+                   help="refuse a dataset whose image paths lie outside these folders "
+                        "(or URL prefixes); default: no restriction")
     p.add_argument("--comparison", type=Optional[dict], default=None)
     p.add_argument("--study", type=Optional[dict], default=None)
     p.add_argument("--process", type=Optional[list[Any]], default=None)
@@ -119,20 +124,37 @@ def parse_recipe(argv: Optional[list[str]] = None) -> Recipe:
                           " (or be a folder, for a sharded export on Ray)")
     if cfg["np"] < 1:
         raise RecipeError("np: must be >= 1")
+    if cfg["trace_num"] < 0:
+        raise RecipeError("trace_num: must be >= 0")
     if cfg["executor_type"] == "ray" and missing_modules("ray"):
         raise RecipeError(missing_extra_message("executor_type: ray", "ray", missing_modules("ray")))
+    process = normalise_process(cfg["process"])
     try:
-        load_custom_operators(cfg.get("custom_operator_paths") or [])
+        preflight.check_outputs(dataset_path, os.path.abspath(export_path),
+                                os.path.abspath(work_dir), folder_export)
+        plugins = preflight.resolve_plugin_paths(cfg.get("custom_operator_paths") or [],
+                                                 *preflight.plugin_base(argv, config_path))
+        image_roots = _image_roots(cfg.get("image_roots"))
+    except preflight.PreflightError as exc:
+        raise RecipeError(str(exc)) from None
+    # A plugin is code: it runs only once everything else in the recipe has passed.  Built-in
+    # (and entry-point) ops are validated first; names still unknown may be the plugins'.
+    typed: dict[int, dict] = {}
+    for idx, (name, params) in enumerate(process):
+        if not (plugins and name not in OPERATORS):
+            typed[idx] = validate_op(name, params, idx)
+    try:
+        load_custom_operators(plugins)
     except RegistryError as exc:
         raise RecipeError(str(exc)) from None
-    process = [(name, validate_op(name, params, idx))
-               for idx, (name, params) in enumerate(normalise_process(cfg["process"]))]
+    process = [(name, typed[idx] if idx in typed else validate_op(name, params, idx))
+               for idx, (name, params) in enumerate(process)]
     return Recipe(
         project_name=cfg["project_name"], dataset_path=dataset_path,
         export_path=export_path if "://" in export_path else os.path.abspath(export_path) + (
             "/" if export_path.endswith("/") else ""), work_dir=os.path.abspath(work_dir),
         np=cfg["np"], executor_type=cfg["executor_type"], process=process,
-        custom_operator_paths=[os.path.abspath(x) for x in cfg.get("custom_operator_paths") or []],
+        custom_operator_paths=plugins, image_roots=image_roots,
         ray_address=cfg.get("ray_address"), ray_require_gpus=cfg.get("ray_require_gpus", False),
         open_tracer=cfg["open_tracer"], trace_num=cfg["trace_num"],
         use_checkpoint=cfg["use_checkpoint"], image_columns=cfg.get("image_columns"),
@@ -158,7 +180,7 @@ def _check_dataset_path(path: str, config_path: Optional[str]) -> str:
             raise RecipeError(f"dataset_path: the pattern '{path}' matches no file")
         return full
     if not os.path.exists(full):
-        hint = _recipe_needs(config_path)
+        hint = _recipe_needs(config_path) or preflight.demo_data_hint(path, full)
         raise RecipeError(f"dataset_path: '{path}' does not exist" + (f" ({hint})" if hint
                                                                       else ""))
     return full
@@ -176,8 +198,24 @@ def _recipe_needs(config_path: Optional[str]) -> str:
 
 
 def _check_config_path(path: str) -> None:
-    if not os.path.exists(path):
-        raise RecipeError(f"config: recipe file '{path}' does not exist")
+    try:
+        preflight.check_recipe_file(path)
+    except preflight.PreflightError as exc:
+        raise RecipeError(str(exc)) from None
+
+
+def _image_roots(roots: Optional[list]) -> Optional[list]:
+    if roots is None:
+        return None
+    from pipelines.paths import normalise_roots
+    out = normalise_roots(roots)
+    for raw, root in zip(roots, out):
+        if "://" not in root and not os.path.isdir(root):
+            raise preflight.PreflightError(f"image_roots: '{raw}' is not a folder")
+    if not out:
+        raise preflight.PreflightError("image_roots: an empty list would refuse every image; "
+                                       "leave it unset for no restriction")
+    return out
 
 
 def normalise_process(process: list) -> list[tuple[str, dict]]:

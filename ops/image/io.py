@@ -26,6 +26,13 @@ class ImageLoadError(OpError):
     """A file that cannot be read as an image, with the reason."""
 
 
+def check_max_pixels(value: Optional[int]) -> Optional[int]:
+    """An op's ``max_pixels`` parameter: a positive pixel count (None: no limit)."""
+    if value is not None and value < 1:
+        raise ValueError(f"max_pixels must be a positive number of pixels, got {value}")
+    return value
+
+
 @dataclass
 class ImageHeader:
     path: str
@@ -57,6 +64,9 @@ def _check_file(path: str) -> int:
     try:
         st = os.stat(path)
     except FileNotFoundError:
+        if os.path.islink(path):
+            raise ImageLoadError(f"{path}: broken symlink (its target "
+                                 f"'{os.readlink(path)}' does not exist)") from None
         raise ImageLoadError(f"{path}: file not found") from None
     except OSError as exc:
         raise ImageLoadError(f"{path}: cannot stat: {exc.strerror or exc}") from None

@@ -1,7 +1,7 @@
 """The smallest encoding of an image that reaches a perceptual-quality target.
 
 For every candidate format: encode at a few probe settings, measure the metric against the
-source, interpolate the setting that reaches the target (``ops.compare.interpolate``), encode
+source, interpolate the setting that reaches the target (``ops.image.interpolate``), encode
 there and step up until the measured value reaches it.  Only measured encodes count: the
 returned encoding is guaranteed to reach the target.  The winner is the fewest bytes over all
 formats.
@@ -90,7 +90,7 @@ class TargetSearch:
         return seen[(fmt, q)]
 
     def _search_format(self, ref: np.ndarray, fmt: str, seen: dict) -> Optional[Trial]:
-        from ops.compare.interpolate import setting_for_target
+        from .interpolate import setting_for_target
         probes = [self._trial(ref, fmt, q, seen) for q in self.probes[fmt]]
         passing = [t for t in probes if reaches(t.value, self.target, self.metric)]
         if not passing:

@@ -11,7 +11,7 @@ import numpy as np
 
 from ops.base import Mapper, OpError
 from ops.fields import Fields
-from ops.image.io import DEFAULT_MAX_PIXELS, load_image
+from ops.image.io import DEFAULT_MAX_PIXELS, check_max_pixels, load_image
 from ops.registry import OPERATORS
 
 from ops.image.sweep_plan import (MIN_FRAGMENT, MeasurementCache, crop_box, expand_grid,
@@ -105,7 +105,7 @@ class ImageCodecSweepMapper(Mapper):
         self.save_distmaps = save_distmaps
         self.distmap_dir = distmap_dir
         self.threads = threads
-        self.max_pixels = max_pixels
+        self.max_pixels = check_max_pixels(max_pixels)
         self._started: Optional[float] = None   # wall clock of the first batch (travels to workers)
 
     # ------------------------------------------------------------------ lifecycle

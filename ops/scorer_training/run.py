@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     ap.add_argument("--train-split", choices=("train", "heldout"), default="train",
                     help="photos of the training chains; 'heldout' is a diagnostic only: a net "
                          "trained on the very photos it is evaluated on (other chains of them) "
-                         "measures what the inputs allow when unseen photos are no issue")
+                         "measures what the inputs allow when unseen photos are not in the way")
     ap.add_argument("--k", type=int, help="blocks per image (default features.K_BLOCKS = 64; "
                     "the weights remember it and score with it)")
     ap.add_argument("--threads", type=int, default=2)

@@ -27,19 +27,22 @@ def setup_logging(work_dir: Optional[str] = None, level: int = logging.INFO) -> 
 
 def run_recipe(recipe) -> dict:
     """Build the ops, make sure every model they need is on this machine (downloading the
-    missing ones when online), then run the recipe on its executor."""
+    missing ones when online), then run the recipe on its executor -- holding its work_dir
+    for the whole run (see pipelines.lock)."""
     from ops.models.requirements import ensure_models
     from pipelines.config import build_ops
+    from pipelines.lock import work_dir_lock
 
-    ops = build_ops(recipe)
-    ensure_models(ops)
-    if recipe.executor_type == "ray":
-        from pipelines.executor.ray import RayExecutor
-        executor = RayExecutor(recipe, ops)
-    else:
-        from pipelines.executor.local import LocalExecutor
-        executor = LocalExecutor(recipe, ops)
-    return executor.run()
+    with work_dir_lock(recipe.work_dir):
+        ops = build_ops(recipe)
+        ensure_models(ops)
+        if recipe.executor_type == "ray":
+            from pipelines.executor.ray import RayExecutor
+            executor = RayExecutor(recipe, ops)
+        else:
+            from pipelines.executor.local import LocalExecutor
+            executor = LocalExecutor(recipe, ops)
+        return executor.run()
 
 
 def list_ops(names: list[str]) -> int:
@@ -58,6 +61,7 @@ def list_ops(names: list[str]) -> int:
 def process_main(argv: Optional[list[str]] = None) -> int:
     """dj-process --config recipe.yaml [--key value ...] | --list-ops [NAME ...]"""
     from pipelines.config import RecipeError, parse_recipe
+    from pipelines.lock import WorkDirBusy, WorkDirUnusable, acquire, release
     from pipelines.report import format_summary
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -74,12 +78,30 @@ def process_main(argv: Optional[list[str]] = None) -> int:
     except RecipeError as exc:
         print(f"dj-process: recipe error: {exc}", file=sys.stderr)
         return 2
+    try:  # before the log file opens: a refused run must not write into another's work_dir
+        acquire(recipe.work_dir)
+    except (WorkDirBusy, WorkDirUnusable) as exc:
+        print(f"dj-process: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return _process(recipe, format_summary)
+    finally:
+        release(recipe.work_dir)
+
+
+def _process(recipe, format_summary) -> int:
+    from pipelines.config import RecipeError
+    from pipelines.dataset import DatasetError
+
     setup_logging(recipe.work_dir)
     from ops.models.requirements import ModelsMissingError
     try:
         summary = run_recipe(recipe)
     except RecipeError as exc:
         print(f"dj-process: recipe error: {exc}", file=sys.stderr)
+        return 2
+    except DatasetError as exc:  # raised while loading, before any op ran
+        print(f"dj-process: dataset error: {exc}", file=sys.stderr)
         return 2
     except ModelsMissingError as exc:
         print(f"dj-process: {exc}", file=sys.stderr)

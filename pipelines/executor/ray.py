@@ -91,8 +91,9 @@ class RayExecutor:
             t0 = time.time()
             if rows and op_kind(self.ops[index]) != "aggregator":
                 self._execute(group, plans[index], files, ckpt.dir)
-            share = (time.time() - t0) / len(group)  # fused ops share their Ray pass evenly
-            for j in group:
+            shares = st.split_seconds(time.time() - t0, [  # fused ops split their pass
+                st.busy_seconds(st.stage_files(self._work_dir(ckpt.dir, j))) for j in group])
+            for j, share in zip(group, shares):
                 counts = self._account(j, files, rows, ckpt.dir, report, share)
                 report.add(counts)
                 ckpt.save(j, functools.partial(os.replace, self._work_dir(ckpt.dir, j)),
@@ -125,12 +126,13 @@ class RayExecutor:
         if is_sharded(self.recipe.dataset_path):  # workers read the shards, not the driver
             rows = write_sharded_input(self.recipe.dataset_path, folder,
                                        self.recipe.image_columns, st.MAX_BLOCK_ROWS,
-                                       max(1, int(info.total.get("CPU", 1))))
+                                       max(1, int(info.total.get("CPU", 1))),
+                                       self.recipe.image_roots)
             with open(done, "w", encoding="utf-8") as fh:
                 fh.write(str(rows))
             return st.stage_files(folder), rows
         table = prepare_table(read_rows(self.recipe.dataset_path), self.recipe.dataset_path,
-                              self.recipe.image_columns)
+                              self.recipe.image_columns, self.recipe.image_roots)
         min_rows = max([op.batch_size for op in self.ops] or [1])
         files = st.write_input(table, folder, info.total.get("CPU", 1), min_rows)
         with open(done, "w", encoding="utf-8") as fh:

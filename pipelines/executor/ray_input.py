@@ -12,18 +12,20 @@ import os
 
 import pyarrow.parquet as pq
 
-from pipelines.dataset import DatasetError
+from pipelines.dataset import DatasetError, check_image_roots
 from pipelines.shards import dataset_root, list_shards, read_shard
 
 logger = logging.getLogger("imgjuicer")
 
 
-def _read_one(folder: str, root: str, image_columns, block_rows: int, batch: dict) -> dict:
+def _read_one(folder: str, root: str, image_columns, block_rows: int, image_roots,
+              batch: dict) -> dict:
     out = {"index": [], "blocks": [], "rows": [], "error": []}
     for index, shard in zip(batch["index"], batch["shard"]):
         blocks, rows, error = 0, 0, ""
         try:
             for k, table in enumerate(read_shard(shard, root, image_columns, block_rows)):
+                check_image_roots(table, image_columns, image_roots)
                 dest = os.path.join(folder, f"block-{int(index):06d}-{k:05d}.parquet")
                 tmp = f"{dest}.{os.getpid()}.tmp"
                 pq.write_table(table, tmp)
@@ -41,7 +43,7 @@ def _read_one(folder: str, root: str, image_columns, block_rows: int, batch: dic
 
 
 def write_sharded_input(dataset_path: str, folder: str, image_columns, block_rows: int,
-                        parallelism: int) -> int:
+                        parallelism: int, image_roots=None) -> int:
     """Read every shard of ``dataset_path`` on Ray workers into parquet blocks in ``folder``;
     returns the row count.  A shard that cannot be read stops the run with an error naming it
     (before any op runs: no row of any shard is silently left out)."""
@@ -56,7 +58,7 @@ def write_sharded_input(dataset_path: str, folder: str, image_columns, block_row
                 parallelism)
     items = [{"index": i, "shard": s} for i, s in enumerate(shards)]
     ds = ray.data.from_items(items, override_num_blocks=len(items))
-    fn = functools.partial(_read_one, folder, root, image_columns, block_rows)
+    fn = functools.partial(_read_one, folder, root, image_columns, block_rows, image_roots)
     ds = ds.map_batches(fn, batch_size=1, num_cpus=1,
                         compute=ray.data.TaskPoolStrategy(size=max(1, min(parallelism,
                                                                           len(items)))))

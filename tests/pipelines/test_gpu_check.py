@@ -1,5 +1,4 @@
-"""tools/gpu_check.py: refuses to pretend on a machine without CUDA; its dataset and report helpers."""
-import importlib.util
+"""pipelines.cli.gpu_check (tools/gpu_check.py): refuses to pretend on a machine without CUDA; its dataset and report helpers."""
 import json
 from pathlib import Path
 
@@ -11,10 +10,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def gpu_check():
-    spec = importlib.util.spec_from_file_location("gpu_check", REPO / "tools" / "gpu_check.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from pipelines.cli import gpu_check
+    return gpu_check
 
 
 def test_no_cuda_is_said_plainly(gpu_check, capsys):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,14 +22,13 @@ import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
 
 from ops.image.codecs import encode  # noqa: E402
 from ops.image.target_quality import TargetSearch, measure_metric, reaches  # noqa: E402
 
 
 def sources(tmp: Path) -> dict[str, list[Path]]:
-    from tools.make_demo_data import PHOTOS, package_file
+    from pipelines.demo_data import PHOTOS, package_file
     pngs = []
     for package, rel, name in PHOTOS:
         img = Image.open(package_file(package, rel)).convert("RGB")
