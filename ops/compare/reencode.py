@@ -53,13 +53,13 @@ def target_value(view: np.ndarray, enc, metric: str, threads: int = 1) -> float:
 
 def reach_target(view: np.ndarray, fmt: str, params: dict, name: str, settings: list,
                  values: list, metric: str, target: float, refine: int = 2,
-                 threads: int = 1) -> Optional[Reached]:
+                 threads: int = 1, method: str = "pchip") -> Optional[Reached]:
     """Encode ``view`` at the setting whose interpolated ``metric`` equals ``target``; with
     ``refine`` > 0, add each re-encode's measurement to the curve and solve again while it
     misses by more than CLOSE.  Returns the closest encode, or None when the study's
     measurements do not reach the target (no extrapolation)."""
     from ops.image.codecs import encode
-    first = setting_for_target(settings, values, target)
+    first = setting_for_target(settings, values, target, method)
     if first is None:
         return None
     xs, ys = list(settings), list(values)
@@ -75,7 +75,7 @@ def reach_target(view: np.ndarray, fmt: str, params: dict, name: str, settings: 
             break
         xs.append(value)
         ys.append(got)
-        nxt = setting_for_target(xs, ys, target)
+        nxt = setting_for_target(xs, ys, target, method)
         if nxt is None:
             break
         s = nxt
