@@ -106,6 +106,8 @@ def rd_matched(analysis: dict, cs: dict, colours: dict) -> dict:
                          "opacity": 0.35,
                          "text": [f"{_short(img)} · {lb}<br>SSIMULACRA2 {p[1]:g} at "
                                   f"{p[0]:.3f} bpp" for p in pts], "hoverinfo": "text"})
+    if not data:
+        return None
     return {"data": data, "layout": _layout(
         "Bits per pixel at matched SSIMULACRA2, per image then aggregated",
         "bits per pixel (log scale; band p05-p95 over images, dashed: worst 5%)",
@@ -145,7 +147,7 @@ def by_setting(analysis: dict, cs: dict, colours: dict, key: str, title: str,
                ytitle: str) -> Optional[dict]:
     """Mean and worst-5 % of a measurement per setting, one line pair per curve."""
     data = []
-    worst = "p05" if key in ("ssimulacra2", "psnr", "ssim") else "p95"
+    worst = "p05" if QUALITY_KEYS.get(key, ("", True))[1] else "p95"
     for lb in cs:
         rows = [r for r in analysis["statistics"] if r["curve"] == lb and key in r]
         if not rows:
@@ -166,17 +168,19 @@ def by_setting(analysis: dict, cs: dict, colours: dict, key: str, title: str,
     return {"data": data, "layout": _layout(title, f"encoder {setting}", ytitle)}
 
 
-def bits_per_quality(images: list, cs: dict, colours: dict) -> Optional[dict]:
-    """Bits per pixel per SSIMULACRA2 point, per setting: mean and worst-5 % (p95)."""
+def bits_per_quality(images: list, cs: dict, colours: dict, key: str) -> Optional[dict]:
+    """Bits per pixel per quality point (times the distance for Butteraugli, as the reference
+    tool), per setting: mean and worst-5 % (p95)."""
     import numpy as np
+    label, higher = QUALITY_KEYS[key]
     data = []
     for lb, c in cs.items():
         per: dict = {}
         for vs in c["images"].values():
             for v in vs:
-                b, q = value(v, "bpp"), value(v, "ssimulacra2")
+                b, q = value(v, "bpp"), value(v, key)
                 if b is not None and q is not None and q > 0:
-                    per.setdefault(v["setting"]["value"], []).append(b / q)
+                    per.setdefault(v["setting"]["value"], []).append(b / q if higher else b * q)
         if not per:
             continue
         xs = sorted(per)
@@ -188,9 +192,9 @@ def bits_per_quality(images: list, cs: dict, colours: dict) -> Optional[dict]:
                      "line": {"color": colours[lb], "dash": "dash"}})
     if not data:
         return None
+    ytitle = f"bpp / {label}" if higher else f"bpp × {label}"
     return {"data": data, "layout": _layout(
-        "Bits per pixel per SSIMULACRA2 point (lower is better)", "encoder setting",
-        "bpp / SSIMULACRA2")}
+        f"Bits per pixel per {label} point (lower is better)", "encoder setting", ytitle)}
 
 
 def pareto(analysis: dict, cs: dict, colours: dict) -> Optional[dict]:
@@ -230,16 +234,20 @@ def study_plots(study, analysis: dict) -> list[tuple[str, dict]]:
     """[(id, plotly figure dict)] for the report."""
     cs = curves(study.images)
     colours = _colours(cs)
-    out = [("rd-matched", rd_matched(analysis, cs, colours))]
+    fig = rd_matched(analysis, cs, colours)
+    out = [("rd-matched", fig)] if fig else []
     for key in QUALITY_KEYS:
         fig = rd_settings(study.images, cs, colours, key)
         if fig:
             out.append((f"rd-{key}", fig))
-    fig = by_setting(analysis, cs, colours, "ssimulacra2",
-                     "SSIMULACRA2 vs encoder setting (mean, dashed: worst 5%)", "SSIMULACRA2")
+    measured = [k for k in QUALITY_KEYS if any(k in r for r in analysis["statistics"])]
+    key = measured[0] if measured else "ssimulacra2"
+    label = QUALITY_KEYS[key][0]
+    fig = by_setting(analysis, cs, colours, key,
+                     f"{label} vs encoder setting (mean, dashed: worst 5%)", label)
     if fig:
         out.append(("quality-setting", fig))
-    fig = bits_per_quality(study.images, cs, colours)
+    fig = bits_per_quality(study.images, cs, colours, key)
     if fig:
         out.append(("bytes-per-quality", fig))
     fig = pareto(analysis, cs, colours)

@@ -64,6 +64,7 @@ class QualityCollector:
             img = self._images.setdefault((src["sha256"], src["path"]), {
                 "source": src["path"], "sha256": src["sha256"], "width": src["width"],
                 "height": src["height"], "fragment": src.get("fragment"),
+                "icc": src.get("icc"), "colour": src.get("colour"),
                 "sample_id": str(s.get(Fields.id, "")).rsplit("/", 1)[0], "variants": []})
             metric_keys = v.get("metrics") or []
             img["variants"].append({

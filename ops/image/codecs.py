@@ -162,6 +162,7 @@ class Encoded:
     decode_seconds: float
     extra: dict = field(default_factory=dict)
     icc_profile: Optional[bytes] = None     # the profile the file carries (None: sRGB implied)
+    raw: Optional[np.ndarray] = None        # decoded numbers before that profile was applied
 
     @property
     def nbytes(self) -> int:
@@ -280,14 +281,15 @@ def encode(img, fmt: str, threads: int = 1, icc_profile: Optional[bytes] = None,
     if decoded.shape != arr.shape:
         raise CodecError(f"{fmt}: decoded shape {decoded.shape} differs from the source "
                          f"{arr.shape}")
-    kept = None
+    kept, raw = None, None
     if icc_profile and fmt != "jxl":
         with Image.open(io.BytesIO(data)) as im:
             kept = im.info.get("icc_profile") or None
         if kept:
             from .colour import to_srgb
+            raw = decoded
             decoded = np.asarray(to_srgb(Image.fromarray(decoded, "RGB"), kept, fmt))
-    return Encoded(fmt, data, decoded, full, t1 - t0, t2 - t1, icc_profile=kept)
+    return Encoded(fmt, data, decoded, full, t1 - t0, t2 - t1, icc_profile=kept, raw=raw)
 
 
 _VERSIONS: Optional[dict] = None

@@ -107,6 +107,33 @@ def to_srgb(img: Image.Image, icc: Optional[bytes] = None, where: str = "image")
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _linear_srgb_icc() -> bytes:
+    import imagecodecs
+    return imagecodecs.cms_profile("rgb", whitepoint=[0.3127, 0.3290, 1.0],
+                                   primaries=[0.64, 0.33, 1.0, 0.30, 0.60, 1.0,
+                                              0.15, 0.06, 1.0], gamma=1.0)
+
+
+def linear_srgb(arr, icc: Optional[bytes] = None):
+    """uint8 HxWx3 numbers in the space of ``icc`` -> float32 HxWx3 linear-light sRGB, in
+    float (no 8-bit rounding; colours outside sRGB keep values below 0 or above 1), as the
+    reference SSIMULACRA2 tool sees a colour-managed image.  Untagged / sRGB numbers go
+    through the exact sRGB curve."""
+    import numpy as np
+    info = describe(icc)
+    if info is None or info["is_srgb"]:
+        from .metrics.ssimulacra2 import srgb_to_linear
+        return srgb_to_linear(np.asarray(arr, np.float32) / np.float32(255.0))
+    import imagecodecs
+    try:
+        return imagecodecs.cms_transform(np.ascontiguousarray(arr), icc, _linear_srgb_icc(),
+                                         colorspace="rgb", outcolorspace="rgb",
+                                         outdtype="float32", intent=0)
+    except Exception as exc:      # imagecodecs.CmsError and friends
+        raise ColourError(f"cannot apply ICC profile '{info['description']}': {exc}") from None
+
+
 # encoders that embed a given ICC profile in the file (ops/image/codecs.py); the others drop it
 KEEPS_PROFILE = {"jpeg": True, "webp": True, "avif": True, "jxl": False}
 

@@ -230,7 +230,7 @@ class ImageCodecSweepMapper(Mapper):
             raise OpError(str(exc)) from None
         managed = info is not None and not info["is_srgb"]
         keep = managed and self.colour == "keep"
-        own = np.asarray(img) if keep else None             # what is encoded, with the profile
+        own = np.asarray(img) if managed else None          # the file's own numbers
         h, w = src.shape[:2]
         raw = sample.get(self.fragment_key)
         raw = raw if raw is not None else self.fragment
@@ -248,9 +248,10 @@ class ImageCodecSweepMapper(Mapper):
             for fmt in sorted({st.format for st in self.settings}):
                 check_kept(fmt, icc, path)
         views = self._views(src, fragment)
-        own_views = self._views(own, fragment) if keep else None
+        own_views = self._views(own, fragment) if managed else None
         for crop, res, pixels, frag in views:
-            enc_pixels = next(own_views)[2] if keep else pixels
+            own_pixels = next(own_views)[2] if managed else None
+            colour = (own_pixels, icc, keep) if managed else None
             for setting in self.settings:
                 variant = {"format": setting.format, "params": setting.params, "crop": crop,
                            "resolution": res, "fragment": frag, "metrics": list(self.metrics),
@@ -263,8 +264,7 @@ class ImageCodecSweepMapper(Mapper):
                     record = None                # the distortion map is wanted and missing
                 cached = record is not None
                 if record is None:
-                    record = self._measure(pixels, setting, frag, dm_path, enc_pixels,
-                                           icc if keep else None)
+                    record = self._measure(pixels, setting, frag, dm_path, colour)
                     if cache:
                         cache.put(sha, variant, record)
                 else:
@@ -285,22 +285,29 @@ class ImageCodecSweepMapper(Mapper):
                             MeasurementCache.key(variant) + ".npy")
 
     def _measure(self, pixels: np.ndarray, setting, frag: Optional[dict],
-                 dm_path: Optional[str], enc_pixels: Optional[np.ndarray] = None,
-                 icc: Optional[bytes] = None) -> dict:
-        """Encode (``enc_pixels`` with ``icc`` embedded, else ``pixels``), decode to sRGB and
-        measure against ``pixels`` (and on the fragment)."""
+                 dm_path: Optional[str], colour: Optional[tuple] = None) -> dict:
+        """Encode, decode to sRGB and measure against ``pixels`` (the sRGB source view), and
+        on the fragment.  ``colour`` = (the view's own numbers, their ICC profile, keep):
+        with keep the own numbers are encoded with the profile embedded; SSIMULACRA2 then
+        compares the float linear-sRGB conversions of source and copy."""
         from ops.image.codecs import encode
+        from ops.image.colour import linear_srgb
         from ops.image.metrics import measure
-        enc = encode(pixels if enc_pixels is None else enc_pixels, setting.format,
-                     threads=self.threads, icc_profile=icc, **setting.params)
+        own, icc, keep = colour if colour is not None else (None, None, False)
+        enc = encode(own if keep else pixels, setting.format, threads=self.threads,
+                     icc_profile=icc if keep else None, **setting.params)
+        linear = None
+        if own is not None and "ssimulacra2" in self.metrics:
+            copy = enc.raw if enc.raw is not None else enc.decoded
+            linear = (linear_srgb(own, icc), linear_srgb(copy, enc.icc_profile))
         m = measure(pixels, enc.decoded, enc.data, self.metrics, threads=self.threads,
-                    distmap=dm_path is not None)
+                    distmap=dm_path is not None, linear=linear)
         record = {"bytes": m.pop("bytes"), "bpp": m.pop("bpp"),
                   "encode_seconds": enc.encode_seconds, "decode_seconds": enc.decode_seconds,
                   "metric_seconds": m.pop("seconds")}
         distmap = m.pop("butteraugli_distmap", None)
         record.update(m)
-        if icc is not None:
+        if keep:
             record["icc_kept"] = enc.icc_profile is not None
         if dm_path is not None:
             os.makedirs(os.path.dirname(dm_path), exist_ok=True)
@@ -309,8 +316,9 @@ class ImageCodecSweepMapper(Mapper):
             os.replace(tmp, dm_path)
         if frag is not None:
             y0, x0, fh, fw = frag["y"], frag["x"], frag["height"], frag["width"]
-            fm = measure(pixels[y0:y0 + fh, x0:x0 + fw], enc.decoded[y0:y0 + fh, x0:x0 + fw],
-                         None, self.metrics, threads=self.threads)
+            box = (slice(y0, y0 + fh), slice(x0, x0 + fw))
+            fm = measure(pixels[box], enc.decoded[box], None, self.metrics, threads=self.threads,
+                         linear=(linear[0][box], linear[1][box]) if linear else None)
             fm.pop("seconds")
             record["fragment_metrics"] = fm
         return record
