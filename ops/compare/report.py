@@ -105,9 +105,14 @@ def log_bpp_axis(ax) -> None:
     """Log-scale bpp axis labelled 0.1, 0.2, 0.5, 1, 2, 5 ... in plain numbers and no labels
     on minor ticks (matplotlib's default labels minor ticks inside a decade as "3x10^-1",
     which overlapped)."""
+    import math
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
     ax.set_xscale("log")           # near-lossless points (e.g. JPEG XL q100) stay readable
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    lo, hi = ax.get_xlim()
+    decades = math.log10(hi / lo) if lo > 0 and hi > lo else 1.0
+    subs = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0) if decades <= 0.6 else \
+        (1.0, 2.0, 3.0, 5.0) if decades <= 1.3 else (1.0, 2.0, 5.0) if decades <= 2.5 else (1.0,)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
 

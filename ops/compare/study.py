@@ -99,17 +99,20 @@ def recipe_info(path: str) -> dict:
 
 
 def _named(spec: str, recipes_dir: str, outputs_dir: str) -> Optional[str]:
-    """The recipe or quality.json a study name means: recipes/<name>.yaml,
-    outputs/<name>/quality.json, or the study whose project name / study id is ``name`` (the
-    name ``dj-compare --list`` shows)."""
-    for cand in (os.path.join(recipes_dir, spec + ".yaml"),
-                 os.path.join(outputs_dir, spec, "quality.json")):
-        if os.path.exists(cand):
-            return cand
-    for row in list_studies(recipes_dir, outputs_dir):
-        if spec in (row["study"], row.get("project_name")):
-            return row["recipe"] or row["quality_json"]
-    return None
+    """The recipe or quality.json a study name means, first found of: recipes/<name>.yaml,
+    a recipe whose project name or study id is ``name`` (the name ``dj-compare --list``
+    shows), outputs/<name>/quality.json, a quality.json whose study id is ``name``."""
+    direct = os.path.join(recipes_dir, spec + ".yaml")
+    if os.path.exists(direct):
+        return direct
+    rows = list_studies(recipes_dir, outputs_dir)
+    for row in rows:
+        if row["recipe"] and spec in (row["study"], row.get("project_name")):
+            return row["recipe"]
+    q = os.path.join(outputs_dir, spec, "quality.json")
+    if os.path.exists(q):
+        return q
+    return next((row["quality_json"] for row in rows if row["study"] == spec), None)
 
 
 def load_study(spec: str, recipes_dir: str = "recipes", outputs_dir: str = "outputs") -> Study:

@@ -10,8 +10,6 @@ import importlib
 import time
 from typing import Iterable, Optional
 
-import numpy as np
-
 # metric name -> (module, keys it writes)
 METRICS = {
     "psnr": ("psnr_ssim", ("psnr",)),
@@ -118,6 +116,7 @@ def measure(reference, distorted, encoded_bytes: Optional[bytes | int] = None,
             if distmap:
                 out["butteraugli_distmap"] = r.distmap
         elif m == "ssimulacra2" and linear is not None:
+            import numpy as np
             mod = _module("ssimulacra2")
             stack = np.stack([np.ascontiguousarray(a.transpose(2, 0, 1), np.float32)
                               for a in linear])
