@@ -147,8 +147,16 @@ def test_recipe_regenerates_the_stored_distortion(p):
         if changed:
             pytest.skip(f"encoder changed {changed}: it makes other pixels; the stored image "
                         "is still checked by test_matches_cxx_reference")
-        pytest.fail(f"{p['id']}: same library versions, different pixels: recipe is not "
-                    "deterministic")
+        again = np.asarray(distort(Image.fromarray(ref), p["recipe"]))
+        assert np.array_equal(dis, again), f"{p['id']}: recipe is not deterministic"
+        # Same library versions, other pixels: libjxl dispatches its SIMD kernels by CPU
+        # (Highway: AVX2 / AVX-512 / ...), and they round a few values differently.  That is
+        # the only accepted cause: off by at most 2 levels, and the metric barely moves.
+        stored = load_rgb(DATA / p["file"])
+        assert p["recipe"]["kind"] == "jxl", f"{p['id']}: same library versions, other pixels"
+        assert np.abs(dis.astype(int) - stored).max() <= 2, p["id"]
+        assert abs(ssimulacra2(ref, dis) - p["reference_score"]) < 0.05, p["id"]
+        return
     assert np.array_equal(dis, load_rgb(DATA / p["file"]))
 
 
