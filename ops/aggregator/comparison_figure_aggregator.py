@@ -71,7 +71,11 @@ class ComparisonFigureAggregator(Aggregator):
             out = os.path.join(self.context.work_dir, out)
         manifest = generate_figures(study, out, self.options)
         comp = os.path.join(out, "comparison")
-        return {"comparison_dir": comp,
-                "figure_groups": sum(1 for g in manifest["groups"] if not g.get("skipped")),
-                "report": os.path.join(comp, manifest["report"]) if manifest.get("report")
-                else None}
+        result = {"comparison_dir": comp,
+                  "figure_groups": sum(1 for g in manifest["groups"] if not g.get("skipped")),
+                  "report": os.path.join(comp, manifest["report"]) if manifest.get("report")
+                  else None}
+        if manifest.get("report"):        # the index of every study next to this one
+            from ops.compare.interactive import write_index
+            result["index"] = write_index(os.path.dirname(os.path.abspath(out)))
+        return result

@@ -14,7 +14,7 @@ from typing import Optional
 import numpy as np
 
 from .options import FigureOptions
-from .reencode import reach_target
+from .reencode import linear_pair, reach_target
 from .select import anisotropic_map, best_window, centred_window, select_image
 from .study import (SIZE_OUTPUTS, Study, StudyError, TargetGroup, check_tile_parameter,
                     has_metric, is_excluded, level_of, metric_value, study_levels, study_tiles,
@@ -32,7 +32,9 @@ class Tile:
 
     key: tuple
     variants: list
-    view: Optional[np.ndarray] = None        # the pixels the variants encoded
+    view: Optional[np.ndarray] = None        # the source pixels (sRGB) the variants measured
+    own: Optional[tuple] = None              # (own numbers, ICC profile, keep) of a
+                                             # colour-managed source (see reach_target)
     offset: tuple = (0, 0)                   # view origin in the group's common frame
 
     def curve(self, metric: str) -> tuple[list, list]:
@@ -226,7 +228,13 @@ class GroupRun:
                 logger.warning("comparison: %s changed since it was measured (sha256 "
                                "differs); the interpolated settings may miss their targets",
                                path)
-        src = np.asarray(load_image(path, "RGB", to_srgb=True))
+        raw = load_image(path, "RGB")
+        icc = raw.info.get("icc_profile") if image.get("colour") else None
+        from ops.image.colour import ColourError, to_srgb
+        try:
+            src = np.asarray(to_srgb(raw, raw.info.get("icc_profile"), path))
+        except ColourError as exc:
+            raise StudyError(str(exc)) from None
         if src.shape[:2] != (image["height"], image["width"]):
             raise StudyError(f"{image['source']}: is {src.shape[1]}x{src.shape[0]} on disk "
                              f"but {image['width']}x{image['height']} in quality.json")
@@ -234,8 +242,11 @@ class GroupRun:
         for v in image["variants"]:
             if level_of(v, self.tile_param) == self.level and _numeric(v["setting"]["value"]):
                 by_tile.setdefault(tile_of(v, self.tile_param), []).append(v)
-        present = [Tile(k, by_tile[k], view_of(src, by_tile[k][0])) for k in self.tiles
-                   if k in by_tile]
+        own = np.asarray(raw) if icc else None
+        present = [Tile(k, by_tile[k], view_of(src, by_tile[k][0]),
+                        own=(view_of(own, by_tile[k][0]), icc, image["colour"] == "keep")
+                        if icc else None)
+                   for k in self.tiles if k in by_tile]
         return src, present
 
     # ------------------------------------------------------------------ 2. re-encoding
@@ -257,13 +268,14 @@ class GroupRun:
                 name = v0["setting"]["name"]
                 got = reach_target(tile.view, v0["format"], v0["params"], name, s, vals,
                                    group.metric, t, refine=opts.refine, threads=opts.threads,
-                                   method=opts.interpolation)
+                                   method=opts.interpolation, own=tile.own)
                 if got is None:
                     continue
                 key = (tile.key, got.setting)
                 if key not in cache:
                     cache[key] = measure(tile.view, got.encoded.decoded, got.encoded.data,
-                                         metrics, distmap=True, threads=opts.threads)
+                                         metrics, distmap=True, threads=opts.threads,
+                                         linear=linear_pair(tile.own, got.encoded))
                 m = cache[key]
                 rec.update(setting_name=name, interpolated=round(got.interpolated, 4),
                            setting=got.setting, tries=got.tries, bpp=m["bpp"],

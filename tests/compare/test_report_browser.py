@@ -58,3 +58,15 @@ def test_lightbox_opens_from_the_address(report, tmp_path):
     assert re.search(r'<div id="lb" class="on"', dom)
     src = re.search(r'<div id="lb"[^>]*>.*?<img[^>]*src="([^"]+)"', dom, re.S).group(1)
     assert src.endswith(".webp") or src.endswith(".svg")
+
+
+def test_index_links_every_study_report(report, tmp_path):
+    from ops.compare.interactive import write_index
+    root = tmp_path / "outputs"
+    (root / "other" / "comparison").mkdir(parents=True)
+    (root / "other" / "comparison" / "index.html").write_text("<html></html>")
+    (root / "fmt").symlink_to(report.parents[1], target_is_directory=True)
+    html = open(write_index(str(root))).read()
+    links = re.findall(r'href="([^"]+)"', html)
+    assert links == ["fmt/comparison/index.html", "other/comparison/index.html"]
+    assert all((root / u).is_file() for u in links)

@@ -144,3 +144,20 @@ def test_sweep_records_profile_and_warns_when_jxl_drops_it(photos, tmp_path, cap
     score = {v["format"]: v["metrics"]["ssimulacra2"] for v in img["variants"]}
     # same nominal quality; the JPEG XL copy is shown in the wrong colours, and that is measured
     assert score["jxl"] < score["jpeg"] - 5
+    # the figures re-encode the photo as the sweep did (own numbers, profile embedded)
+    from ops.compare.generate import Options, generate_figures
+    from ops.compare.study import Study
+    op2 = ImageCodecSweepMapper(grid={"jpeg": {"quality": [30, 60, 90]}},
+                                metrics=["ssimulacra2", "butteraugli"], use_cache=False).bind(
+        RunContext(work_dir=str(tmp_path)))
+    op2.ensure_setup()
+    col = QualityCollector()
+    col.add(op2.process_batched([{Fields.id: "0", "images": [str(path)]}]))
+    doc = col.document(bootstrap=0)
+    mid = sorted(v["metrics"]["ssimulacra2"] for v in doc["images"][0]["variants"])[1]
+    m = generate_figures(Study("p3", doc, None, str(tmp_path)), str(tmp_path),
+                         Options(targets=[{"metric": "ssimulacra2", "values": [mid]}],
+                                 crop_size=32, zoom=1, report=False, refine=0))
+    (rec,) = m["groups"][0]["measured"]
+    assert rec["setting"] == 60          # the measured setting reproduces the sweep's value
+    assert rec["metrics"]["ssimulacra2"] == pytest.approx(mid, abs=1e-6)
