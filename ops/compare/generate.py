@@ -315,9 +315,10 @@ class GroupRun:
 
 
 def step4_frame(present: list, image: dict) -> dict:
-    """Step 4: the common frame the tiles are compared in.  Tiles that encoded the same view share its
-    pixel grid; tiles that encoded different crops (crop-impact studies with tile_parameter
-    crop) are placed in source coordinates and compared over the intersection of their crops.
+    """Step 4: the common frame the tiles are compared in.  Tiles that encoded the same view
+    share its pixel grid; tiles that encoded different crops (crop-impact studies with
+    tile_parameter crop) are placed in source coordinates and compared over the intersection
+    of their crops.
     ``to_source`` maps frame pixels to source pixels: (x0, y0, sx, sy)."""
     if not present:
         raise StudyError(f"{image['source']}: no variant with a numeric setting at this level")

@@ -15,7 +15,7 @@ import shutil
 import time
 from typing import Optional
 
-from .analysis import BD_METRICS, curves, value
+from .analysis import curves, value
 
 PLOTLY_JS = "assets/plotly.min.js"
 COLOURS = {"jpeg": "#d55e00", "webp": "#009e73", "avif": "#0072b2", "jxl": "#cc79a7"}
@@ -321,5 +321,3 @@ def write_index(root: str) -> str:
         fh.write(page)
     return path
 
-
-__all__ = ["BD_METRICS", "copy_plotly", "plots_html", "study_plots", "write_index"]

@@ -7,7 +7,7 @@ import glob
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 QUALITY_SCHEMA = "imgjuicer.quality/2"

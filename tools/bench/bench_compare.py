@@ -1,6 +1,7 @@
 """Wall time of the full comparison-figure set of a study (default: recipes/format-comparison.yaml
 on the demo images), with the peer measured in the same run: the same figures without the
-refinement re-encodes (refine=0, plain interpolation as the reference tool does).
+refinement re-encodes and with the reference tool's interpolation (refine=0,
+interpolation linear: a straight line between the two bracketing measurements).
 
     .venv/bin/python tools/bench/bench_compare.py [--study recipes/format-comparison.yaml]
         [--quality-json PATH] [--repeat 1]
@@ -71,8 +72,8 @@ def main() -> int:
     for k in range(args.repeat):
         dt, m = run(study, figure_op(study, {}).options)
         print(summary("imgjuicer dj-compare (refine=2)", dt, m))
-        dt0, m0 = run(study, figure_op(study, {"refine": 0}).options)
-        print(summary("peer: plain interpolation (refine=0)", dt0, m0))
+        dt0, m0 = run(study, figure_op(study, {"refine": 0, "interpolation": "linear"}).options)
+        print(summary("peer: reference tool's way (linear, refine=0)", dt0, m0))
     return 0
 
 
