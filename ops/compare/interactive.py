@@ -53,9 +53,13 @@ def _colours(cs: dict) -> dict:
 
 
 def _layout(title: str, xtitle: str, ytitle: str, xlog: bool = False) -> dict:
-    return {"title": {"text": title, "font": {"size": 15}}, "height": 430,
-            "margin": {"l": 60, "r": 20, "t": 45, "b": 50}, "hovermode": "closest",
-            "xaxis": {"title": {"text": xtitle}, "type": "log" if xlog else "linear"},
+    xaxis = {"title": {"text": xtitle}, "type": "log" if xlog else "linear"}
+    if xlog:
+        xaxis["dtick"] = "D2"            # label 2 and 5 between the decades, nothing else
+    return {"title": {"text": title, "font": {"size": 14}, "x": 0.01, "xanchor": "left",
+                      "y": 0.98, "yanchor": "top"}, "height": 440,
+            "margin": {"l": 60, "r": 20, "t": 70, "b": 50}, "hovermode": "closest",
+            "xaxis": xaxis,
             "yaxis": {"title": {"text": ytitle}}, "legend": {"font": {"size": 11}},
             "template": "plotly_white"}
 
@@ -193,39 +197,49 @@ def bits_per_quality(images: list, cs: dict, colours: dict, key: str) -> Optiona
     if not data:
         return None
     ytitle = f"bpp / {label}" if higher else f"bpp × {label}"
+    setting = next((v["setting"]["name"] for c in cs.values() for vs in c["images"].values()
+                    for v in vs), "setting")
     return {"data": data, "layout": _layout(
-        f"Bits per pixel per {label} point (lower is better)", "encoder setting", ytitle)}
+        f"Bits per pixel per {label} point (lower is better)", f"encoder {setting}", ytitle)}
 
 
 def pareto(analysis: dict, cs: dict, colours: dict) -> Optional[dict]:
-    """Size vs encode time at matched quality: one point per curve and level (mean over
-    images), the Pareto front of each level drawn as a line."""
-    data = []
-    for lv in analysis["levels"]:
-        rows = [r for r in analysis["matched_quality"] if r["level"] == lv and r.get("n")
-                and (r.get("encode_ms_per_mpx") or {}).get("n")]
-        if not rows:
-            continue
-        pts = sorted(((r["encode_ms_per_mpx"]["mean"], r["mean"], r["curve"]) for r in rows))
-        front, best = [], float("inf")
-        for t, b, lb in pts:
-            if b < best:
-                front.append((t, b, lb))
-                best = b
-        data.append({"type": "scatter", "mode": "markers", "name": f"SSIMULACRA2 {lv:g}",
-                     "legendgroup": str(lv), "x": [p[0] for p in pts],
-                     "y": [p[1] for p in pts],
-                     "marker": {"size": 9, "color": [colours[p[2]] for p in pts]},
-                     "text": [f"{p[2]} at SSIMULACRA2 {lv:g}<br>{p[0]:.0f} ms/MP encode, "
-                              f"{p[1]:.3f} bpp" for p in pts], "hoverinfo": "text"})
-        data.append({"type": "scatter", "mode": "lines", "name": f"front {lv:g}",
-                     "legendgroup": str(lv), "showlegend": False,
-                     "x": [p[0] for p in front], "y": [p[1] for p in front],
-                     "line": {"color": "#888", "dash": "dot"}, "hoverinfo": "skip"})
-    if not data:
+    """Size vs encode time at matched quality: one marker per curve and level (mean over
+    images; a curve's markers share its colour), the Pareto front of each level dotted."""
+    rows = [r for r in analysis["matched_quality"] if r.get("n")
+            and (r.get("encode_ms_per_mpx") or {}).get("n")]
+    if not rows:
         return None
+    data = []
+    for lb in cs:
+        mine = [r for r in rows if r["curve"] == lb]
+        if not mine:
+            continue
+        data.append({"type": "scatter", "mode": "markers+text", "name": lb,
+                     "x": [r["encode_ms_per_mpx"]["mean"] for r in mine],
+                     "y": [r["mean"] for r in mine],
+                     "text": [f"{r['level']:g}" for r in mine], "textposition": "top center",
+                     "textfont": {"size": 9, "color": "#777"},
+                     "marker": {"size": 9, "color": colours[lb]},
+                     "hovertext": [f"{lb} at SSIMULACRA2 {r['level']:g}<br>"
+                                   f"{r['encode_ms_per_mpx']['mean']:.0f} ms/MP encode, "
+                                   f"{r['mean']:.3f} bpp ({r['n']} images)" for r in mine],
+                     "hoverinfo": "text"})
+    for lv in analysis["levels"]:
+        pts = sorted((r["encode_ms_per_mpx"]["mean"], r["mean"]) for r in rows
+                     if r["level"] == lv)
+        front, best = [], float("inf")
+        for t, b in pts:
+            if b < best:
+                front.append((t, b))
+                best = b
+        if len(front) > 1:
+            data.append({"type": "scatter", "mode": "lines", "showlegend": False,
+                         "name": f"front at {lv:g}", "x": [p[0] for p in front],
+                         "y": [p[1] for p in front], "hoverinfo": "name",
+                         "line": {"color": "#999", "dash": "dot", "width": 1}})
     return {"data": data, "layout": _layout(
-        "Size vs encode time at matched quality (Pareto front dotted)",
+        "Size vs encode time at matched SSIMULACRA2 (labels: level; Pareto fronts dotted)",
         "encode time, ms per megapixel (log scale, mean over images)",
         "bits per pixel (mean over images)", xlog=True)}
 
