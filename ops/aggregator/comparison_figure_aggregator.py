@@ -17,8 +17,8 @@ class ComparisonFigureAggregator(Aggregator):
     ``<output_dir>/comparison/``).
 
     The figure settings (targets, tile_parameter, exclude_images, crop_size, zoom,
-    max_columns, source_image, threads, refine, interpolation, report) are this op's own
-    parameters; dj-compare takes the same ones from the recipe and its flags.  The
+    max_columns, source_image, threads, refine, interpolation, report, index_dir) are this
+    op's own parameters; dj-compare takes the same ones from the recipe and its flags.  The
     measurements are the quality document quality_report_aggregator built earlier in the same
     run (handed over in memory), else one built here from the sweep rows this op sees, or
     ``quality_json`` when that is set (relative paths are under work_dir).
@@ -75,7 +75,7 @@ class ComparisonFigureAggregator(Aggregator):
                   "figure_groups": sum(1 for g in manifest["groups"] if not g.get("skipped")),
                   "report": os.path.join(comp, manifest["report"]) if manifest.get("report")
                   else None}
-        if manifest.get("report"):        # the index of every study next to this one
+        if manifest.get("report") and self.options.index_dir:
             from ops.compare.interactive import write_index
-            result["index"] = write_index(os.path.dirname(os.path.abspath(out)))
+            result["index"] = write_index(self.options.index_dir)
         return result

@@ -66,9 +66,6 @@ def _parser() -> argparse.ArgumentParser:
         _add_option(p, f, hints[f.name])
     p.add_argument("--output", default=None,
                    help="figures go to OUTPUT/comparison/ (default: the study's work_dir)")
-    p.add_argument("--index", default=None, metavar="DIR",
-                   help="also write DIR/index.html linking the reports of every study under "
-                        "DIR/*/comparison/ (default: the parent of the study's work_dir)")
     p.add_argument("--list", action="store_true",
                    help="list studies with quality measurements and exit")
     p.add_argument("-q", "--quiet", action="store_true", help="only errors")
@@ -136,9 +133,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     print(f"{len(done)} figure groups in {manifest['seconds']} s under {comp}")
     if manifest.get("report"):
         print(f"report: {os.path.join(comp, manifest['report'])}")
-        from .interactive import write_index
-        root = args.index or os.path.dirname(os.path.abspath(out))
-        print(f"index of studies: {write_index(root)}")
+        if opts.index_dir:
+            from .interactive import write_index
+            print(f"index of studies: {write_index(opts.index_dir)}")
     return 0 if done else 1
 
 

@@ -51,6 +51,9 @@ class FigureOptions:
         "pchip", "setting that reaches a target: pchip (monotone cubic) or linear (straight "
         "line between the two bracketing points, as the reference tool)")
     report: bool = _opt(True, "write the interactive HTML report")
+    index_dir: Optional[str] = _opt(
+        None, "also write INDEX_DIR/index.html linking the report of every study in "
+              "INDEX_DIR/*/comparison/ (the study recipes use outputs)")
 
     def __post_init__(self):
         self.target_groups = parse_targets(self.targets)
