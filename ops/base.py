@@ -112,6 +112,11 @@ class OP:
     name: str = ""              # set by the registry
     accelerator: str = "cpu"    # "cuda": use a GPU when one exists, run as a model op
     batched: bool = False       # informational: True when the op implements *_batched
+    # Models setup() loads: {attribute holding the model name: kind ("hf", "clip",
+    # "ultralytics")}.  Checked for the whole recipe before any op runs
+    # (ops/models/requirements.py); override required_models() for anything fancier.
+    model_params: dict = {}
+    extra: Optional[str] = None  # the optional extra its dependencies come from (ops/extras.py)
 
     def __init__(self, batch_size: int = 1000, num_proc: Optional[int] = None,
                  num_cpus: Optional[float] = None, num_gpus: Optional[float] = None,
@@ -119,6 +124,10 @@ class OP:
                  image_key: str = "images", text_key: str = "text"):
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
+        for pname, value, low in (("num_proc", num_proc, 1), ("num_cpus", num_cpus, 0),
+                                  ("num_gpus", num_gpus, 0), ("memory", memory, 1)):
+            if value is not None and value < low:
+                raise ValueError(f"{pname} must be >= {low}, got {value}")
         if accelerator is not None:
             if accelerator not in ("cpu", "cuda"):
                 raise ValueError("accelerator must be 'cpu' or 'cuda'")
@@ -142,6 +151,12 @@ class OP:
     def setup(self) -> None:
         """Load models here: called once per worker process or Ray actor, before any batch."""
 
+    def required_models(self) -> list:
+        """``ModelSpec`` of every model ``setup()`` will load (from ``model_params``)."""
+        from .models.requirements import ModelSpec
+        return [ModelSpec(str(getattr(self, attr)), kind, attr)
+                for attr, kind in self.model_params.items() if getattr(self, attr, None)]
+
     def ensure_setup(self) -> None:
         if not self._is_setup:
             self.device = pick_device(self.accelerator)
@@ -159,11 +174,29 @@ class OP:
         return self
 
     # ------------------------------------------------------------------ helpers for ops
-    def image_paths(self, sample: dict, key: Optional[str] = None) -> list[str]:
-        value = sample.get(key or self.image_key)
+    def image_paths(self, sample: dict, key: Optional[str] = None,
+                    none_ok: bool = False) -> list[str]:
+        """The sample's image paths.  A column the dataset lacks is an error naming the
+        columns it has (a misspelt ``image_key`` must not let every check pass on "no
+        image"); a null value is ``[]`` with ``none_ok``, else an error."""
+        key = key or self.image_key
+        if key not in sample:
+            have = ", ".join(c for c in sample if not c.startswith("__dj__")) or "none"
+            raise OpError(f"the dataset has no column '{key}' (columns: {have}); set "
+                          f"image_key to the column holding image paths")
+        value = sample[key]
         if value is None:
-            raise OpError(f"sample has no '{key or self.image_key}' column")
+            if none_ok:
+                return []
+            raise OpError(f"sample has no image ('{key}' is null)")
         return [value] if isinstance(value, str) else list(value)
+
+    def first_image(self, sample: dict) -> str:
+        """The sample's first image path (ops that look at one image per sample)."""
+        paths = self.image_paths(sample)
+        if not paths:
+            raise OpError(f"sample has no image ('{self.image_key}' is an empty list)")
+        return paths[0]
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.name!r}>"
@@ -224,10 +257,17 @@ class _RowOp(OP):
 
     def _map_rows(self, batch: dict, fn, per_row: bool) -> dict:
         """Apply a rows -> rows hook; failing samples pass through marked as errors."""
+        def ids_clash(inputs, outputs) -> bool:
+            return len(outputs) != len(inputs) and \
+                len({o.get(Fields.id) for o in outputs}) != len(outputs)
+
+        groups = self._isolate(batch, fn, per_row)
+        if len(groups) == 1 and len(groups[0][1]) > 1 and groups[0][3] is None and \
+                ids_clash(groups[0][1], groups[0][2]):
+            groups = self._isolate(batch, fn, True)  # one row at a time: only the culprit errs
         out_rows = []
-        for _, inputs, outputs, err in self._isolate(batch, fn, per_row):
-            if err is None and len(outputs) != len(inputs) and \
-                    len({o.get(Fields.id) for o in outputs}) != len(outputs):
+        for _, inputs, outputs, err in groups:
+            if err is None and ids_clash(inputs, outputs):
                 err = (f"{self.name}: returned {len(outputs)} rows for {len(inputs)} without "
                        f"a distinct {Fields.id} on each (fan-out rows use '<parent>/<k>')")
             if err is not None:

@@ -10,6 +10,8 @@ class Fields:
     # Written by the op wrapper, consumed and removed by the executor after every op.
     status = "__dj__status__"    # "kept" | "filtered" | "error"
     reason = "__dj__reason__"    # why a sample was filtered / what error it raised
+    # Original image paths of a sample whose images a mapper replaced (blur, face blur).
+    source_file = "__dj__source_file__"
 
 
 class Status:
@@ -28,6 +30,9 @@ class StatsKeys:
     image_pair_similarity = "image_pair_similarity"
     image_text_matching_score = "image_text_matching_score"
     generation_loss = "generation_loss"
+    face_counts = "face_counts"
+    face_ratios = "face_ratios"
+    image_text_similarity = "image_text_similarity"
 
 
 class MetaKeys:
@@ -39,6 +44,14 @@ class MetaKeys:
     bbox = "bbox"
     segments = "segments"
     dedup = "dedup"
+    imagehash = "imagehash"          # image_deduplicator: the sample's image hash(es)
+    # image_detection_yolo_mapper, in Data-Juicer's layout (its MetaKeys.bbox_tag /
+    # class_label_tag): per image, boxes [cx, cy, w, h] in pixels and their class ids
+    bbox_tag = "__dj__bbox__"
+    class_label_tag = "__dj__class_label__"
+    detection_scores = "detection_scores"
+    detection_names = "detection_names"
+    texthash = "texthash"            # image_deduplicator with consider_text
 
 
 BOOKKEEPING = (Fields.status, Fields.reason)

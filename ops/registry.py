@@ -72,9 +72,12 @@ class Registry:
     def get(self, name: str) -> type:
         if name in self._modules:
             return self._modules[name]
-        for kind in OP_KINDS:
+        for kind in OP_KINDS if name.isidentifier() else ():  # never a path ("../base")
             if (_OPS_DIR / kind / f"{name}.py").exists():
-                importlib.import_module(f"ops.{kind}.{name}")
+                try:
+                    importlib.import_module(f"ops.{kind}.{name}")
+                except ModuleNotFoundError as exc:
+                    raise RegistryError(_missing_dependency(name, exc)) from exc
                 if name in self._modules:
                     return self._modules[name]
                 raise RegistryError(f"ops/{kind}/{name}.py does not register '{name}'")
@@ -104,6 +107,13 @@ class Registry:
             except Exception as exc:
                 raise RegistryError(f"entry point '{ep.name} = {ep.value}' in group "
                                     f"{ENTRY_POINT_GROUP} failed to load: {exc}") from exc
+
+
+def _missing_dependency(name: str, exc: ModuleNotFoundError) -> str:
+    from ops.extras import extra_for_module, install_hint
+    extra = extra_for_module(exc.name or "")
+    how = f"; install it with: {install_hint(extra)}" if extra else ""
+    return f"operator '{name}' cannot be imported: no module named '{exc.name}'{how}"
 
 
 def _source(cls) -> Optional[str]:

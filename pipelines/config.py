@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ops.base import OP
+from ops.extras import missing_extra_message, missing_modules
 from ops.registry import OPERATORS, RegistryError, load_custom_operators
+from pipelines import preflight
 
 
 class RecipeError(ValueError):
@@ -33,9 +35,12 @@ class Recipe:
     use_checkpoint: bool = True
     image_columns: Optional[list] = None
     config_path: Optional[str] = None
+    validated: bool = False             # parse_recipe: process holds validated, typed params
+    image_roots: Optional[list] = None  # confine image paths (pipelines.paths); None: off
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
+        d.pop("validated", None)
         d["process"] = [{n: p} for n, p in self.process]
         return d
 
@@ -65,6 +70,9 @@ def _parser():
     p.add_argument("--use_checkpoint", type=bool, default=True)
     p.add_argument("--image_columns", type=Optional[list[str]], default=None,
                    help="columns holding image paths, resolved relative to the dataset file")
+    p.add_argument("--image_roots", type=Optional[list[str]], default=None,
+                   help="refuse a dataset whose image paths lie outside these folders "
+                        "(or URL prefixes); default: no restriction")
     p.add_argument("--comparison", type=Optional[dict], default=None,
                    help="deprecated: give these settings to comparison_figure_aggregator")
     p.add_argument("--process", type=Optional[list[Any]], default=None)
@@ -99,37 +107,113 @@ def parse_recipe(argv: Optional[list[str]] = None) -> Recipe:
         raise RecipeError("dataset_path: missing (set it in the recipe or with --dataset_path)")
     if not cfg.get("process"):
         raise RecipeError("process: the recipe lists no operators")
-    dataset_path = os.path.abspath(os.path.expanduser(cfg["dataset_path"]))
-    if not os.path.exists(dataset_path):
-        raise RecipeError(f"dataset_path: '{cfg['dataset_path']}' does not exist")
+    dataset_path = _check_dataset_path(cfg["dataset_path"], config_path)
     work_dir = cfg.get("work_dir") or os.path.join("outputs", cfg["project_name"])
     export_path = cfg.get("export_path") or os.path.join(work_dir, "result.jsonl")
-    if Path(export_path).suffix.lower() not in (".jsonl", ".json", ".parquet"):
-        raise RecipeError(f"export_path: '{export_path}' must end in .jsonl, .json or .parquet")
+    folder_export = export_path.endswith("/") or not Path(export_path).suffix or \
+        os.path.isdir(export_path)
+    if folder_export and cfg["executor_type"] != "ray":
+        raise RecipeError(f"export_path: '{export_path}' is a folder (sharded export: one file "
+                          "per block + manifest.json), which executor_type: ray writes; give "
+                          "a .jsonl, .json or .parquet file for the local executor")
+    if not folder_export and Path(export_path).suffix.lower() not in (".jsonl", ".json",
+                                                                       ".parquet"):
+        raise RecipeError(f"export_path: '{export_path}' must end in .jsonl, .json or .parquet"
+                          " (or be a folder, for a sharded export on Ray)")
     if cfg["np"] < 1:
         raise RecipeError("np: must be >= 1")
-    try:
-        load_custom_operators(cfg.get("custom_operator_paths") or [])
-    except RegistryError as exc:
-        raise RecipeError(str(exc)) from None
+    if cfg["trace_num"] < 0:
+        raise RecipeError("trace_num: must be >= 0")
+    if cfg["executor_type"] == "ray" and missing_modules("ray"):
+        raise RecipeError(missing_extra_message("executor_type: ray", "ray", missing_modules("ray")))
     process = merge_legacy_comparison(normalise_process(cfg["process"]),
                                       cfg.get("comparison"), config_path or "recipe")
+    try:
+        preflight.check_outputs(dataset_path, os.path.abspath(export_path),
+                                os.path.abspath(work_dir), folder_export)
+        plugins = preflight.resolve_plugin_paths(cfg.get("custom_operator_paths") or [],
+                                                 *preflight.plugin_base(argv, config_path))
+        image_roots = _image_roots(cfg.get("image_roots"))
+    except preflight.PreflightError as exc:
+        raise RecipeError(str(exc)) from None
+    # A plugin is code: it runs only once everything else in the recipe has passed.  Built-in
+    # (and entry-point) ops are validated first; names still unknown may be the plugins'.
+    typed: dict[int, dict] = {}
     for idx, (name, params) in enumerate(process):
-        validate_op(name, params, idx)
+        if not (plugins and name not in OPERATORS):
+            typed[idx] = validate_op(name, params, idx)
+    try:
+        load_custom_operators(plugins)
+    except RegistryError as exc:
+        raise RecipeError(str(exc)) from None
+    process = [(name, typed[idx] if idx in typed else validate_op(name, params, idx))
+               for idx, (name, params) in enumerate(process)]
     return Recipe(
         project_name=cfg["project_name"], dataset_path=dataset_path,
-        export_path=os.path.abspath(export_path), work_dir=os.path.abspath(work_dir),
+        export_path=export_path if "://" in export_path else os.path.abspath(export_path) + (
+            "/" if export_path.endswith("/") else ""), work_dir=os.path.abspath(work_dir),
         np=cfg["np"], executor_type=cfg["executor_type"], process=process,
-        custom_operator_paths=[os.path.abspath(x) for x in cfg.get("custom_operator_paths") or []],
+        custom_operator_paths=plugins, image_roots=image_roots,
         ray_address=cfg.get("ray_address"), ray_require_gpus=cfg.get("ray_require_gpus", False),
         open_tracer=cfg["open_tracer"], trace_num=cfg["trace_num"],
         use_checkpoint=cfg["use_checkpoint"], image_columns=cfg.get("image_columns"),
-        config_path=config_path)
+        config_path=config_path, validated=True)
+
+
+def _check_dataset_path(path: str, config_path: Optional[str]) -> str:
+    """The dataset path made absolute (URLs as given); RecipeError when nothing is there."""
+    from pipelines.shards import is_glob
+    if "://" in path:  # object storage: list it now (credentials, bucket, any shard at all)
+        from pipelines.dataset import DatasetError
+        from pipelines.shards import list_shards
+        try:
+            list_shards(path)
+        except DatasetError as exc:
+            raise RecipeError(str(exc)) from None
+        return path
+    full = os.path.abspath(os.path.expanduser(path))
+    if is_glob(full):
+        import glob
+        if not glob.glob(full, recursive=True):
+            raise RecipeError(f"dataset_path: the pattern '{path}' matches no file")
+        return full
+    if not os.path.exists(full):
+        hint = _recipe_needs(config_path) or preflight.demo_data_hint(path, full)
+        raise RecipeError(f"dataset_path: '{path}' does not exist" + (f" ({hint})" if hint
+                                                                      else ""))
+    return full
+
+
+def _recipe_needs(config_path: Optional[str]) -> str:
+    """The recipe's own one-line note on what to run first (a comment starting '# Needs')."""
+    if not config_path or not os.path.isfile(config_path):
+        return ""
+    with open(config_path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.lstrip().lower().startswith("# needs"):
+                return line.strip().lstrip("#").strip()
+    return ""
 
 
 def _check_config_path(path: str) -> None:
-    if not os.path.exists(path):
-        raise RecipeError(f"config: recipe file '{path}' does not exist")
+    try:
+        preflight.check_recipe_file(path)
+    except preflight.PreflightError as exc:
+        raise RecipeError(str(exc)) from None
+
+
+def _image_roots(roots: Optional[list]) -> Optional[list]:
+    if roots is None:
+        return None
+    from pipelines.paths import normalise_roots
+    out = normalise_roots(roots)
+    for raw, root in zip(roots, out):
+        if "://" not in root and not os.path.isdir(root):
+            raise preflight.PreflightError(f"image_roots: '{raw}' is not a folder")
+    if not out:
+        raise preflight.PreflightError("image_roots: an empty list would refuse every image; "
+                                       "leave it unset for no restriction")
+    return out
 
 
 def normalise_process(process: list) -> list[tuple[str, dict]]:
@@ -228,6 +312,10 @@ def validate_op(name: str, params: dict, idx: int = 0) -> dict:
         cls = OPERATORS.get(name)
     except RegistryError as exc:
         raise RecipeError(f"process[{idx}]: {exc}") from None
+    if cls.extra:
+        missing = missing_modules(cls.extra)
+        if missing:
+            raise RecipeError(missing_extra_message(where, cls.extra, missing))
     accepted = op_parameters(cls)
     unknown = [k for k in params if k not in accepted]
     if unknown:
@@ -259,7 +347,7 @@ def build_ops(recipe: Recipe) -> list[OP]:
     """Instantiate every op (no models load here: that is setup()'s job)."""
     ops = []
     for idx, (name, params) in enumerate(recipe.process):
-        typed = validate_op(name, params, idx)
+        typed = params if recipe.validated else validate_op(name, params, idx)
         cls = OPERATORS.get(name)
         try:
             ops.append(cls(**typed))

@@ -33,8 +33,7 @@ def read_rows(path: str) -> pa.Table:
         if (p / "dataset_info.json").exists() or (p / "state.json").exists():
             import datasets
             return datasets.load_from_disk(str(p)).data.table
-        files = sorted(str(f) for f in p.rglob("*")
-                       if f.is_file() and f.suffix.lower() in IMAGE_EXTS)
+        files = folder_image_files(p)
         if not files:
             raise DatasetError(f"{path}: folder holds no image files ({', '.join(sorted(IMAGE_EXTS))})")
         return pa.table({"images": [[f] for f in files]})
@@ -48,6 +47,22 @@ def read_rows(path: str) -> pa.Table:
                        "or a folder of images)")
 
 
+def folder_image_files(folder) -> list[str]:
+    """Every file with an image extension under ``folder``, sorted.  Broken symlinks (dangling,
+    loops) are listed too: the op that reads them reports each as an error instead of the
+    file vanishing from the dataset.  Symlinked folders are not followed (no cycles)."""
+    return sorted(str(f) for f in Path(folder).rglob("*")
+                  if f.suffix.lower() in IMAGE_EXTS and (f.is_file() or f.is_symlink()))
+
+
+def _decode_line(p: Path, n: int, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{p}:{n}: not UTF-8 text (byte {raw[exc.start:exc.start + 1]!r} "
+                           f"at column {exc.start + 1}); re-encode the file as UTF-8") from None
+
+
 def _read_json(p: Path) -> pa.Table:
     with open(p, "rb") as fh:
         head = fh.read(1).lstrip()
@@ -55,15 +70,23 @@ def _read_json(p: Path) -> pa.Table:
             head = fh.read(1)
     rows: list
     if head == b"[":
-        with open(p, encoding="utf-8") as fh:
-            try:
-                rows = json.load(fh)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{p}: invalid JSON: {exc}") from None
+        with open(p, "rb") as fh:
+            raw = fh.read()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            n = raw.count(b"\n", 0, exc.start) + 1
+            _decode_line(p, n, raw[raw.rfind(b"\n", 0, exc.start) + 1:])
+            raise
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{p}: invalid JSON: {exc}") from None
     else:
         rows = []
-        with open(p, encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
+        with open(p, "rb") as fh:
+            for n, raw_line in enumerate(fh, 1):
+                line = _decode_line(p, n, raw_line)
                 if not line.strip():
                     continue
                 try:
@@ -93,8 +116,11 @@ def _resolve(value, base: str):
 
 
 def prepare_table(table: pa.Table, dataset_path: str,
-                  image_columns: Optional[Iterable[str]] = None) -> pa.Table:
-    """Add id / stats / meta columns and resolve image paths."""
+                  image_columns: Optional[Iterable[str]] = None,
+                  image_roots: Optional[list[str]] = None) -> pa.Table:
+    """Add id / stats / meta columns and resolve image paths; with ``image_roots`` (real
+    folders or URL prefixes, see pipelines.paths) refuse a dataset whose image paths leave
+    them."""
     base = dataset_path if os.path.isdir(dataset_path) else os.path.dirname(dataset_path)
     cols = list(image_columns) if image_columns else [c for c in DEFAULT_IMAGE_COLUMNS
                                                       if c in table.column_names]
@@ -113,15 +139,59 @@ def prepare_table(table: pa.Table, dataset_path: str,
             table = table.set_column(table.column_names.index(c), c, pa.array(vals, pa.string()))
     if Fields.id not in table.column_names:
         table = table.append_column(Fields.id, pa.array([str(i) for i in range(n)], pa.string()))
+    else:
+        _check_unique_ids(table.column(Fields.id).to_pylist())
+    check_image_roots(table, cols, image_roots)
     return table
 
 
-def load_dataset(path: str, image_columns: Optional[Iterable[str]] = None):
+def check_image_roots(table: pa.Table, image_columns: Optional[Iterable[str]],
+                      image_roots: Optional[list[str]]) -> None:
+    """DatasetError naming the rows whose (resolved) image paths leave ``image_roots``."""
+    if image_roots is None:
+        return
+    from pipelines.paths import describe, outside_roots
+    cols = list(image_columns) if image_columns else [c for c in DEFAULT_IMAGE_COLUMNS
+                                                      if c in table.column_names]
+    bad = outside_roots({c: table.column(c).to_pylist() for c in cols}, image_roots,
+                        table.column(Fields.id).to_pylist())
+    if bad:
+        raise DatasetError(describe(bad, image_roots))
+
+
+def _check_unique_ids(ids: list) -> None:
+    """Ids the dataset brings (``__dj__id__``) must be distinct: every report, the resume and a
+    fan-out op's '<parent>/<k>' children are keyed by them."""
+    seen: dict = {}
+    dups = []
+    for row, rid in enumerate(ids):
+        if rid is None:
+            raise DatasetError(f"row {row}: {Fields.id} is null (ids must be distinct strings; "
+                               f"drop the column to have rows numbered)")
+        if rid in seen:
+            dups.append(f"'{rid}' (rows {seen[rid]} and {row})")
+        else:
+            seen[rid] = row
+    if dups:
+        raise DatasetError(f"{len(dups)} duplicate {Fields.id} value(s): {', '.join(dups[:5])}"
+                           f"{' ...' if len(dups) > 5 else ''}; ids must be distinct (drop the "
+                           f"column to have rows numbered)")
+
+
+def load_dataset(path: str, image_columns: Optional[Iterable[str]] = None,
+                 image_roots: Optional[list[str]] = None):
     """An HF ``datasets.Dataset`` ready for the executor."""
     import datasets
     from datasets.table import InMemoryTable
 
-    table = prepare_table(read_rows(path), path, image_columns)
+    from pipelines.shards import dataset_root, is_sharded, list_shards, read_shard
+    if is_sharded(path):   # a folder / glob / URL of jsonl or parquet shards
+        root = dataset_root(path)
+        tables = [t for s in list_shards(path) for t in read_shard(s, root, image_columns)]
+        table = pa.concat_tables(tables, promote_options="permissive")
+        check_image_roots(table, image_columns, image_roots)
+    else:
+        table = prepare_table(read_rows(path), path, image_columns, image_roots)
     return datasets.Dataset(InMemoryTable(table))
 
 

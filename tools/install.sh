@@ -22,7 +22,7 @@ PIP="$VENV/bin/python -m pip"
 # torch first, by exact version: a bare 'torch' requirement would pull a multi-GB CUDA build
 # from the index instead of the wheel on local disk.
 $PIP install -q torch==2.14.1 torchvision==0.29.1 2>&1 | grep -v '^WARNING: Location' || true
-$PIP install -q -c requirements.lock -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
+$PIP install -q -c requirements.lock -e '.[all,test]' 2>&1 | grep -v '^WARNING: Location' || true
 "$VENV/bin/python" -c "import ops, pipelines, torch, datasets, ray" >/dev/null
 if [ -f tools/setup_offline_data.py ]; then
   "$VENV/bin/python" tools/setup_offline_data.py

@@ -8,11 +8,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+BAR_EVERY_S = 15  # a running op's progress bar is echoed at most this often
 
 # (label, recipe, extra args)
 RECIPES = [
@@ -24,20 +26,46 @@ RECIPES = [
 ]
 
 
-def run(label: str, recipe: str, extra: list[str]) -> tuple[str, str]:
+def _progress(line: str) -> str | None:
+    """The part of a dj-process log line worth showing while a recipe runs."""
+    if " INFO " not in line:
+        return None
+    msg = line.split(" INFO ", 1)[1].strip()
+    return msg if msg.startswith(("dataset ", "op ", "ops ", "exported ", "resuming ")) else None
+
+
+def run(label: str, recipe: str, extra: list[str], step: str = "") -> tuple[str, str]:
     if not (REPO / recipe).exists():
         return label, f"skipped: {recipe} is not in this checkout"
     t0 = time.time()
-    r = subprocess.run([str(BIN / "dj-process"), "--config", recipe, *extra], cwd=REPO,
-                       capture_output=True, text=True)
+    print(f"{step}{label}: running {recipe} ...", flush=True)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with subprocess.Popen([str(BIN / "dj-process"), "--config", recipe, *extra], cwd=REPO,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=env) as proc:
+        out: list[str] = []
+        reader = threading.Thread(target=lambda: out.extend(proc.stdout), daemon=True)
+        reader.start()
+        err: list[str] = []
+        last_bar = 0.0
+        for line in proc.stderr:  # text mode: tqdm's "\r" updates arrive as lines too
+            err.append(line)
+            shown = _progress(line)
+            now = time.time()
+            if shown is None and "%|" in line and now - last_bar >= BAR_EVERY_S:
+                shown, last_bar = " ".join(line.split()), now  # a long op's progress bar
+            if shown:
+                print(f"    [{now - t0:5.0f}s] {shown}", flush=True)
+        proc.wait()
+        reader.join()
     dt = time.time() - t0
-    if r.returncode != 0:
-        lines = [ln for ln in r.stderr.strip().splitlines() if ln.startswith(("dj-process:", " ",
-                                                                              "Searched", "Fetch"))]
+    if proc.returncode != 0:
+        lines = [ln.rstrip() for ln in err if ln.startswith(("dj-process:", " ", "Searched",
+                                                              "Fetch"))]
         reason = "\n      ".join(lines[:12]) or "(no message)"
         return label, f"did not run ({dt:.0f}s):\n      {reason}"
-    tail = [ln for ln in r.stdout.splitlines() if ln.startswith(("total:", "result:", "errors:",
-                                                                 "filtered:")) or ": /" in ln]
+    tail = [ln.rstrip() for ln in out if ln.startswith(("total:", "result:", "errors:",
+                                                         "filtered:")) or ": /" in ln]
     return label, f"done in {dt:.0f}s\n      " + "\n      ".join(tail)
 
 
@@ -45,7 +73,7 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    results = [run(*r) for r in RECIPES]
+    results = [run(*r, step=f"[{i}/{len(RECIPES)}] ") for i, r in enumerate(RECIPES, 1)]
     print("\nimgjuicer demo results")
     for label, msg in results:
         print(f"  - {label}: {msg}")

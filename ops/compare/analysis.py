@@ -15,7 +15,7 @@ import math
 from typing import Optional
 
 from .bdrate import BD_METHODS, bd_rate, summary
-from .interpolate import setting_for_target, value_at_setting
+from ops.image.interpolate import setting_for_target, value_at_setting
 from .study import FORMAT_LABELS, FORMAT_ORDER, crop_name, resolution_name
 
 DEFAULT_LEVELS = (50, 60, 70, 80, 90)

@@ -162,7 +162,7 @@ def generate_figures(study: Study, out_root: str, opts: Optional[FigureOptions] 
     with open(os.path.join(comp_dir, "manifest.json"), "w") as fh:
         json.dump(manifest, fh, indent=1)
     if opts.report:                                    # step 6: the report
-        from .report import write_report
+        from .html_report import write_report
         manifest["report"] = os.path.relpath(write_report(study, manifest, comp_dir), comp_dir)
     return manifest
 
@@ -223,7 +223,7 @@ class GroupRun:
         from ops.image.io import load_image
         path = resolve_source(image, self.study)
         if image.get("sha256"):
-            from ops.mapper._codec_sweep_plan import file_sha256
+            from ops.image.sweep_plan import file_sha256
             if file_sha256(path) != image["sha256"]:
                 logger.warning("comparison: %s changed since it was measured (sha256 "
                                "differs); the interpolated settings may miss their targets",

@@ -8,7 +8,8 @@ from typing import Optional
 
 import numpy as np
 
-from .interpolate import setting_for_target
+from ops.image.interpolate import setting_for_target
+
 from .study import METRICS, StudyError
 
 # |measured - target| at which refinement stops: absolute, or relative for bpp / Butteraugli

@@ -1,5 +1,5 @@
 """Write one group's figures: comparison grids, distortion-map grids, the anisotropic map and
-the annotated original (file names per the README's Comparison figures section)."""
+the annotated original (file names per docs/comparison-figures.md)."""
 from __future__ import annotations
 
 import math

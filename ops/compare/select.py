@@ -7,7 +7,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from .interpolate import setting_for_target, value_at_setting
+from ops.image.interpolate import setting_for_target, value_at_setting
 
 
 def coefficient_of_variation(values: Sequence[float]) -> Optional[float]:

@@ -21,6 +21,7 @@ class KeepBestCopyDeduplicator(Deduplicator):
     dropped rows report it as their reason, so nothing vanishes without a trace."""
 
     batched = True
+    extra = "scorer"          # torch, numba, threadpoolctl: see ops/extras.py
 
     def __init__(self, threshold: int = 10,
                  method: Literal["phash", "dhash", "ahash", "whash"] = "phash",
@@ -43,7 +44,7 @@ class KeepBestCopyDeduplicator(Deduplicator):
         feats, owner, hashes = [], [], []
         with blas_one_thread():
             for i, s in enumerate(samples):
-                img, info = load_with_info(self.image_paths(s)[0])   # ImageLoadError -> error
+                img, info = load_with_info(self.first_image(s))   # ImageLoadError -> error
                 hashes.append(image_hashes(img, self.method))
                 if StatsKeys.generation_loss not in s.get(Fields.stats, {}):
                     feats.append(extract_image(img, info, self._m_scorer.k))

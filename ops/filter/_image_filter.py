@@ -27,7 +27,7 @@ class ImageHeaderFilter(Filter):
     def compute_stats_single(self, sample: dict) -> dict:
         stats = sample[Fields.stats]
         if self.stat_key not in stats:
-            paths = self.image_paths(sample) if sample.get(self.image_key) is not None else []
+            paths = self.image_paths(sample, none_ok=True)
             stats[self.stat_key] = [self.measure(p) for p in paths]
         return sample
 

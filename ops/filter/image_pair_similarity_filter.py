@@ -29,12 +29,14 @@ class ImagePairSimilarityFilter(Filter):
     """CLIP cosine similarity of the two images of each sample (``image_keys``).
 
     ``hf_clip``: a Hugging Face CLIP id / folder (``openai/clip-vit-base-patch32``) or an
-    open_clip name (``open_clip:ViT-B-32/laion2b_s34b_b79k``; see the README's Models section).
+    open_clip name (``open_clip:ViT-B-32/laion2b_s34b_b79k``; see docs/models.md).
     Stats: ``image_pair_similarity`` (float in [-1, 1]).  All pairs of a batch are embedded
     together, ``model_batch_size`` images per forward pass."""
 
     accelerator = "cuda"
+    extra = "models"          # torch, transformers, ultralytics, nltk: see ops/extras.py
     batched = True
+    model_params = {"hf_clip": "clip"}
 
     def __init__(self, hf_clip: str = "openai/clip-vit-base-patch32", min_score: float = 0.1,
                  max_score: float = 1.0,

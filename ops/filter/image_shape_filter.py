@@ -29,7 +29,7 @@ class ImageShapeFilter(ImageHeaderFilter):
         stats = sample[Fields.stats]
         if StatsKeys.image_width in stats and StatsKeys.image_height in stats:
             return sample
-        paths = self.image_paths(sample) if sample.get(self.image_key) is not None else []
+        paths = self.image_paths(sample, none_ok=True)
         headers = [read_header(p) for p in paths]
         stats[StatsKeys.image_width] = [h.width for h in headers]
         stats[StatsKeys.image_height] = [h.height for h in headers]
@@ -45,5 +45,10 @@ class ImageShapeFilter(ImageHeaderFilter):
         if (any(ok) if self.any else all(ok)):
             return True
         shapes = ", ".join(f"{w}x{h}" for w, h in zip(ws, hs))
-        return False, (f"shape {shapes} outside width [{self.min_width}, {self.max_width}] / "
-                       f"height [{self.min_height}, {self.max_height}]")
+        return False, (f"shape {shapes} outside width {_span(self.min_width, self.max_width)}"
+                       f" / height {_span(self.min_height, self.max_height)}")
+
+
+def _span(lo: int, hi: int) -> str:
+    """A bound as a reader wants it: an unset maximum is not printed as sys.maxsize."""
+    return f"[{lo}, {hi}]" if hi < sys.maxsize else f">= {lo}"

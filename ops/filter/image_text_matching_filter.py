@@ -26,6 +26,8 @@ class ImageTextMatchingFilter(Filter):
     All image-text pairs of a batch go through BLIP together."""
 
     accelerator = "cuda"
+    model_params = {"hf_blip": "hf"}
+    extra = "models"          # torch, transformers, ultralytics, nltk: see ops/extras.py
     batched = True
 
     def __init__(self, hf_blip: str = "Salesforce/blip-itm-base-coco",
@@ -52,7 +54,7 @@ class ImageTextMatchingFilter(Filter):
         self._m_blip = load_blip_itm(self.hf_blip, device=self.device)
 
     def _prepare(self, sample: dict) -> tuple[list, str]:
-        paths = self.image_paths(sample) if sample.get(self.image_key) is not None else []
+        paths = self.image_paths(sample, none_ok=True)
         text = sample.get(self.text_key)
         if paths and (not isinstance(text, str) or not text.strip()):
             raise OpError(f"sample has no text in column '{self.text_key}' to match its images")

@@ -87,9 +87,6 @@ PARAMS: dict[str, dict[str, Param]] = {
     },
 }
 
-# The setting a quality sweep varies, per format.
-QUALITY_SETTING = {"jpeg": "quality", "webp": "quality", "avif": "quality", "jxl": "quality"}
-
 
 def normalise_format(fmt: str) -> str:
     """'JPG' -> 'jpeg', 'jpegxl' -> 'jxl'; unknown names raise CodecError."""

@@ -15,6 +15,7 @@ from typing import Optional
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..base import OpError
+from .remote import RemoteError, is_url, open_file, stat_size
 
 # Pillow's own default; ops can lower or raise it per call.
 DEFAULT_MAX_PIXELS = 178_956_970
@@ -23,6 +24,13 @@ ORIENTATION_TAG = 0x0112
 
 class ImageLoadError(OpError):
     """A file that cannot be read as an image, with the reason."""
+
+
+def check_max_pixels(value: Optional[int]) -> Optional[int]:
+    """An op's ``max_pixels`` parameter: a positive pixel count (None: no limit)."""
+    if value is not None and value < 1:
+        raise ValueError(f"max_pixels must be a positive number of pixels, got {value}")
+    return value
 
 
 @dataclass
@@ -45,9 +53,20 @@ class ImageHeader:
 def _check_file(path: str) -> int:
     if not isinstance(path, str) or not path:
         raise ImageLoadError(f"not an image path: {path!r}")
+    if is_url(path):  # s3://bucket/key and other object-storage URLs
+        try:
+            size = stat_size(path)
+        except RemoteError as exc:
+            raise ImageLoadError(str(exc)) from None
+        if size == 0:
+            raise ImageLoadError(f"{path}: empty file (0 bytes)")
+        return size
     try:
         st = os.stat(path)
     except FileNotFoundError:
+        if os.path.islink(path):
+            raise ImageLoadError(f"{path}: broken symlink (its target "
+                                 f"'{os.readlink(path)}' does not exist)") from None
         raise ImageLoadError(f"{path}: file not found") from None
     except OSError as exc:
         raise ImageLoadError(f"{path}: cannot stat: {exc.strerror or exc}") from None
@@ -64,9 +83,11 @@ def _open(path: str, max_pixels: Optional[int]) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
             try:
-                img = Image.open(path)
+                img = Image.open(open_file(path) if is_url(path) else path)
             finally:
                 Image.MAX_IMAGE_PIXELS = saved
+    except RemoteError as exc:
+        raise ImageLoadError(str(exc)) from None
     except UnidentifiedImageError:
         raise ImageLoadError(f"{path}: not an image Pillow can identify") from None
     except OSError as exc:

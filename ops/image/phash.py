@@ -14,7 +14,6 @@ from typing import Sequence, Union
 import numpy as np
 from PIL import Image
 
-HASH_BITS = 64
 METHODS = ("phash", "dhash", "ahash", "whash")
 BORDER = 0.03          # trimmed off each side before hashing (crop robustness)
 

@@ -16,6 +16,7 @@ class GenerationLossScorerMapper(Mapper):
     An unreadable image makes its sample an error (the run goes on)."""
 
     batched = True
+    extra = "scorer"          # torch, numba, threadpoolctl: see ops/extras.py
 
     def __init__(self, weights: Optional[str] = None, threads: int = 0, **kwargs):
         super().__init__(**kwargs)
@@ -37,7 +38,7 @@ class GenerationLossScorerMapper(Mapper):
                 if StatsKeys.generation_loss in stats:
                     continue
                 todo.append(i)
-                paths = self.image_paths(s) if s.get(self.image_key) is not None else []
+                paths = self.image_paths(s, none_ok=True)
                 for p in paths:
                     feats.append(file_features(p, k))   # ImageLoadError -> this sample errors
                     owner.append(i)

@@ -11,12 +11,12 @@ import numpy as np
 
 from ops.base import Mapper, OpError
 from ops.fields import Fields
-from ops.image.io import DEFAULT_MAX_PIXELS, load_image
+from ops.image.io import DEFAULT_MAX_PIXELS, check_max_pixels, load_image
 from ops.registry import OPERATORS
 
-from ._codec_sweep_plan import (MIN_FRAGMENT, MeasurementCache, crop_box, expand_grid,
-                                file_sha256, parse_duration, parse_fragment, scaled_size,
-                                setting_of)
+from ops.image.sweep_plan import (MIN_FRAGMENT, MeasurementCache, crop_box, expand_grid,
+                                  file_sha256, parse_duration, parse_fragment, scaled_size,
+                                  setting_of)
 
 logger = logging.getLogger("imgjuicer")
 
@@ -73,9 +73,9 @@ class ImageCodecSweepMapper(Mapper):
                  time_budget: Optional[Union[str, float]] = None,
                  cache_dir: Optional[str] = None, use_cache: bool = True,
                  save_distmaps: bool = False, distmap_dir: Optional[str] = None, threads: int = 1,
-                 max_pixels: int = DEFAULT_MAX_PIXELS, colour: str = "keep", **kwargs):
-        kwargs.setdefault("batch_size", 1)
-        super().__init__(**kwargs)
+                 max_pixels: int = DEFAULT_MAX_PIXELS, colour: str = "keep",
+                 batch_size: int = 1, **kwargs):
+        super().__init__(batch_size=batch_size, **kwargs)
         from ops.image.metrics import DEFAULT_METRICS, METRICS
         self.settings = expand_grid(grid)
         self.grid = grid
@@ -113,7 +113,7 @@ class ImageCodecSweepMapper(Mapper):
         self.save_distmaps = save_distmaps
         self.distmap_dir = distmap_dir
         self.threads = threads
-        self.max_pixels = max_pixels
+        self.max_pixels = check_max_pixels(max_pixels)
         if colour not in ("keep", "srgb"):
             raise ValueError(f"colour must be 'keep' or 'srgb', got {colour!r}")
         self.colour = colour

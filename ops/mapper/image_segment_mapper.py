@@ -20,6 +20,8 @@ class ImageSegmentMapper(Mapper):
     batch go through the network together, ``model_batch_size`` per forward pass."""
 
     accelerator = "cuda"
+    model_params = {"model_path": "ultralytics"}
+    extra = "models"          # torch, transformers, ultralytics, nltk: see ops/extras.py
     batched = True
 
     def __init__(self, imgsz: int = 1024, conf: float = 0.05, iou: float = 0.5,

@@ -51,7 +51,9 @@ class ImgdiffDifferenceAreaGeneratorMapper(Mapper):
     """
 
     accelerator = "cuda"
+    extra = "models"          # torch, transformers, ultralytics, nltk: see ops/extras.py
     batched = True
+    model_params = {"clip_model": "clip", "blip_model": "hf", "sam_model": "ultralytics"}
 
     def __init__(self, image_pair_similarity_filter_args: Optional[dict] = None,
                  image_segment_mapper_args: Optional[dict] = None,

@@ -109,11 +109,3 @@ class Scorer:
         for i, s in zip(where, self.score_features(feats)):
             out[i] = float(s)
         return out
-
-    def score_bytes(self, data: bytes) -> float:
-        from .features import extract_bytes
-        try:
-            f = extract_bytes(data, self.k)
-        except Exception as exc:
-            raise ImageLoadError(f"<bytes>: cannot decode: {exc}") from None
-        return float(self.score_features([f])[0])

@@ -36,9 +36,6 @@ def set_counts(counts, kind: str, n_error: int, n_filtered: int, n_kept_rows: in
         counts.kept = n_kept_rows
 
 
-STATUSES = (Status.kept, Status.filtered, Status.error)
-
-
 def mark_group_decision(name: str, keep: bool, info, meta: str, status: str, reason):
     """A row's (meta, status, reason) after a deduplicator's ``group()`` decision: ``info``
     goes to ``meta[name]``; a dropped row is filtered with ``info`` as its reason."""

@@ -14,6 +14,7 @@ from pipelines.checkpoint import Checkpoint, fingerprints
 from pipelines.dataset import export_batches, load_dataset, public_rows
 from pipelines.executor.common import (TRACE_WINDOW, bind_ops, mark_group_decision, op_kind,
                                        set_counts)
+from pipelines.executor.workers import OpCall, pool_start, probe_seconds
 from pipelines.report import OpCounts, RunReport
 from pipelines.tracer import trace_op
 
@@ -42,7 +43,9 @@ class LocalExecutor:
         n = min(n, len(ds))
         if n <= 1:
             return None
-        if op.num_proc is None and self._estimate_seconds(op, ds) < POOL_WORTH_SECONDS:
+        # timed in a forked child: torch must not start here before workers fork (workers.py)
+        if op.num_proc is None and probe_seconds(self._estimate_seconds, op, ds) < \
+                POOL_WORTH_SECONDS:
             logger.debug("%s: little work, running in-process", op.name)
             return None
         return n
@@ -67,9 +70,12 @@ class LocalExecutor:
         if len(ds) == 0:
             return ds
         datasets.disable_caching()
-        return ds.map(fn, batched=True, batch_size=op.batch_size,
-                      num_proc=self._num_proc(op, ds), remove_columns=ds.column_names,
-                      load_from_cache_file=False, desc=desc)
+        num_proc = self._num_proc(op, ds)
+        if num_proc and fn == op.run_batched:
+            fn = OpCall(op, self.recipe.custom_operator_paths)
+        with pool_start(num_proc):  # spawned, not forked, once torch is loaded here
+            return ds.map(fn, batched=True, batch_size=op.batch_size, num_proc=num_proc,
+                          remove_columns=ds.column_names, load_from_cache_file=False, desc=desc)
 
     @staticmethod
     def _iter_batches(ds, size: int = 1000):
@@ -167,7 +173,7 @@ class LocalExecutor:
             logger.info("resuming after op %d (%s) from %s", state["op_index"],
                         recipe.process[state["op_index"]][0], ckpt.dir)
         else:
-            ds = load_dataset(recipe.dataset_path, recipe.image_columns)
+            ds = load_dataset(recipe.dataset_path, recipe.image_columns, recipe.image_roots)
             rows_in = len(ds)
         logger.info("dataset %s: %d rows; %d ops", recipe.dataset_path, rows_in, len(self.ops))
         datasets.disable_caching()

@@ -10,6 +10,7 @@ import glob
 import math
 import os
 import shutil
+import time
 from typing import Iterable, Iterator, Optional
 
 import pyarrow as pa
@@ -22,6 +23,7 @@ from pipelines.executor.common import mark_group_decision
 
 STRING_COLUMNS = (Fields.id, Fields.status, Fields.reason) + tuple(DICT_COLUMNS)
 MAX_BLOCK_ROWS = 50_000
+SECONDS_KEY = b"imgjuicer.op_seconds"  # parquet metadata: the op's seconds on the block
 
 # ---------------------------------------------------------------------------- on workers
 _WORKER_OPS: dict = {}  # op key -> op already set up in this worker process
@@ -55,7 +57,12 @@ def process_block(ops: list[OP], works: list[str], src: str) -> int:
         if os.path.exists(dest):
             table = pq.read_table(dest)
             continue
+        t0 = time.perf_counter()
         table = _apply(op, kept_input(table))
+        # this op's own time on the block: fused ops share one Ray pass, and the driver
+        # splits the pass's wall time between them in proportion to these
+        table = table.replace_schema_metadata(
+            {SECONDS_KEY: repr(time.perf_counter() - t0).encode()})
         tmp = f"{dest}.{os.getpid()}.tmp"
         pq.write_table(table, tmp)
         os.replace(tmp, dest)
@@ -148,6 +155,23 @@ def iter_batches(files: Iterable[str], which: Optional[str] = None, batch_rows: 
                 for c in columns or []:
                     d.setdefault(c, [None] * t.num_rows)
                 yield d
+
+
+def busy_seconds(files: Iterable[str]) -> float:
+    """Seconds the op that wrote these blocks spent on them (summed over blocks)."""
+    total = 0.0
+    for f in files:
+        meta = pq.read_schema(f).metadata or {}
+        total += float(meta.get(SECONDS_KEY, b"0"))
+    return total
+
+
+def split_seconds(wall: float, busy: list[float]) -> list[float]:
+    """A fused pass's wall time split between its ops in proportion to their own time."""
+    total = sum(busy)
+    if total <= 0:
+        return [wall / len(busy)] * len(busy)
+    return [wall * b / total for b in busy]
 
 
 def count_statuses(files: Iterable[str]) -> dict:

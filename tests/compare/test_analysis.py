@@ -8,7 +8,7 @@ import pytest
 
 from ops.compare.analysis import analyse, csv_tables, matched_bpp
 from ops.compare.bdrate import bd_rate, bootstrap_interval, rd_frontier
-from ops.compare.interpolate import setting_for_target, value_at_setting
+from ops.image.interpolate import setting_for_target, value_at_setting
 
 
 def rd_curve(scale: float, n: int = 6, slope: float = 14.0, seed: int = 0):

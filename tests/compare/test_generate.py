@@ -10,7 +10,7 @@ from PIL import Image
 
 from ops.base import RunContext
 from ops.compare import figures as fig
-from ops.compare.cli import main
+from pipelines.cli.compare import main
 from ops.compare.generate import Options, generate_figures
 from ops.compare.study import load_study
 

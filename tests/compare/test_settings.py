@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from ops.base import RunContext
-from ops.compare.cli import main
+from pipelines.cli.compare import main
 from ops.compare.options import OPTION_NAMES, FigureOptions
 from ops.registry import OPERATORS
 from pipelines.config import RecipeError, op_parameters, parse_recipe
@@ -111,7 +111,7 @@ def test_dj_compare_takes_the_recipe_op_settings_and_flags_override(format_study
 
 
 def test_module_help_prints_the_options():
-    out = subprocess.run([sys.executable, "-m", "ops.compare.cli", "--help"],
+    out = subprocess.run([sys.executable, "-m", "pipelines.cli.compare", "--help"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0
     for flag in ("--targets", "--tile-parameter", "--max-columns", "--interpolation",
@@ -129,7 +129,7 @@ def test_five_tiles_share_one_row():
 def test_log_bpp_axis_labels_do_not_overlap():
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from ops.compare.report import log_bpp_axis
+    from ops.compare.html_report import log_bpp_axis
     for lo, hi in ((0.28, 0.95), (0.1, 12.0), (0.6, 1.6)):
         f = Figure(figsize=(5.6, 3.9), dpi=100)
         FigureCanvasAgg(f)

@@ -14,7 +14,7 @@ from ops.fields import Fields, Status
 from ops.image.codecs import CodecError
 from ops.image.metrics import available_metrics
 from ops.image.metrics import butteraugli as B
-from ops.mapper._codec_sweep_plan import crop_box, expand_grid, parse_duration
+from ops.image.sweep_plan import crop_box, expand_grid, parse_duration
 from ops.registry import OPERATORS
 
 REPO = Path(__file__).resolve().parents[2]

@@ -2,7 +2,7 @@
 import pytest
 from PIL import Image
 
-from ops.scorer import transforms as T
+from ops.scorer_training import transforms as T
 from tests.scorer.synth import photo_like
 
 

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from ops.scorer import chains as C
-from ops.scorer import transforms as T
+from ops.scorer_training import chains as C
+from ops.scorer_training import transforms as T
 from tests.scorer.synth import photo_like
 
 

@@ -1,6 +1,4 @@
-"""tools/eval_scorer.py: the rotate+JPEG experiment finds JPEG fixed points; pair reports."""
-import importlib.util
-from pathlib import Path
+"""ops.scorer_training.evaluate (tools/eval_scorer.py): the rotate+JPEG experiment finds JPEG fixed points; pair reports."""
 
 import numpy as np
 import pytest
@@ -9,15 +7,11 @@ from PIL import Image
 from ops.scorer.weights import Scorer
 from tests.scorer.synth import photo_like
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
 def ev():
-    spec = importlib.util.spec_from_file_location("eval_scorer", ROOT / "tools" / "eval_scorer.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from ops.scorer_training import evaluate
+    return evaluate
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +43,7 @@ def test_generation_experiment_stops_at_the_fixed_point(ev, scorer, tmp_path):
 def _adjacent_pairs(family, **arrays):
     """A PairSet of 2 * len(family) one-block copies whose pair i is (copy 2i, copy 2i + 1),
     chain i, family ``family[i]``; ``arrays`` override or add fields (e.g. ref_mse)."""
-    from ops.scorer.dataset import PairSet
+    from ops.scorer_training.pairsets import PairSet
     n = 2 * len(family)
     fields = dict(pixels=np.zeros((n, 1, 8, 8, 3), np.uint8),
                   block_meta=np.zeros((n, 1, 1), np.float16),

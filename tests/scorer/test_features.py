@@ -7,7 +7,7 @@ from PIL import Image
 from scipy.fft import dctn
 
 from ops.scorer import features as F
-from ops.scorer import transforms as T
+from ops.scorer_training import transforms as T
 from tests.scorer.synth import photo_like
 
 

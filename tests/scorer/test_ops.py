@@ -4,7 +4,7 @@ import json
 from ops.base import batch_of, rows_of
 from ops.fields import Fields, StatsKeys, Status
 from ops.registry import OPERATORS
-from ops.scorer.cli import main as dj_score
+from pipelines.cli.score import main as dj_score
 from tests.conftest import REPO
 from tests.scorer.conftest import DEGRADED
 

@@ -1,27 +1,18 @@
-"""tools/scorer_oracles.py: full-reference oracles on the evaluation chains."""
-import importlib.util
+"""ops.scorer_training.oracles (tools/scorer_oracles.py): full-reference oracles on the evaluation chains."""
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from ops.scorer import transforms as T
+from ops.scorer_training import transforms as T
 from tests.scorer.synth import photo_like
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def orc():
-    sys.path.insert(0, str(ROOT / "tools"))
-    spec = importlib.util.spec_from_file_location("scorer_oracles",
-                                                  ROOT / "tools" / "scorer_oracles.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from ops.scorer_training import oracles
+    return oracles
 
 
 def test_measure_turns_back_and_skips_other_geometry(orc):

@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from ops.image.phash import group_by_hamming, hamming, image_hash, image_hashes
-from ops.scorer import transforms as T
+from ops.scorer_training import transforms as T
 from tests.scorer.synth import photo_like
 
 

@@ -1,5 +1,4 @@
-"""tools/prepare_scorer_photos.py: only photographs, every dropped picture recorded."""
-import importlib.util
+"""ops.scorer_training.photos (tools/prepare_scorer_photos.py): only photographs, every dropped picture recorded."""
 import io
 import json
 from pathlib import Path
@@ -16,11 +15,8 @@ PHOTOS = ROOT / "data" / "scorer" / "photos"
 
 @pytest.fixture(scope="module")
 def prep():
-    spec = importlib.util.spec_from_file_location("prepare_scorer_photos",
-                                                  ROOT / "tools" / "prepare_scorer_photos.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from ops.scorer_training import photos
+    return photos
 
 
 def _png(px: np.ndarray) -> bytes:

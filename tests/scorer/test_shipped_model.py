@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ops.scorer import transforms as T
+from ops.scorer_training import transforms as T
 from ops.scorer.features import extract_bytes
 from ops.scorer.weights import Scorer, default_weights_path, load_model
 from tests.scorer.synth import photo_like

@@ -4,8 +4,8 @@ import pytest
 import torch
 from PIL import Image
 
-from ops.scorer.dataset import PairSet, build_pairs
-from ops.scorer.train import TrainConfig, pair_loss, score_set, train
+from ops.scorer_training.pairsets import PairSet, build_pairs
+from ops.scorer_training.train import TrainConfig, pair_loss, score_set, train
 from ops.scorer.weights import load_model, save_weights
 from tests.scorer.synth import photo_like
 
@@ -39,7 +39,7 @@ def test_pair_set_measures_each_copys_damage(pairs):
 
 
 def test_damage_loss_fits_known_copies_only():
-    from ops.scorer.train import damage_loss, damage_target
+    from ops.scorer_training.train import damage_loss, damage_target
     t = torch.from_numpy(damage_target(np.array([0.0, 9.0, np.nan, 99.0], np.float32)))
     assert torch.allclose(t[[0, 1, 3]], torch.tensor([0.0, 1.0, 2.0]))
     z = torch.tensor([0.0, 3.0, 100.0, 6.0])
@@ -50,7 +50,7 @@ def test_damage_loss_fits_known_copies_only():
 
 
 def test_damage_weight_makes_the_logit_track_measured_damage(pairs):
-    from ops.scorer.train import damage_target
+    from ops.scorer_training.train import damage_target
     known = np.isfinite(pairs.ref_mse)
     t = damage_target(pairs.ref_mse[known])
     fits = {}
@@ -80,7 +80,7 @@ def test_pair_set_is_ordered_and_saved(pairs, tmp_path):
 
 
 def test_a_cached_set_of_more_or_fewer_chains_serves(pairs, tmp_path):
-    from ops.scorer.dataset import cached_pairs
+    from ops.scorer_training.pairsets import cached_pairs
     d = tmp_path / "photos"
     d.mkdir()
     for i in range(2):                      # the photos of the `pairs` fixture
@@ -132,7 +132,7 @@ def test_training_is_reproducible_and_weights_round_trip(pairs, tmp_path):
 
 def test_flip_blocks_keeps_dct_magnitudes_and_changes_content():
     from ops.scorer.features import dct_blocks
-    from ops.scorer.train import flip_blocks
+    from ops.scorer_training.train import flip_blocks
     rng = np.random.default_rng(5)
     px = rng.integers(0, 256, size=(3, 16, 8, 8, 3), dtype=np.uint8)
     out = flip_blocks(px, np.random.default_rng(1))
@@ -162,7 +162,7 @@ def test_meta_norm_and_dropout_round_trip(pairs, tmp_path):
 def test_quantisation_fit_sees_an_earlier_jpeg_under_a_high_quality_resave():
     from ops.scorer.features import _reference_tables, dct_blocks, extract_bytes
     from ops.scorer.model import QFIT_QUALITIES, quantisation_fit
-    from ops.scorer import transforms as T
+    from ops.scorer_training import transforms as T
     px = photo_like(256, 256, seed=71)
     tables = torch.from_numpy(_reference_tables()[[q - 1 for q in QFIT_QUALITIES]]).float()
     i40 = QFIT_QUALITIES.index(40)
@@ -180,7 +180,7 @@ def test_quantisation_fit_sees_an_earlier_jpeg_under_a_high_quality_resave():
 
 
 def test_family_balance_weights():
-    from ops.scorer.train import family_weights
+    from ops.scorer_training.train import family_weights
     fam = np.array(["a"] * 90 + ["b"] * 10)
     assert family_weights(fam, 0) is None
     w = family_weights(fam, 1.0)
@@ -216,8 +216,8 @@ def test_scores_keep_the_logit_order_far_into_the_sigmoid_tail(pairs, tmp_path):
 
 
 def test_copy_features_equal_a_fresh_decode():
-    from ops.scorer import transforms as T
-    from ops.scorer.dataset import copy_features
+    from ops.scorer_training import transforms as T
+    from ops.scorer_training.pairsets import copy_features
     from ops.scorer.features import extract_bytes
     px = photo_like(120, 136, seed=73)
     for c in (T.to_png(px), T.to_jpeg(px, 40, "4:2:2"), T.to_gif(px, 64, True),
@@ -253,7 +253,7 @@ def test_global_stats_model_keeps_its_standardisation_and_needs_the_stats(pairs,
 
 
 def test_pair_sets_built_before_global_stats_still_load(pairs, tmp_path):
-    from ops.scorer.dataset import ARRAYS
+    from ops.scorer_training.pairsets import ARRAYS
     np.savez(tmp_path / "old.npz", **{a: getattr(pairs, a) for a in ARRAYS
                                       if a not in ("global_stats", "ref_mse")})
     old = PairSet.load(tmp_path / "old.npz")
@@ -266,7 +266,7 @@ def test_pair_sets_built_before_global_stats_still_load(pairs, tmp_path):
 
 
 def test_chain_batches_take_whole_chains_and_visit_every_chain(pairs):
-    from ops.scorer.train import ChainBatches, family_weights
+    from ops.scorer_training.train import ChainBatches, family_weights
     cb = ChainBatches(pairs, 2, 0.5, np.random.default_rng(0))
     seen = set()
     for _ in range(len(cb.chains) // 2):            # one epoch
@@ -319,7 +319,7 @@ def test_finer_quantisation_fit_tables_train_and_round_trip(pairs, tmp_path):
 
 def test_damage_head_learns_the_damage_and_leaves_the_score_alone(pairs, tmp_path):
     from ops.scorer.model import GenerationLossNet, tensors
-    from ops.scorer.train import damage_target
+    from ops.scorer_training.train import damage_target
     cfg = TrainConfig(steps=150, batch_pairs=16, width=16, threads=1, log_every=50,
                       damage_head=3.0, lr=5e-3)
     m = train(pairs, cfg)
@@ -340,13 +340,8 @@ def test_damage_head_learns_the_damage_and_leaves_the_score_alone(pairs, tmp_pat
 
 
 def _train_tool():
-    import importlib.util
-    from pathlib import Path
-    root = Path(__file__).resolve().parents[2]
-    spec = importlib.util.spec_from_file_location("train_scorer", root / "tools" / "train_scorer.py")
-    ts = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ts)
-    return ts
+    from ops.scorer_training import run
+    return run
 
 
 def test_train_tool_never_trains_on_the_evaluation_chains(tmp_path, capsys):

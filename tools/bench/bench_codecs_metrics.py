@@ -27,11 +27,9 @@ import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
-
-from ops.image import codecs as C  # noqa: E402
-from ops.image.metrics import available_metrics  # noqa: E402
-from ops.image.metrics.psnr_ssim import psnr, ssim  # noqa: E402
+from ops.image import codecs as C
+from ops.image.metrics import available_metrics
+from ops.image.metrics.psnr_ssim import psnr, ssim
 
 SIZES = {"768x512": (768, 512), "2MP": (1728, 1152)}
 CODEC_SETTINGS = [

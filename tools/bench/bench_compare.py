@@ -20,8 +20,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
-
 
 def run(study, opts) -> tuple[float, dict]:
     from ops.compare.generate import generate_figures
@@ -52,7 +50,7 @@ def main() -> int:
                     "one the study recipe writes (the recipe's comparison section still applies)")
     ap.add_argument("--repeat", type=int, default=1)
     args = ap.parse_args()
-    from ops.compare.cli import figure_op
+    from pipelines.cli.compare import figure_op
     from ops.compare.study import Study, check_quality, load_study, read_json, recipe_info
     os.chdir(REPO)
     if args.quality_json:

@@ -33,12 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from ops.imgdiff.boxes import align_pair, clamp_boxes, crop, nms, scale_boxes  # noqa: E402
-from ops.imgdiff.caption_diff import get_differ  # noqa: E402
-from ops.imgdiff.difference_areas import DiffParams, DifferenceAreaFinder, PairInput  # noqa: E402
-from ops.imgdiff.synthetic import caption, draw_scene  # noqa: E402
+from ops.imgdiff.boxes import align_pair, clamp_boxes, crop, nms, scale_boxes
+from ops.imgdiff.caption_diff import get_differ
+from ops.imgdiff.difference_areas import DiffParams, DifferenceAreaFinder, PairInput
+from ops.imgdiff.synthetic import caption, draw_scene
 
 NAMES = ["apple", "box", "lemon", "plum"]
 

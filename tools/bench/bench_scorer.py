@@ -22,8 +22,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
 
 def make_files(folder: Path, n: int, photos_dir: Path) -> list[str]:
     from PIL import Image

@@ -25,9 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from ops.image.metrics.ssimulacra2 import ssimulacra2  # noqa: E402
+from ops.image.metrics.ssimulacra2 import ssimulacra2
 
 SIZES = {"768x512": (768, 512), "2MP 1728x1152": (1728, 1152)}
 

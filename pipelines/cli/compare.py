@@ -13,8 +13,8 @@ import sys
 import typing
 from typing import Optional
 
-from .options import OPTION_FIELDS
-from .study import StudyError, list_studies, load_study
+from ops.compare.options import OPTION_FIELDS
+from ops.compare.study import StudyError, list_studies, load_study
 
 FIGURE_OP = "comparison_figure_aggregator"
 
@@ -52,7 +52,7 @@ def _add_option(p: argparse.ArgumentParser, f, hint) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .options import FigureOptions
+    from ops.compare.options import FigureOptions
     p = argparse.ArgumentParser(
         prog="dj-compare",
         description="Matched-quality / matched-size comparison figures, Butteraugli distortion "
@@ -115,7 +115,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 2
     from ops.image.codecs import CodecError
     from ops.image.io import ImageLoadError
-    from .generate import generate_figures
+    from ops.compare.generate import generate_figures
     overrides = {f.name: getattr(args, f.name) for f in OPTION_FIELDS if hasattr(args, f.name)}
     try:
         study = load_study(args.study)
@@ -134,10 +134,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     if manifest.get("report"):
         print(f"report: {os.path.join(comp, manifest['report'])}")
         if opts.index_dir:
-            from .interactive import write_index
+            from ops.compare.interactive import write_index
             print(f"index of studies: {write_index(opts.index_dir)}")
     return 0 if done else 1
 
 
-if __name__ == "__main__":          # python -m ops.compare.cli
+if __name__ == "__main__":          # python -m pipelines.cli.compare
     sys.exit(main())

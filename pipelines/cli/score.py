@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:         # argparse exits on --help / bad usage
         return int(exc.code or 0)
     from ops.image.io import ImageLoadError
-    from .weights import Scorer
+    from ops.scorer.weights import Scorer
     try:
         scorer = Scorer(a.weights, threads=a.threads)
     except (FileNotFoundError, ValueError) as exc:

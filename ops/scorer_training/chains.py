@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from ..image.metrics.psnr_ssim import LUMA
+from ops.image.metrics.psnr_ssim import LUMA
 from . import transforms as T
 from .transforms import Encoded
 
@@ -23,7 +23,6 @@ FAMILY_WEIGHTS = {
     "resize_up": 1.0, "down_up": 0.8, "crop": 0.8, "lossless": 1.0, "platform": 1.2,
     "screenshot": 1.0, "resave_hq": 1.5, "generations": 0.8,
 }
-FAMILIES = tuple(FAMILY_WEIGHTS) + ("multi_generation",)
 PLATFORM_LONG_SIDES = (1080, 1280, 1600, 2048)
 GENERATOR_VERSION = 5      # bump when chains change: pair-set caches are keyed by it
 SCREEN_SCALES = (1.25, 1.5, 2.0)

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .dataset import PairSet
-from .model import GenerationLossNet, tensors
+from .pairsets import PairSet
+from ops.scorer.model import GenerationLossNet, tensors
 
 logger = logging.getLogger("imgjuicer")
 
@@ -30,7 +30,7 @@ class TrainConfig:
     flip_blocks: bool = True      # random horizontal / vertical flips of each block
     meta_norm: bool = True        # resolution / file size inputs spread to unit range
     image_stats: bool = True      # quantisation fit + mean DCT spectrum inputs (model.py)
-    family_balance: float = 0.25  # pairs drawn with weight count(family) ** -balance (README)
+    family_balance: float = 0.25  # pairs drawn with weight count(family) ** -balance (model card: "Family balance")
     global_stats: bool = True     # whole-image statistics input (features.global_stats)
     global_dropout: float = 0.3   # dropout on those (standardised) statistics
     qfit_qualities: tuple[int, ...] | None = None   # per-block quantisation-fit tables (model)
@@ -76,7 +76,7 @@ def damage_loss(z: torch.Tensor, target: torch.Tensor, scale: torch.Tensor,
     ``scale`` kept positive by the caller and learnt with ``shift``) or the side head's
     output (``damage_head``, scale 1, shift 0).  Measured on the full set, fitting the logit
     cost 1.9 points of validation accuracy and the side head gained nothing at the end of
-    training (README): both stay off by default."""
+    training (model card: measured damage): both stay off by default."""
     known = ~torch.isnan(target)
     if not bool(known.any()):
         return z.sum() * 0.0

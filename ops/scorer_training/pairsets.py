@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from .chains import chain_pairs, make_chain, reference_mse
-from .features import (K_BLOCKS, Features, FileInfo, blas_one_thread, extract_pixels,
+from ops.scorer.features import (K_BLOCKS, Features, FileInfo, blas_one_thread, extract_pixels,
                        file_info)
 from .transforms import Encoded
 
@@ -126,7 +126,7 @@ def cached_pairs(photo_dir: str | Path, chains: int, seed: int, k: int, workers:
     ``chains``, one of fewer is extended by the chains it lacks.  ``augment``
     (``chains.make_original``) adds ``_aug<AUGMENT_VERSION>`` to the tag."""
     from .chains import AUGMENT_VERSION, GENERATOR_VERSION
-    from .features import FEATURES_VERSION
+    from ops.scorer.features import FEATURES_VERSION
     if augment:
         tag = f"{tag}_aug{AUGMENT_VERSION}"
     name = (f"pairs_{tag}_{chains}_{seed}_k{k}_v{GENERATOR_VERSION}f{FEATURES_VERSION}"

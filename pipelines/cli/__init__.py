@@ -1,0 +1,34 @@
+"""The console scripts, one module each: ``dj-process`` (process.py: run a recipe),
+``dj-compare`` (compare.py: comparison figures of a codec study) and ``dj-score``
+(score.py: rank copies of a picture).  pyproject's entry points name the functions here;
+``python -m pipelines.cli`` runs dj-process."""
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+from .process import main, process_main, run_recipe, setup_logging
+
+__all__ = ["compare_main", "main", "process_main", "run_recipe", "score_main", "setup_logging"]
+
+
+def compare_main(argv: Optional[list[str]] = None) -> int:
+    """dj-compare STUDY ...: comparison figures (see ops/compare)."""
+    try:
+        from .compare import main as compare
+    except ImportError as exc:
+        print(f"dj-compare: comparison figures are not installed: {exc}", file=sys.stderr)
+        return 2
+    return compare(sys.argv[1:] if argv is None else argv)
+
+
+def score_main(argv: Optional[list[str]] = None) -> int:
+    """dj-score FILE...: rank copies of an image, best first."""
+    from ops.extras import missing_extra_message, missing_modules
+
+    missing = missing_modules("scorer")
+    if missing:
+        print(f"dj-score: {missing_extra_message('dj-score', 'scorer', missing)}", file=sys.stderr)
+        return 2
+    from .score import main as score
+    return score(sys.argv[1:] if argv is None else argv)

@@ -1,0 +1,4 @@
+"""``python -m pipelines.cli --config recipe.yaml``: dj-process."""
+from .process import main
+
+main()
