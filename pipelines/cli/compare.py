@@ -39,8 +39,9 @@ def _add_option(p: argparse.ArgumentParser, f, hint) -> None:
     if default not in (None, [], ""):
         helptext += f" (default {default})"
     kw = {"default": argparse.SUPPRESS, "help": helptext, "dest": f.name}
-    args = typing.get_args(hint)
-    base = next((a for a in args if a is not type(None)), hint) if args else hint
+    base = hint
+    if typing.get_origin(hint) is typing.Union:            # Optional[X] -> X
+        base = next(a for a in typing.get_args(hint) if a is not type(None))
     if f.metadata.get("yaml"):
         p.add_argument(_flag(f.name), type=_yaml_value, metavar="YAML", **kw)
     elif base is bool:

@@ -114,8 +114,8 @@ def test_module_help_prints_the_options():
     out = subprocess.run([sys.executable, "-m", "pipelines.cli.compare", "--help"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0
-    for flag in ("--targets", "--tile-parameter", "--max-columns", "--interpolation",
-                 "--no-report", "--list"):
+    for flag in ("--targets", "--tile-parameter", "--max-columns",
+                 "--interpolation {pchip,linear}", "--no-report", "--list"):
         assert flag in out.stdout
 
 
