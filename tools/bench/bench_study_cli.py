@@ -68,13 +68,13 @@ def cli_round_trip(src_png: str, fmt: str, q: int, work: str) -> tuple[str, str,
 def peer_study(photos: list[str], out: str) -> dict:
     """The reference tool's way: files and processes; then the same figures and report."""
     from PIL import Image
-    from ops.aggregator.comparison_figure_aggregator import ComparisonFigureAggregator
     from ops.compare.generate import generate_figures
+    from ops.compare.options import FigureOptions
     from ops.compare.quality_doc import QualityCollector
     from ops.compare.study import Study
     from ops.fields import Fields
     from ops.image.metrics import HIGHER_IS_BETTER, measure
-    from ops.mapper._codec_sweep_plan import file_sha256
+    from ops.image.sweep_plan import file_sha256
     work = os.path.join(out, "encoded")
     os.makedirs(work, exist_ok=True)
     t0 = time.perf_counter()
@@ -112,7 +112,7 @@ def peer_study(photos: list[str], out: str) -> dict:
     with open(qpath) as fh:                   # the figure step reads the file, as the peer's
         doc = json.load(fh)
     study = Study("cli-peer", doc, qpath, out)
-    generate_figures(study, out, ComparisonFigureAggregator().options)
+    generate_figures(study, out, FigureOptions())
     return {"seconds": time.perf_counter() - t0, "measure_seconds": t_measure,
             "variants": len(rows)}
 
