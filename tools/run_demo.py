@@ -1,6 +1,10 @@
-"""Run the main recipes end to end on the demo data and say where the results are
-(pipelines/demo.py; `make demo` builds the data first)."""
-from pipelines.demo import main
+"""Run the main recipes end to end on the demo data (offline) and say where the results are.
+
+Thin script: the code is ``pipelines.cli.demo``; ``make demo`` runs it after building the data.
+"""
+import sys
+
+from pipelines.cli.demo import main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -1,5 +1,4 @@
-"""``make demo`` (tools/run_demo.py): run the main recipes end to end on the demo data
-(offline), showing each one's progress, and say where the results are.
+"""Run the main recipes end to end on the demo data (offline) and say where the results are.
 
 Recipes whose inputs are missing on this machine (e.g. model weights that were never fetched)
 are reported with the reason and the command that fixes it; the others still run.
@@ -13,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]       # the checkout: recipes/ and data/demo
 BIN = Path(sys.executable).parent
 BAR_EVERY_S = 15  # a running op's progress bar is echoed at most this often
 
