@@ -13,7 +13,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
-from .fields import Fields, Status
+from .fields import Fields, MetaKeys, Status
+from .ranges import RangeDecisions
 
 logger = logging.getLogger("imgjuicer")
 
@@ -24,13 +25,20 @@ class OpError(Exception):
     """A per-sample failure with a message meant for the user."""
 
 
+class OpAbort(RuntimeError):
+    """A sample failed in an op whose ``skip_op_error`` is false: the run stops."""
+
+
 @dataclass
 class RunContext:
     """What an op may know about the run (never which executor runs it)."""
 
     work_dir: str = "."
     dataset_dir: str = "."
-    recipe: dict = field(default_factory=dict)
+    config_path: Optional[str] = None       # the recipe file, for provenance only
+    # in-memory results an aggregator hands to the aggregators after it (they all run on the
+    # driver, in recipe order), e.g. the quality document of a codec study
+    documents: dict = field(default_factory=dict)
 
 
 def _json_default(obj):
@@ -101,20 +109,31 @@ class OP:
     when the op has enough work to pay for starting workers);
     ``num_cpus`` / ``num_gpus`` / ``memory`` (bytes) resources per Ray task or actor;
     ``accelerator`` "cpu" or "cuda" to override the class default;
-    ``image_key`` / ``text_key`` the columns holding image paths and text.
+    ``image_key`` / ``text_key`` the columns holding image paths and text;
+    ``skip_op_error`` (default True) a failing sample is reported as an error and the run goes
+    on; False stops the run at the first failing sample, naming it.
     """
 
     name: str = ""              # set by the registry
     accelerator: str = "cpu"    # "cuda": use a GPU when one exists, run as a model op
     batched: bool = False       # informational: True when the op implements *_batched
+    # Models setup() loads: {attribute holding the model name: kind ("hf", "clip",
+    # "ultralytics")}.  Checked for the whole recipe before any op runs
+    # (ops/models/requirements.py); override required_models() for anything fancier.
+    model_params: dict = {}
     extra: Optional[str] = None  # the optional extra its dependencies come from (ops/extras.py)
 
     def __init__(self, batch_size: int = 1000, num_proc: Optional[int] = None,
                  num_cpus: Optional[float] = None, num_gpus: Optional[float] = None,
                  memory: Optional[int] = None, accelerator: Optional[str] = None,
-                 image_key: str = "images", text_key: str = "text"):
+                 image_key: str = "images", text_key: str = "text",
+                 skip_op_error: bool = True):
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
+        for pname, value, low in (("num_proc", num_proc, 1), ("num_cpus", num_cpus, 0),
+                                  ("num_gpus", num_gpus, 0), ("memory", memory, 1)):
+            if value is not None and value < low:
+                raise ValueError(f"{pname} must be >= {low}, got {value}")
         if accelerator is not None:
             if accelerator not in ("cpu", "cuda"):
                 raise ValueError("accelerator must be 'cpu' or 'cuda'")
@@ -126,6 +145,7 @@ class OP:
         self.memory = memory
         self.image_key = image_key
         self.text_key = text_key
+        self.skip_op_error = skip_op_error
         self.context = RunContext()
         self._is_setup = False
         self.device = "cpu"
@@ -137,6 +157,12 @@ class OP:
 
     def setup(self) -> None:
         """Load models here: called once per worker process or Ray actor, before any batch."""
+
+    def required_models(self) -> list:
+        """``ModelSpec`` of every model ``setup()`` will load (from ``model_params``)."""
+        from .models.requirements import ModelSpec
+        return [ModelSpec(str(getattr(self, attr)), kind, attr)
+                for attr, kind in self.model_params.items() if getattr(self, attr, None)]
 
     def ensure_setup(self) -> None:
         if not self._is_setup:
@@ -155,11 +181,29 @@ class OP:
         return self
 
     # ------------------------------------------------------------------ helpers for ops
-    def image_paths(self, sample: dict, key: Optional[str] = None) -> list[str]:
-        value = sample.get(key or self.image_key)
+    def image_paths(self, sample: dict, key: Optional[str] = None,
+                    none_ok: bool = False) -> list[str]:
+        """The sample's image paths.  A column the dataset lacks is an error naming the
+        columns it has (a misspelt ``image_key`` must not let every check pass on "no
+        image"); a null value is ``[]`` with ``none_ok``, else an error."""
+        key = key or self.image_key
+        if key not in sample:
+            have = ", ".join(c for c in sample if not c.startswith("__dj__")) or "none"
+            raise OpError(f"the dataset has no column '{key}' (columns: {have}); set "
+                          f"image_key to the column holding image paths")
+        value = sample[key]
         if value is None:
-            raise OpError(f"sample has no '{key or self.image_key}' column")
+            if none_ok:
+                return []
+            raise OpError(f"sample has no image ('{key}' is null)")
         return [value] if isinstance(value, str) else list(value)
+
+    def first_image(self, sample: dict) -> str:
+        """The sample's first image path (ops that look at one image per sample)."""
+        paths = self.image_paths(sample)
+        if not paths:
+            raise OpError(f"sample has no image ('{self.image_key}' is an empty list)")
+        return paths[0]
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.name!r}>"
@@ -205,7 +249,7 @@ class _RowOp(OP):
         single-sample hook) or when the batched call raises, call it once per row, on copies
         taken before the call (the failed call may have changed the rows in place), so only
         the failing sample is marked.  Returns ``[(indices, input_rows, outputs | None,
-        error | None)]``."""
+        error | None)]``; ``self._m_saved`` keeps the copies."""
         self._m_partial = {}
         if not per_row:
             saved = self._m_saved = [_copy_row(r) for r in rows]
@@ -213,7 +257,8 @@ class _RowOp(OP):
                 return [(range(len(rows)), rows, list(fn(rows)), None)]
             except Exception as exc:
                 if len(rows) == 1:
-                    return [(range(1), saved, None, _error_text(self.name, exc))]
+                    return self._unless_stopping(
+                        [(range(1), saved, None, _error_text(self.name, exc))])
                 rows = saved
         groups = []
         self._m_saved = []
@@ -224,6 +269,15 @@ class _RowOp(OP):
                 groups.append(([i], [r], list(fn([r])), None))
             except Exception as exc:
                 groups.append(([i], [saved], None, _error_text(self.name, exc)))
+        return self._unless_stopping(groups)
+
+    def _unless_stopping(self, groups):
+        """With ``skip_op_error: false`` the first failing sample stops the run."""
+        if not self.skip_op_error:
+            for _, inputs, _, err in groups:
+                if err is not None:
+                    raise OpAbort(f"{err} (sample {inputs[0].get(Fields.id)!r}; the op's "
+                                  "skip_op_error is false, so the run stops here)")
         return groups
 
     def remember(self, sample: dict, value) -> None:
@@ -237,10 +291,18 @@ class _RowOp(OP):
 
     def _map_rows(self, rows: list[dict], fn, per_row: bool) -> list[dict]:
         """Apply a rows -> rows hook; failing samples pass through marked as errors."""
+        def ids_clash(inputs, outputs) -> bool:
+            return len(outputs) != len(inputs) and \
+                len({o.get(Fields.id) for o in outputs}) != len(outputs)
+
+        groups = self._isolate(rows, fn, per_row)
+        if len(groups) == 1 and len(groups[0][1]) > 1 and groups[0][3] is None and \
+                ids_clash(groups[0][1], groups[0][2]):
+            # one row at a time, on the rows as they came in: only the culprit errs
+            groups = self._isolate(self._m_saved, fn, True)
         out_rows = []
-        for _, inputs, outputs, err in self._isolate(rows, fn, per_row):
-            if err is None and len(outputs) != len(inputs) and \
-                    len({o.get(Fields.id) for o in outputs}) != len(outputs):
+        for _, inputs, outputs, err in groups:
+            if err is None and ids_clash(inputs, outputs):
                 err = (f"{self.name}: returned {len(outputs)} rows for {len(inputs)} without "
                        f"a distinct {Fields.id} on each (fan-out rows use '<parent>/<k>')")
             if err is not None:
@@ -284,11 +346,27 @@ class Mapper(_RowOp):
         return self._map_rows(rows, self.process_batched, per_row)
 
 
-class Filter(_RowOp):
+class Filter(RangeDecisions, _RowOp):
     """Keeps or drops rows.  Implement ``compute_stats_single(sample) -> sample`` (write under
     ``sample[Fields.stats]``) and ``process_single(sample) -> bool | (bool, reason)``, or their
     ``_batched`` forms (``compute_stats_batched(samples) -> samples``,
-    ``process_batched(samples) -> list[bool | (bool, reason)]``)."""
+    ``process_batched(samples) -> list[bool | (bool, reason)]``).
+
+    Range filters decide with ``in_range(value, lo, hi)``, which honours the common filter
+    parameters (Data-Juicer's): ``min_closed_interval`` / ``max_closed_interval`` (default
+    True) say whether a value equal to the bound is kept; ``reversed_range`` keeps the values
+    outside the range instead of inside.  With ``keep_all`` set (the analyzer does), stats are
+    computed and the would-be decision is noted in ``meta.would_drop`` (``{op, id, reason}``),
+    but every sample is kept."""
+
+    keep_all: bool = False
+
+    def __init__(self, min_closed_interval: bool = True, max_closed_interval: bool = True,
+                 reversed_range: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.min_closed_interval = min_closed_interval
+        self.max_closed_interval = max_closed_interval
+        self.reversed_range = reversed_range
 
     def compute_stats_single(self, sample: dict) -> dict:
         return sample
@@ -334,6 +412,11 @@ class Filter(_RowOp):
                     shown = changed or stats
                     reason = ", ".join(f"{k}={_short(v)}" for k, v in shown.items()) or \
                         "rejected"
+                if self.keep_all:
+                    r.setdefault(Fields.meta, {}).setdefault(MetaKeys.would_drop, []).append(
+                        {"op": self.name, "id": r.get(Fields.id), "reason": reason})
+                    r[Fields.status], r[Fields.reason] = Status.kept, ""
+                    continue
                 r[Fields.status], r[Fields.reason] = Status.filtered, f"{self.name}: {reason}"
         return out_rows
 
@@ -355,6 +438,7 @@ class Deduplicator(_RowOp):
     with it as their reason."""
 
     group_columns: tuple = (Fields.meta, Fields.stats)
+    keep_all: bool = False   # analyzer: keep every row; meta[name].would_drop: the others' ids
 
     def compute_hash_single(self, sample: dict) -> dict:
         return sample
@@ -377,7 +461,12 @@ class Deduplicator(_RowOp):
         if len(decisions) != len(rows):
             raise OpError(f"{self.name}.group returned {len(decisions)} decisions for "
                           f"{len(rows)} samples")
-        return [bool(k) for k, _ in decisions], [i for _, i in decisions]
+        keep, infos = [bool(k) for k, _ in decisions], [i for _, i in decisions]
+        if self.keep_all:  # analyzer: keep every row, note which would have been dropped
+            infos = [i if k else {**(i or {}), MetaKeys.would_drop: r.get(Fields.id)}
+                     for k, i, r in zip(keep, infos, rows)]
+            keep = [True] * len(keep)
+        return keep, infos
 
 
 class Aggregator(OP):

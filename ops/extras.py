@@ -12,7 +12,7 @@ import importlib.util
 
 EXTRAS: dict[str, tuple[str, ...]] = {
     "ray": ("ray",),
-    "models": ("torch", "torchvision", "transformers", "ultralytics", "nltk"),
+    "models": ("torch", "torchvision", "transformers", "ultralytics", "nltk", "cv2", "simhash"),
     "scorer": ("torch", "numba", "threadpoolctl"),
     "train": ("torch", "numba", "threadpoolctl", "skimage", "sklearn"),
 }

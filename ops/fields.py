@@ -14,6 +14,8 @@ class Fields:
     # on the first row of each batch, the pass's per-op timing (and trace snapshots), as JSON.
     op = "__dj__op__"
     batch_info = "__dj__batch__"
+    # Original image paths of a sample whose images a mapper replaced (blur, face blur).
+    source_file = "__dj__source_file__"
 
 
 class Status:
@@ -32,6 +34,9 @@ class StatsKeys:
     image_pair_similarity = "image_pair_similarity"
     image_text_matching_score = "image_text_matching_score"
     generation_loss = "generation_loss"
+    face_counts = "face_counts"
+    face_ratios = "face_ratios"
+    image_text_similarity = "image_text_similarity"
 
 
 class MetaKeys:
@@ -43,6 +48,16 @@ class MetaKeys:
     bbox = "bbox"
     segments = "segments"
     dedup = "dedup"
+    imagehash = "imagehash"          # image_deduplicator: the sample's image hash(es)
+    # Data-Juicer's layout of object boxes (its MetaKeys.bbox_tag / class_label_tag): per box
+    # [cx, cy, w, h] in pixels.  image_detection_yolo_mapper and image_segment_mapper: one list
+    # per image; ImgDiff: one list for image 1 ([[0, 0, 0, 0]] when nothing differs).
+    bbox_tag = "__dj__bbox__"
+    class_label_tag = "__dj__class_label__"
+    detection_scores = "detection_scores"
+    detection_names = "detection_names"
+    texthash = "texthash"            # image_deduplicator with consider_text
+    would_drop = "would_drop"    # analyzer runs: [{op, id, reason}] of each op that would drop
 
 
 BOOKKEEPING = (Fields.status, Fields.reason, Fields.op, Fields.batch_info)

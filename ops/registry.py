@@ -72,7 +72,7 @@ class Registry:
     def get(self, name: str) -> type:
         if name in self._modules:
             return self._modules[name]
-        for kind in OP_KINDS:
+        for kind in OP_KINDS if name.isidentifier() else ():  # never a path ("../base")
             if (_OPS_DIR / kind / f"{name}.py").exists():
                 try:
                     importlib.import_module(f"ops.{kind}.{name}")

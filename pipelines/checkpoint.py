@@ -15,23 +15,36 @@ from ops.base import dumps
 logger = logging.getLogger("imgjuicer")
 
 
+def _stat(path: str) -> list:
+    try:
+        st = os.stat(path)
+    except OSError:  # a dangling symlink or a loop: its op reports it; identify the link
+        st = os.lstat(path)
+    return [st.st_size, int(st.st_mtime)]
+
+
 def _file_identity(path: str) -> list:
+    from pipelines.shards import identity, is_glob, is_sharded
+    if "://" in path or is_glob(path):
+        return identity(path)
     if os.path.isdir(path):
-        entries = []
-        for root, _, files in os.walk(path):
-            for f in sorted(files):
-                st = os.stat(os.path.join(root, f))
-                entries.append([os.path.relpath(os.path.join(root, f), path), st.st_size,
-                                int(st.st_mtime)])
-        return sorted(entries)
-    st = os.stat(path)
-    return [path, st.st_size, int(st.st_mtime)]
+        from pipelines.dataset import folder_image_files
+        if os.path.exists(os.path.join(path, "dataset_info.json")) or is_sharded(path) or \
+                os.path.exists(os.path.join(path, "state.json")):  # save_to_disk, shards
+            files = [os.path.join(r, f) for r, _, fs in os.walk(path) for f in fs]
+        else:  # a folder of images: only what the reader reads (other files do not matter)
+            files = folder_image_files(path)
+        return sorted([os.path.relpath(f, path), *_stat(f)] for f in files)
+    return [path, *_stat(path)]
 
 
 def fingerprints(recipe) -> list[str]:
     """One fingerprint per op: the dataset's identity plus every op config up to that op."""
-    h = hashlib.sha256(dumps({"dataset": _file_identity(recipe.dataset_path),
-                              "image_columns": recipe.image_columns}).encode())
+    ident = {"dataset": _file_identity(recipe.dataset_path),
+             "image_columns": recipe.image_columns}
+    if getattr(recipe, "image_roots", None) is not None:  # checked at load: part of the input
+        ident["image_roots"] = recipe.image_roots
+    h = hashlib.sha256(dumps(ident).encode())
     out = []
     for name, params in recipe.process:
         h.update(dumps({name: params}).encode())

@@ -27,7 +27,7 @@ class ImageNearDuplicateGrouper(Deduplicator):
 
     def compute_hash_single(self, sample: dict) -> dict:
         from ops.image.phash import image_hash
-        path = self.image_paths(sample)[0]
+        path = self.first_image(sample)
         sample[Fields.meta][MetaKeys.phash] = image_hash(load_image(path), self.method)
         return sample
 

@@ -39,6 +39,12 @@ class ImageSizeFilter(ImageHeaderFilter):
             raise ValueError("min_size must not exceed max_size")
 
     def measure(self, path: str):
+        from ops.image.remote import RemoteError, is_url, stat_size
+        if is_url(path):
+            try:
+                return stat_size(path)
+            except RemoteError as exc:
+                raise OpError(str(exc)) from None
         try:
             return file_size(path)
         except FileNotFoundError:

@@ -7,9 +7,10 @@ first frame.  Every failure is an ``ImageLoadError`` with a message naming the f
 
 Header facts are read once per file and process: ``read_header`` keeps its answers (and its
 errors) keyed by path, byte size, mtime and pixel limit, so every op of a run that asks about
-the same file gets them from memory (a changed file has another key).  Decoded pixels are
-shared only inside ``shared_decodes()`` (a fused pass opens it around each batch): ops of the
-pass that decode the same file with the same settings decode it once and get copies.
+the same file gets them from memory (a changed file has another key; object-storage URLs are
+not cached).  Decoded pixels are shared only inside ``shared_decodes()`` (a fused pass opens it
+around each chunk of rows): ops of the pass that decode the same file with the same settings
+decode it once and get copy-on-write views.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from typing import Optional
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..base import OpError
+from .remote import RemoteError, is_url, open_file, stat_size
 
 # Pillow's own default; ops can lower or raise it per call.
 DEFAULT_MAX_PIXELS = 178_956_970
@@ -32,6 +34,13 @@ ORIENTATION_TAG = 0x0112
 
 class ImageLoadError(OpError):
     """A file that cannot be read as an image, with the reason."""
+
+
+def check_max_pixels(value: Optional[int]) -> Optional[int]:
+    """An op's ``max_pixels`` parameter: a positive pixel count (None: no limit)."""
+    if value is not None and value < 1:
+        raise ValueError(f"max_pixels must be a positive number of pixels, got {value}")
+    return value
 
 
 HEADER_CACHE_ENTRIES = 200_000   # ~300 bytes each
@@ -96,7 +105,7 @@ class ImageHeader:
 
 
 def _stat(path: str) -> os.stat_result:
-    """``os.stat``, done once per file inside a ``shared_decodes()`` scope (one batch of a
+    """``os.stat``, done once per file inside a ``shared_decodes()`` scope (one chunk of a
     fused pass), where every op asking about the file gets the same answer."""
     memo = _stats
     if memo is None:
@@ -109,15 +118,27 @@ def _stat(path: str) -> os.stat_result:
 
 def file_size(path: str) -> int:
     """The file's size in bytes (its stat, shared like the header facts)."""
-    return _stat(path).st_size
+    return stat_size(path) if is_url(path) else _stat(path).st_size
 
 
-def _check_file(path: str) -> os.stat_result:
+def _check_file(path: str) -> tuple[int, Optional[int]]:
+    """(byte size, mtime in ns) of a readable, non-empty file; mtime is None for URLs."""
     if not isinstance(path, str) or not path:
         raise ImageLoadError(f"not an image path: {path!r}")
+    if is_url(path):  # s3://bucket/key and other object-storage URLs
+        try:
+            size = stat_size(path)
+        except RemoteError as exc:
+            raise ImageLoadError(str(exc)) from None
+        if size == 0:
+            raise ImageLoadError(f"{path}: empty file (0 bytes)")
+        return size, None
     try:
         st = _stat(path)
     except FileNotFoundError:
+        if os.path.islink(path):
+            raise ImageLoadError(f"{path}: broken symlink (its target "
+                                 f"'{os.readlink(path)}' does not exist)") from None
         raise ImageLoadError(f"{path}: file not found") from None
     except OSError as exc:
         raise ImageLoadError(f"{path}: cannot stat: {exc.strerror or exc}") from None
@@ -125,7 +146,7 @@ def _check_file(path: str) -> os.stat_result:
         raise ImageLoadError(f"{path}: not a regular file")
     if st.st_size == 0:
         raise ImageLoadError(f"{path}: empty file (0 bytes)")
-    return st
+    return st.st_size, st.st_mtime_ns
 
 
 def _open(path: str, max_pixels: Optional[int]) -> Image.Image:
@@ -134,9 +155,11 @@ def _open(path: str, max_pixels: Optional[int]) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
             try:
-                img = Image.open(path)
+                img = Image.open(open_file(path) if is_url(path) else path)
             finally:
                 Image.MAX_IMAGE_PIXELS = saved
+    except RemoteError as exc:
+        raise ImageLoadError(str(exc)) from None
     except UnidentifiedImageError:
         raise ImageLoadError(f"{path}: not an image Pillow can identify") from None
     except OSError as exc:
@@ -174,19 +197,21 @@ def _orientation(img: Image.Image) -> int:
 def read_header(path: str, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> ImageHeader:
     """Size, format, mode, frame count and EXIF orientation, without decoding pixels; parsed
     once per file version and process, then answered from memory (errors too)."""
-    st = _check_file(path)
-    key = (path, st.st_size, st.st_mtime_ns, max_pixels)
-    hit = _headers.get(key)
+    size, mtime = _check_file(path)
+    key = (path, size, mtime, max_pixels)
+    hit = _headers.get(key) if mtime is not None else None
     if hit is not None:
         if isinstance(hit[0], ImageLoadError):
             raise ImageLoadError(str(hit[0]))
         return hit[0]
     try:
-        header = _parse_header(path, st.st_size, max_pixels)
+        header = _parse_header(path, size, max_pixels)
     except ImageLoadError as exc:
-        _headers.put(key, ImageLoadError(str(exc)))  # the message, not the traceback
+        if mtime is not None:
+            _headers.put(key, ImageLoadError(str(exc)))  # the message, not the traceback
         raise
-    _headers.put(key, header)
+    if mtime is not None:
+        _headers.put(key, header)
     return header
 
 
@@ -242,24 +267,27 @@ def normalise_mode(img: Image.Image, mode: Optional[str] = "RGB") -> Image.Image
 
 
 def load_image(path: str, mode: Optional[str] = "RGB",
-               max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Decode an image file: limits, EXIF transpose, first frame, mode normalised.  Inside
+               max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
+               to_srgb: bool = False) -> Image.Image:
+    """Decode an image file: limits, EXIF transpose, first frame, mode normalised; with
+    ``to_srgb`` an embedded ICC profile is applied (pixels converted to sRGB).  Inside
     ``shared_decodes()`` a file already decoded with the same settings is not decoded again
-    (the caller gets its own copy)."""
-    st = _check_file(path)
+    (each caller gets a copy-on-write view: edit pixels through Pillow's methods, or
+    ``img.copy()`` before writing through ``img.load()``)."""
+    size, mtime = _check_file(path)
     cache = _decodes
-    if cache is None:
-        return decode_opened(_open(path, max_pixels), path, mode)
-    key = (path, st.st_size, st.st_mtime_ns, mode, max_pixels)
+    if cache is None or mtime is None:
+        return decode_opened(_open(path, max_pixels), path, mode, to_srgb)
+    key = (path, size, mtime, mode, max_pixels, to_srgb)
     hit = cache.get(key)
     if hit is not None:
         return _view(hit[0])
-    img = decode_opened(_open(path, max_pixels), path, mode)
-    size = _image_bytes(img)
-    counters["decoded_bytes"] += size
-    if size > cache.limit - cache.used:
+    img = decode_opened(_open(path, max_pixels), path, mode, to_srgb)
+    nbytes = _image_bytes(img)
+    counters["decoded_bytes"] += nbytes
+    if nbytes > cache.limit - cache.used:
         return img
-    cache.put(key, img, size)
+    cache.put(key, img, nbytes)
     return _view(img)
 
 
@@ -278,7 +306,7 @@ def _image_bytes(img: Image.Image) -> int:
 
 @contextlib.contextmanager
 def shared_decodes(max_bytes: Optional[int] = None):
-    """While open, ``load_image`` decodes each (file, mode, limit) once and hands out copies
+    """While open, ``load_image`` decodes each (file, mode, limit) once and hands out views
     (the first ``max_bytes`` of decoded pixels are kept; beyond, images are decoded per
     call), and each file is stat'ed once.  Yields the byte budget; nested use shares the
     outer scope."""
@@ -302,15 +330,30 @@ def open_image(path: str, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> Ima
     return _open(path, max_pixels)
 
 
-def decode_opened(img: Image.Image, path: str, mode: Optional[str] = "RGB") -> Image.Image:
-    """The rest of ``load_image`` on an image ``open_image`` returned."""
+def decode_opened(img: Image.Image, path: str, mode: Optional[str] = "RGB",
+                  to_srgb: bool = False) -> Image.Image:
+    """The rest of ``load_image`` on an image ``open_image`` returned.  Without ``to_srgb``
+    the embedded ICC profile (if any) stays in ``info["icc_profile"]``."""
     counters["decodes"] += 1
     try:
         if getattr(img, "n_frames", 1) > 1:
             img.seek(0)
         img.load()
+        icc = img.info.get("icc_profile")
         ImageOps.exif_transpose(img, in_place=True)  # no copy when nothing to turn
-        return normalise_mode(img, mode)
+        if to_srgb and icc:
+            from .colour import ColourError, to_srgb as convert
+            try:
+                img = convert(img, bytes(icc), path)
+            except ColourError as exc:
+                raise ImageLoadError(str(exc)) from None
+            icc = None
+        elif img.mode not in ("RGB", "RGBA"):
+            icc = None          # a CMYK / grey profile does not describe the RGB result
+        out = normalise_mode(img, mode)
+        if icc:
+            out.info["icc_profile"] = icc
+        return out
     except ImageLoadError:
         raise
     except (OSError, ValueError, SyntaxError) as exc:

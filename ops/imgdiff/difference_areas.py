@@ -131,98 +131,145 @@ class DifferenceAreaFinder:
 
     # ------------------------------------------------------------------ steps
     def run(self, pairs: list[PairInput]) -> list[PairResult]:
-        p = self.p
-        n = len(pairs)
-        results = [PairResult() for _ in range(n)]
-        if n == 0:
-            return results
-        # (1) whole-pair similarity: both images of every pair in one batched pass
-        emb = self._embed([x.image1 for x in pairs] + [x.image2 for x in pairs])
-        sims = np.sum(emb[:n] * emb[n:], axis=1)
-        active = []
-        for i, s in enumerate(sims):
-            results[i].pair_similarity = float(s)
+        """Steps 1-8 (docs/imgdiff.md numbers them) over a batch of pairs; each step works on
+        the pairs the previous ones kept, with one batched call per model."""
+        b = _Batch(pairs, [PairResult() for _ in pairs])
+        if not pairs:
+            return b.results
+        self.step1_pair_similarity(b)
+        self.step2_caption_diff(b)
+        if not b.active:
+            return b.results
+        self.step3_segment(b)
+        if not self.step4_crops(b):
+            return b.results
+        self.step6_crop_similarity(b)      # before step 5: the cheap filter first (they commute)
+        self.step5_itm(b)
+        self.step7_nms(b)
+        # (8) nothing was written anywhere: crops lived in memory only
+        return b.results
+
+    def step1_pair_similarity(self, b: "_Batch") -> None:
+        """(1) CLIP similarity of the two whole images: both images of every pair in one
+        batched pass; pairs outside [min_score_1, max_score_1] stop here."""
+        p, n = self.p, len(b.pairs)
+        emb = self._embed([x.image1 for x in b.pairs] + [x.image2 for x in b.pairs])
+        for i, s in enumerate(np.sum(emb[:n] * emb[n:], axis=1)):
+            b.results[i].pair_similarity = float(s)
             if p.min_score_1 <= s <= p.max_score_1:
-                active.append(i)
+                b.active.append(i)
             else:
-                results[i].reason = (f"pair similarity {s:.4f} outside "
-                                     f"[{p.min_score_1}, {p.max_score_1}]")
-        # (2) caption diff -> texts to look for on each side
-        queries: dict[int, tuple[list[str], list[str]]] = {}
-        for i in list(active):
-            d = self.differ.diff(pairs[i].caption1, pairs[i].caption2)
-            results[i].diff = d
-            q1, q2 = d.queries(1, p.attribute_changes), d.queries(2, p.attribute_changes)
+                b.results[i].reason = (f"pair similarity {s:.4f} outside "
+                                       f"[{p.min_score_1}, {p.max_score_1}]")
+
+    def step2_caption_diff(self, b: "_Batch") -> None:
+        """(2) The objects (and attribute phrases) that differ between the captions: the texts
+        to look for on each side; pairs whose captions name none stop here."""
+        for i in list(b.active):
+            d = self.differ.diff(b.pairs[i].caption1, b.pairs[i].caption2)
+            b.results[i].diff = d
+            q1 = d.queries(1, self.p.attribute_changes)
+            q2 = d.queries(2, self.p.attribute_changes)
             if not q1 and not q2:
-                results[i].reason = "the captions name no differing object"
-                active.remove(i)
+                b.results[i].reason = "the captions name no differing object"
+                b.active.remove(i)
             else:
-                queries[i] = (q1, q2)
-        if not active:
-            return results
-        # (3) FastSAM on both images of every remaining pair
-        seg = self._segment([pairs[i].image1 for i in active] + [pairs[i].image2 for i in active])
-        # (4) candidate boxes in image-1 pixels, clamped; crops of both images in memory
-        cands: dict[int, np.ndarray] = {}
-        crops1, crops2, owner = [], [], []
-        for k, i in enumerate(active):
-            img1, img2 = pairs[i].image1, pairs[i].image2
-            b2 = scale_boxes(seg[len(active) + k], img2.size, img1.size)
-            boxes, keep = clamp_boxes(np.concatenate([seg[k], b2], axis=0), img1.size)
+                b.queries[i] = (q1, q2)
+
+    def step3_segment(self, b: "_Batch") -> None:
+        """(3) FastSAM on both images of every remaining pair, in one batched call."""
+        b.segments = self._segment([b.pairs[i].image1 for i in b.active] +
+                                   [b.pairs[i].image2 for i in b.active])
+
+    def step4_crops(self, b: "_Batch") -> bool:
+        """(4) Candidate boxes of both images in image-1 pixels, clamped and deduplicated, and
+        the crops of both images at every box, in memory.  False when there is no box."""
+        na = len(b.active)
+        for k, i in enumerate(b.active):
+            img1, img2 = b.pairs[i].image1, b.pairs[i].image2
+            b2 = scale_boxes(b.segments[na + k], img2.size, img1.size)
+            boxes, keep = clamp_boxes(np.concatenate([b.segments[k], b2], axis=0), img1.size)
             boxes = np.unique(np.round(boxes[keep], 3), axis=0) if keep.any() else boxes[:0]
-            cands[i] = boxes
-            results[i].candidates = len(boxes)
+            b.cands[i] = boxes
+            b.results[i].candidates = len(boxes)
             aligned = align_pair(img1, img2)
             for j, box in enumerate(boxes):
-                crops1.append(crop(img1, box))
-                crops2.append(crop(aligned, box))
-                owner.append((i, j))
-        if not owner:
-            for i in active:
-                results[i].reason = "segmentation found no regions"
-            return results
-        # (6) crop-pair CLIP similarity: all crops of the batch in one series of passes
-        m = len(owner)
-        cemb = self._embed(crops1 + crops2)
-        csim = np.sum(cemb[:m] * cemb[m:], axis=1)
-        alive = [c for c in range(m) if p.min_score_2 <= csim[c] <= p.max_score_2]
-        # (5) BLIP ITM on the survivors: every (crop, query) pair of the batch at once
+                b.crops1.append(crop(img1, box))
+                b.crops2.append(crop(aligned, box))
+                b.owner.append((i, j))
+        if not b.owner:
+            for i in b.active:
+                b.results[i].reason = "segmentation found no regions"
+            return False
+        return True
+
+    def step6_crop_similarity(self, b: "_Batch") -> None:
+        """(6) CLIP similarity of each box's two crops (all crops of the batch in one series
+        of passes); boxes outside [min_score_2, max_score_2] are dropped: they do not differ."""
+        m = len(b.owner)
+        cemb = self._embed(b.crops1 + b.crops2)
+        b.csim = np.sum(cemb[:m] * cemb[m:], axis=1)
+        b.alive = [c for c in range(m) if self.p.min_score_2 <= b.csim[c] <= self.p.max_score_2]
+
+    def step5_itm(self, b: "_Batch") -> None:
+        """(5) BLIP ITM of every surviving (crop, differing text) of the batch at once; a box
+        stays when each side that names an object matches one within the ITM range."""
+        p = self.p
         itm_imgs, itm_txts, itm_ref = [], [], []
-        for c in alive:
-            i = owner[c][0]
-            for side, crops in ((0, crops1), (1, crops2)):
-                for q in queries[i][side]:
+        for c in b.alive:
+            i = b.owner[c][0]
+            for side, crops in ((0, b.crops1), (1, b.crops2)):
+                for q in b.queries[i][side]:
                     itm_imgs.append(crops[c])
                     itm_txts.append(q)
                     itm_ref.append((c, side, q))
-        scores = self._itm(itm_imgs, itm_txts)
-        best: dict[tuple[int, int], tuple[str, float]] = {}
-        for (c, side, q), s in zip(itm_ref, scores):
-            if p.itm_min_score <= s <= p.itm_max_score and s > best.get((c, side), ("", -1.0))[1]:
-                best[(c, side)] = (q, float(s))
-        per_pair: dict[int, list[int]] = {i: [] for i in active}
-        for c in alive:
-            i = owner[c][0]
-            if all(not queries[i][side] or (c, side) in best for side in (0, 1)):
-                per_pair[i].append(c)
-        # (7) NMS per pair: the most different crop pair wins an overlap
-        for i in active:
-            kept = per_pair[i]
+        for (c, side, q), s in zip(itm_ref, self._itm(itm_imgs, itm_txts)):
+            if p.itm_min_score <= s <= p.itm_max_score and s > b.best.get((c, side), ("", -1.0))[1]:
+                b.best[(c, side)] = (q, float(s))
+        b.matched = {i: [] for i in b.active}
+        for c in b.alive:
+            i = b.owner[c][0]
+            if all(not b.queries[i][side] or (c, side) in b.best for side in (0, 1)):
+                b.matched[i].append(c)
+
+    def step7_nms(self, b: "_Batch") -> None:
+        """(7) NMS per pair: the most different crop pair (1 - crop similarity) wins an
+        overlap; the kept boxes, best first, with what each side matched."""
+        for i in b.active:
+            kept = b.matched[i]
+            res = b.results[i]
             if not kept:
-                results[i].reason = ("segmentation found no regions" if not results[i].candidates
-                                     else "no segment matched the differing objects and differed")
+                res.reason = ("segmentation found no regions" if not res.candidates
+                              else "no segment matched the differing objects and differed")
                 continue
-            boxes = np.stack([cands[i][owner[c][1]] for c in kept])
-            order = nms(boxes, [1.0 - csim[c] for c in kept], p.nms_iou_threshold)
+            boxes = np.stack([b.cands[i][b.owner[c][1]] for c in kept])
+            order = nms(boxes, [1.0 - b.csim[c] for c in kept], self.p.nms_iou_threshold)
             for o in order:
                 c = kept[o]
-                results[i].bbox.append([float(v) for v in boxes[o]])
-                results[i].boxes.append({
-                    "object1": best.get((c, 0), (None, None))[0],
-                    "object2": best.get((c, 1), (None, None))[0],
-                    "itm_score1": best.get((c, 0), (None, None))[1],
-                    "itm_score2": best.get((c, 1), (None, None))[1],
-                    "crop_similarity": float(csim[c]),
+                res.bbox.append([float(v) for v in boxes[o]])
+                res.boxes.append({
+                    "object1": b.best.get((c, 0), (None, None))[0],
+                    "object2": b.best.get((c, 1), (None, None))[0],
+                    "itm_score1": b.best.get((c, 0), (None, None))[1],
+                    "itm_score2": b.best.get((c, 1), (None, None))[1],
+                    "crop_similarity": float(b.csim[c]),
                 })
-        # (8) nothing was written anywhere: crops lived in memory only
-        return results
+
+
+@dataclass
+class _Batch:
+    """What the steps hand on to each other for one batch of pairs."""
+
+    pairs: list
+    results: list
+    active: list = field(default_factory=list)       # pairs still in play
+    queries: dict = field(default_factory=dict)      # pair -> (texts side 1, texts side 2)
+    segments: list = field(default_factory=list)     # FastSAM boxes: images 1, then images 2
+    cands: dict = field(default_factory=dict)        # pair -> candidate boxes (image-1 pixels)
+    crops1: list = field(default_factory=list)       # crop c of image 1 / aligned image 2
+    crops2: list = field(default_factory=list)
+    owner: list = field(default_factory=list)        # crop c -> (pair, candidate index)
+    csim: Any = None                                 # crop c -> CLIP similarity of its crops
+    alive: list = field(default_factory=list)        # crops within the step-6 range
+    best: dict = field(default_factory=dict)         # (crop, side) -> (text, ITM score)
+    matched: dict = field(default_factory=dict)      # pair -> crops that passed step 5

@@ -38,7 +38,7 @@ class GenerationLossScorerMapper(Mapper):
                 if StatsKeys.generation_loss in stats:
                     continue
                 todo.append(i)
-                paths = self.image_paths(s) if s.get(self.image_key) is not None else []
+                paths = self.image_paths(s, none_ok=True)
                 for p in paths:
                     feats.append(file_features(p, k))   # ImageLoadError -> this sample errors
                     owner.append(i)

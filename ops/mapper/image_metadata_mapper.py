@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ops.base import Mapper
 from ops.fields import Fields, MetaKeys
-from ops.image.io import DEFAULT_MAX_PIXELS, read_header
+from ops.image.io import DEFAULT_MAX_PIXELS, check_max_pixels, read_header
 from ops.registry import OPERATORS
 
 
@@ -14,10 +14,10 @@ class ImageMetadataMapper(Mapper):
 
     def __init__(self, max_pixels: int = DEFAULT_MAX_PIXELS, **kwargs):
         super().__init__(**kwargs)
-        self.max_pixels = max_pixels
+        self.max_pixels = check_max_pixels(max_pixels)
 
     def process_single(self, sample: dict) -> dict:
-        paths = self.image_paths(sample) if sample.get(self.image_key) is not None else []
+        paths = self.image_paths(sample, none_ok=True)
         infos = []
         for p in paths:
             d = read_header(p, self.max_pixels).as_dict()

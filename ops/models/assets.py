@@ -8,6 +8,7 @@ naming the model, every place searched and the command that fetches it.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from pathlib import Path
@@ -29,8 +30,25 @@ def env_true(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in _TRUE
 
 
+_FORCED = threading.local()
+
+
+@contextlib.contextmanager
+def forced_offline():
+    """Within this block (this thread), resolvers look only at local disk, whatever the
+    environment says: used to check that models are present without ever downloading."""
+    depth = getattr(_FORCED, "depth", 0)
+    _FORCED.depth = depth + 1
+    try:
+        yield
+    finally:
+        _FORCED.depth = depth
+
+
 def offline_reason() -> Optional[str]:
     """The environment variable that makes this process offline, or None when downloads are on."""
+    if getattr(_FORCED, "depth", 0):
+        return "checking local files only"
     for var in OFFLINE_VARS:
         if env_true(var):
             return f"{var}={os.environ[var]}"

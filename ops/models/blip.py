@@ -1,5 +1,5 @@
 """BLIP image-text matching (ITM) scores, batched: each image is encoded once however many texts
-it is paired with; one copy per process."""
+it is paired with; and image captioning (BLIP / BLIP-2 ``generate``).  One copy per process."""
 from __future__ import annotations
 
 import os
@@ -113,20 +113,109 @@ class BlipItmModel:
         return f"<BlipItmModel {self.name!r} on {self.device}>"
 
 
-def _load(name: str, where: str, device: str) -> BlipItmModel:
+def _load(name: str, where: str, device: str, trust_remote_code: bool = False) -> BlipItmModel:
     import torch
     from transformers import BlipForImageTextRetrieval, BlipProcessor
     local = os.path.isdir(where)
     model = BlipForImageTextRetrieval.from_pretrained(where, local_files_only=local,
+                                                      trust_remote_code=trust_remote_code,
                                                       dtype=torch.float32)
     processor = BlipProcessor.from_pretrained(where, local_files_only=local)
     return BlipItmModel(name, device, model.eval().to(device), processor)
 
 
-def load_blip_itm(name: str = DEFAULT_BLIP, device: str = "cpu") -> BlipItmModel:
+def load_blip_itm(name: str = DEFAULT_BLIP, device: str = "cpu",
+                  trust_remote_code: bool = False) -> BlipItmModel:
     """The process-wide BLIP ITM model for ``name`` on ``device`` (loaded on first use)."""
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"BLIP model name must be a non-empty string, got {name!r}")
     name, device = name.strip(), normalise_device(device)
     where = resolve_hf(name)
-    return shared_model("blip_itm", where, device, lambda: _load(name, where, device))
+    return shared_model("blip_itm", where, device,
+                        lambda: _load(name, where, device, trust_remote_code))
+
+
+# ---------------------------------------------------------------------- captioning
+DEFAULT_CAPTIONER = "Salesforce/blip-image-captioning-base"
+
+
+class CaptionModel:
+    """A loaded image-to-text model (BLIP, BLIP-2 or any ``AutoModelForImageTextToText``
+    checkpoint).  ``forward_passes`` counts ``generate`` calls."""
+
+    def __init__(self, name: str, device: str, model, processor, max_batch_size: int = 16):
+        self.name, self.device = name, device
+        self._model, self._processor = model, processor
+        self.max_batch_size = max_batch_size
+        self.forward_passes = 0
+
+    def captions(self, images: list["Image.Image"], prompts: Optional[list] = None,
+                 num: int = 1, do_sample: bool = False, max_new_tokens: int = 128,
+                 batch_size: Optional[int] = None, seed: int = 0) -> list[list[str]]:
+        """``num`` captions per image (prompted images continue their prompt).  Without
+        sampling, ``num > 1`` returns the ``num`` best beams; with it, draws are reproducible
+        for a given ``seed`` and batch."""
+        import torch
+        if prompts is not None and len(prompts) != len(images):
+            raise ValueError(f"captions needs one prompt per image, got {len(prompts)} for "
+                             f"{len(images)}")
+        bs = int(batch_size or self.max_batch_size)
+        if bs < 1 or num < 1 or max_new_tokens < 1:
+            raise ValueError("batch_size, num and max_new_tokens must be >= 1")
+        prompts = list(prompts) if prompts is not None else [None] * len(images)
+        out: list[list[str]] = [[] for _ in images]
+        by_prompt: dict = {}
+        for i, p in enumerate(prompts):       # a batch shares its prompt: no padded prompts
+            by_prompt.setdefault(p, []).append(i)
+        gen = {"max_new_tokens": int(max_new_tokens), "do_sample": bool(do_sample),
+               "num_return_sequences": int(num)}
+        if num > 1 and not do_sample:
+            gen["num_beams"] = int(num)
+        with torch.inference_mode(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            for prompt, idx in by_prompt.items():
+                for start in range(0, len(idx), bs):
+                    sel = idx[start:start + bs]
+                    ims = [images[i] if images[i].mode == "RGB" else images[i].convert("RGB")
+                           for i in sel]
+                    kwargs = {"text": [prompt] * len(ims)} if prompt else {}
+                    inputs = self._processor(images=ims, return_tensors="pt", **kwargs)
+                    limit = self._max_new_tokens(inputs, gen["max_new_tokens"])
+                    ids = self._model.generate(**inputs.to(self.device),
+                                               **{**gen, "max_new_tokens": limit})
+                    self.forward_passes += 1
+                    texts = self._processor.batch_decode(ids, skip_special_tokens=True)
+                    for k, i in enumerate(sel):
+                        out[i] = [t.strip() for t in texts[k * num:(k + 1) * num]]
+        return out
+
+    def _max_new_tokens(self, inputs, wanted: int) -> int:
+        """No more new tokens than the text decoder has positions left after the prompt."""
+        cfg = getattr(self._model.config, "text_config", None)
+        positions = getattr(cfg, "max_position_embeddings", None)
+        if not positions:
+            return wanted
+        prompt = inputs["input_ids"].shape[1] if "input_ids" in inputs else 1
+        return max(1, min(wanted, int(positions) - prompt))
+
+    def __repr__(self):
+        return f"<CaptionModel {self.name!r} on {self.device}>"
+
+
+def _load_captioner(name: str, where: str, device: str) -> CaptionModel:
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+    local = os.path.isdir(where)
+    model = AutoModelForImageTextToText.from_pretrained(where, local_files_only=local,
+                                                        dtype=torch.float32)
+    processor = AutoProcessor.from_pretrained(where, local_files_only=local)
+    return CaptionModel(name, device, model.eval().to(device), processor)
+
+
+def load_blip_captioner(name: str = DEFAULT_CAPTIONER, device: str = "cpu") -> CaptionModel:
+    """The process-wide captioning model for ``name`` on ``device`` (loaded on first use)."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"captioning model name must be a non-empty string, got {name!r}")
+    name, device = name.strip(), normalise_device(device)
+    where = resolve_hf(name)
+    return shared_model("captioner", where, device, lambda: _load_captioner(name, where, device))

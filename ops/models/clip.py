@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional
 
@@ -39,6 +40,36 @@ class ClipModel:
         self.dim = dim
         self.max_batch_size = max_batch_size
         self.forward_passes = 0
+        self._encode_text: Optional[Callable] = None   # texts -> (N, D), see attach_text
+
+    @property
+    def has_text(self) -> bool:
+        return self._encode_text is not None
+
+    def attach_text(self, encode_text: Callable) -> None:
+        """Give the model its text tower: ``encode_text(list[str]) -> (N, D)`` features."""
+        self._encode_text = encode_text
+
+    def embed_texts(self, texts: list[str], batch_size: Optional[int] = None) -> "torch.Tensor":
+        """L2-normalised (N, D) float32 text embeddings on CPU (texts longer than the model's
+        context are truncated).  Needs a model loaded with ``load_clip(..., with_text=True)``."""
+        import torch
+        import torch.nn.functional as F
+        if self._encode_text is None:
+            raise RuntimeError(f"{self!r} was loaded without its text tower: use "
+                               "load_clip(name, with_text=True)")
+        bs = int(batch_size or self.max_batch_size)
+        if bs < 1:
+            raise ValueError("batch_size must be >= 1")
+        if not texts:
+            return torch.zeros((0, self.dim), dtype=torch.float32)
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(texts), bs):
+                feats = self._encode_text(list(texts[i:i + bs]))
+                self.forward_passes += 1
+                out.append(F.normalize(feats.float(), dim=-1).cpu())
+        return torch.cat(out)
 
     def embed_images(self, images: list["Image.Image"],
                      batch_size: Optional[int] = None) -> "torch.Tensor":
@@ -153,16 +184,44 @@ def _resolve_open_clip(name: str, arch: str, tag: Optional[str]) -> tuple[str, d
 
 
 # ---------------------------------------------------------------------- loaders
-def _load_hf(name: str, where: str, device: str) -> ClipModel:
+TOKENIZER_FILES = ("tokenizer.json", "vocab.json")
+
+
+def _hf_text_encoder(model, where: str, device: str) -> Callable:
+    from transformers import AutoTokenizer
+    local = os.path.isdir(where)
+    if local and not any((Path(where) / f).is_file() for f in TOKENIZER_FILES):
+        raise ModelNotFoundError(where, [where], reason=(
+            "the folder has no tokenizer (tokenizer.json or vocab.json + merges.txt), which "
+            "the text tower needs; save the full model, e.g. with tools/fetch_models.py"))
+    tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=local)
+    text = model.text_model.eval().to(device)
+    projection = model.text_projection.eval().to(device)
+    max_len = int(model.config.text_config.max_position_embeddings)
+
+    def encode_text(texts):
+        tok = tokenizer(texts, padding=True, truncation=True, max_length=max_len,
+                        return_tensors="pt").to(device)
+        return projection(text(input_ids=tok["input_ids"],
+                               attention_mask=tok["attention_mask"]).pooler_output)
+
+    return encode_text
+
+
+def _load_hf(name: str, where: str, device: str, with_text: bool = False,
+             trust_remote_code: bool = False) -> ClipModel:
     import torch
     from transformers import AutoImageProcessor, CLIPModel
     local = os.path.isdir(where)
-    model = CLIPModel.from_pretrained(where, local_files_only=local, dtype=torch.float32)
-    processor = AutoImageProcessor.from_pretrained(where, local_files_only=local)
+    model = CLIPModel.from_pretrained(where, local_files_only=local, dtype=torch.float32,
+                                      trust_remote_code=trust_remote_code)
+    processor = AutoImageProcessor.from_pretrained(where, local_files_only=local,
+                                                   trust_remote_code=trust_remote_code)
     vision = model.vision_model.eval().to(device)
     projection = model.visual_projection.eval().to(device)
     dim = int(model.config.projection_dim)
-    del model  # the text tower is never used: let it go
+    text = _hf_text_encoder(model, where, device) if with_text else None
+    del model  # without with_text the text tower is never used: let it go
 
     def encode(pixels):
         return projection(vision(pixel_values=pixels).pooler_output)
@@ -171,37 +230,93 @@ def _load_hf(name: str, where: str, device: str) -> ClipModel:
         return processor(images=images, return_tensors="pt",
                          input_data_format="channels_last")["pixel_values"]
 
-    return ClipModel(name, device, "hf", encode, preprocess, dim)
+    clip = ClipModel(name, device, "hf", encode, preprocess, dim)
+    if text is not None:
+        clip.attach_text(text)
+    return clip
 
 
-def _load_open_clip(name: str, kwargs: dict, device: str) -> ClipModel:
+def _hf_text_only(where: str, device: str) -> Callable:
+    import torch
+    from transformers import CLIPModel
+    model = CLIPModel.from_pretrained(where, local_files_only=os.path.isdir(where),
+                                      dtype=torch.float32)
+    return _hf_text_encoder(model, where, device)
+
+
+def _open_clip_text_encoder(model, kwargs: dict, device: str) -> Callable:
     import open_clip
     import torch
+    tokenizer = open_clip.get_tokenizer(kwargs["model_name"])
+    model.visual = torch.nn.Identity()      # only the text tower is kept
+    model = model.eval().to(device)
+
+    def encode_text(texts):
+        return model.encode_text(tokenizer(texts).to(device))
+
+    return encode_text
+
+
+def _create_open_clip(kwargs: dict):
+    import open_clip
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    model, _, preprocess_one = open_clip.create_model_and_transforms(
-        **kwargs, device="cpu", weights_only=True)
+    return open_clip.create_model_and_transforms(**kwargs, device="cpu", weights_only=True)
+
+
+def _load_open_clip(name: str, kwargs: dict, device: str, with_text: bool = False) -> ClipModel:
+    import torch
+    model, _, preprocess_one = _create_open_clip(kwargs)
     visual = model.visual.eval().to(device)
     dim = int(getattr(visual, "output_dim", 0) or 0)
+    text = _open_clip_text_encoder(model, kwargs, device) if with_text else None
     del model
 
     def preprocess(images):
         return torch.stack([preprocess_one(im) for im in images])
 
-    return ClipModel(name, device, "open_clip", visual, preprocess, dim)
+    clip = ClipModel(name, device, "open_clip", visual, preprocess, dim)
+    if text is not None:
+        clip.attach_text(text)
+    return clip
 
 
-def load_clip(name: str = DEFAULT_CLIP, device: str = "cpu") -> ClipModel:
-    """The process-wide ClipModel for ``name`` on ``device`` (loaded on first use)."""
+_TEXT_LOCK = threading.Lock()
+
+
+def load_clip(name: str = DEFAULT_CLIP, device: str = "cpu", with_text: bool = False,
+              trust_remote_code: bool = False) -> ClipModel:
+    """The process-wide ClipModel for ``name`` on ``device`` (loaded on first use).  With
+    ``with_text`` it also has its text tower (``embed_texts``); a copy loaded earlier without
+    one gets it attached, so image and text ops share one vision tower.
+    ``trust_remote_code`` goes to Hugging Face's ``from_pretrained`` (HF models)."""
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"CLIP model name must be a non-empty string, got {name!r}")
     name, device = name.strip(), normalise_device(device)
     if is_explicit_path(name) and (Path(name).expanduser() / "open_clip_config.json").is_file():
         folder = Path(name).expanduser().resolve()
         key, kwargs = f"local-dir:{folder}", {"model_name": f"local-dir:{folder}"}
-        return shared_model("clip", key, device, lambda: _load_open_clip(name, kwargs, device))
-    spec = _open_clip_spec(name)
-    if spec is not None:
-        key, kwargs = _resolve_open_clip(name, *spec)
-        return shared_model("clip", key, device, lambda: _load_open_clip(name, kwargs, device))
-    where = resolve_hf(name)
-    return shared_model("clip", where, device, lambda: _load_hf(name, where, device))
+        is_open_clip = True
+    else:
+        spec = _open_clip_spec(name)
+        is_open_clip = spec is not None
+        if is_open_clip:
+            key, kwargs = _resolve_open_clip(name, *spec)
+    if is_open_clip:
+        model = shared_model("clip", key, device,
+                             lambda: _load_open_clip(name, kwargs, device, with_text))
+
+        def text_tower():
+            return _open_clip_text_encoder(_create_open_clip(kwargs)[0], kwargs, device)
+    else:
+        where = resolve_hf(name)
+        model = shared_model("clip", where, device,
+                             lambda: _load_hf(name, where, device, with_text,
+                                              trust_remote_code))
+
+        def text_tower():
+            return _hf_text_only(where, device)
+    if with_text and not model.has_text:
+        with _TEXT_LOCK:
+            if not model.has_text:
+                model.attach_text(text_tower())
+    return model

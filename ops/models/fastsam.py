@@ -87,6 +87,51 @@ def _letterbox(arr: np.ndarray, imgsz: int) -> tuple[np.ndarray, float]:
     return arr, r
 
 
+def letterboxed_detections(net, images: list, imgsz: int, conf: float, iou: float,
+                           max_det: int, batch_size: Optional[int] = None,
+                           agnostic: bool = False) -> list[tuple[np.ndarray, tuple[int, int]]]:
+    """Run an ultralytics detection-style network (``net``: ``_model``, ``stride``,
+    ``num_classes``, ``device``, ``max_batch_size``, ``forward_passes``) on images batched
+    into one letterboxed tensor, then NMS.  Per image: ((K, 6) float32 rows ``x1, y1, x2, y2,
+    confidence, class`` in that image's pixels, clipped, best first; (height, width))."""
+    import torch
+    from ultralytics.utils.nms import non_max_suppression
+    if int(imgsz) < 1:
+        raise ValueError(f"imgsz must be positive, got {imgsz}")
+    stride = net.stride
+    imgsz = int(math.ceil(int(imgsz) / stride) * stride)
+    bs = int(batch_size or net.max_batch_size)
+    if bs < 1:
+        raise ValueError("batch_size must be >= 1")
+    results = []
+    for start in range(0, len(images), bs):
+        arrays = [_to_rgb_array(im) for im in images[start:start + bs]]
+        boxed = [_letterbox(a, imgsz) for a in arrays]
+        H = max(math.ceil(b.shape[0] / stride) * stride for b, _ in boxed)
+        W = max(math.ceil(b.shape[1] / stride) * stride for b, _ in boxed)
+        batch = np.full((len(boxed), H, W, 3), PAD_VALUE, dtype=np.uint8)
+        offsets = []
+        for i, (b, _) in enumerate(boxed):
+            top, left = (H - b.shape[0]) // 2, (W - b.shape[1]) // 2
+            batch[i, top:top + b.shape[0], left:left + b.shape[1]] = b
+            offsets.append((left, top))
+        with torch.inference_mode():
+            x = torch.from_numpy(batch).to(net.device).permute(0, 3, 1, 2).float() / 255.0
+            preds = net._model(x)
+            net.forward_passes += 1
+            while isinstance(preds, (list, tuple)):
+                preds = preds[0]
+            dets = non_max_suppression(preds, conf, iou, max_det=max_det, nc=net.num_classes,
+                                       agnostic=agnostic)
+        for det, arr, (_, r), (left, top) in zip(dets, arrays, boxed, offsets):
+            h, w = arr.shape[:2]
+            d = det[:, :6].float().cpu().numpy().copy()
+            d[:, [0, 2]] = ((d[:, [0, 2]] - left) / r).clip(0, w)
+            d[:, [1, 3]] = ((d[:, [1, 3]] - top) / r).clip(0, h)
+            results.append((d.astype(np.float32), (h, w)))
+    return results
+
+
 class FastSamModel:
     """``segment(images)`` -> per image a (K, 4) float32 array of xyxy pixel boxes."""
 
@@ -98,52 +143,16 @@ class FastSamModel:
         self.max_batch_size = max_batch_size
         self.forward_passes = 0
 
-    def _check_imgsz(self, imgsz: int) -> int:
-        if int(imgsz) < 1:
-            raise ValueError(f"imgsz must be positive, got {imgsz}")
-        return int(math.ceil(int(imgsz) / self.stride) * self.stride)
-
     def segment_with_scores(self, images: list[Union["Image.Image", np.ndarray]],
                             imgsz: int = 1024, conf: float = 0.05, iou: float = 0.5,
                             max_det: int = 300, batch_size: Optional[int] = None
                             ) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per image: (boxes (K, 4) float32 xyxy in that image's pixels, confidences (K,))."""
-        import torch
-        from ultralytics.utils.nms import non_max_suppression
-        imgsz = self._check_imgsz(imgsz)
-        bs = int(batch_size or self.max_batch_size)
-        if bs < 1:
-            raise ValueError("batch_size must be >= 1")
         results = []
-        for start in range(0, len(images), bs):
-            arrays = [_to_rgb_array(im) for im in images[start:start + bs]]
-            boxed = [_letterbox(a, imgsz) for a in arrays]
-            H = max(math.ceil(b.shape[0] / self.stride) * self.stride for b, _ in boxed)
-            W = max(math.ceil(b.shape[1] / self.stride) * self.stride for b, _ in boxed)
-            batch = np.full((len(boxed), H, W, 3), PAD_VALUE, dtype=np.uint8)
-            offsets = []
-            for i, (b, _) in enumerate(boxed):
-                top, left = (H - b.shape[0]) // 2, (W - b.shape[1]) // 2
-                batch[i, top:top + b.shape[0], left:left + b.shape[1]] = b
-                offsets.append((left, top))
-            with torch.inference_mode():
-                x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float() / 255.0
-                preds = self._model(x)
-                self.forward_passes += 1
-                while isinstance(preds, (list, tuple)):
-                    preds = preds[0]
-                dets = non_max_suppression(preds, conf, iou, max_det=max_det,
-                                           nc=self.num_classes)
-            for det, arr, (_, r), (left, top) in zip(dets, arrays, boxed, offsets):
-                h, w = arr.shape[:2]
-                d = det[:, :5].float().cpu().numpy()
-                boxes = d[:, :4].copy()
-                boxes[:, [0, 2]] = (boxes[:, [0, 2]] - left) / r
-                boxes[:, [1, 3]] = (boxes[:, [1, 3]] - top) / r
-                boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
-                boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
-                results.append((_fastsam_adjust(boxes, w, h).astype(np.float32),
-                                d[:, 4].astype(np.float32)))
+        for det, (h, w) in letterboxed_detections(self, images, imgsz, conf, iou, max_det,
+                                                  batch_size):
+            results.append((_fastsam_adjust(det[:, :4].copy(), w, h).astype(np.float32),
+                            det[:, 4].astype(np.float32)))
         return results
 
     def segment(self, images: list[Union["Image.Image", np.ndarray]], imgsz: int = 1024,
@@ -182,9 +191,43 @@ def _ultralytics_weights_dir() -> Path:
 
 
 def _load(path: Path, device: str) -> FastSamModel:
+    _prepare_ultralytics()      # before any ultralytics import: no connectivity probe
+    from ultralytics.nn.tasks import SegmentationModel
+    model = load_checkpoint(path, device, SegmentationModel,
+                            "a segmentation model (FastSAM is YOLOv8-seg)")
+    return FastSamModel(str(path), device, model)
+
+
+def resolve_ultralytics_weights(name: str) -> Path:
+    """A weights file: a path, or a file name looked up in assets_cache/ and in ultralytics'
+    weights dir; when neither has it and we are online, ultralytics' release asset of that name
+    is downloaded into assets_cache/."""
+    if not (os.sep in name or name.startswith("~")) and (assets_dir() / name).is_file():
+        return (assets_dir() / name).resolve()   # found without importing ultralytics
+    lib = []
+    if not (os.sep in name or name.startswith("~")):
+        try:
+            lib = [(_ultralytics_weights_dir(), "ultralytics weights_dir")]
+        except Exception:  # ultralytics settings unreadable: the assets dir still counts
+            lib = []
+    path = resolve_file(name, lib)
+    if path is None:  # online and nowhere on disk: fetch into assets_cache
+        from ultralytics.utils.downloads import attempt_download_asset
+        target = assets_dir() / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        got = Path(attempt_download_asset(str(target)))
+        if not got.is_file():
+            raise ModelNotFoundError(name, [str(target)], reason="the download failed")
+        path = got.resolve()
+    return path
+
+
+def load_checkpoint(path: Path, device: str, expect: type, what: str):
+    """The network in an ultralytics checkpoint, read with ultralytics' restricted loader
+    (``weights_only``), float32, fused, on ``device``; it must be an ``expect`` instance."""
     _prepare_ultralytics()
     import torch
-    from ultralytics.nn.tasks import SegmentationModel, torch_safe_load
+    from ultralytics.nn.tasks import torch_safe_load
     restore_pil_open()
     try:
         ckpt, _ = torch_safe_load(str(path), safe_only=True)
@@ -193,11 +236,9 @@ def _load(path: Path, device: str) -> FastSamModel:
     model = (ckpt.get("ema") or ckpt.get("model")) if isinstance(ckpt, dict) else None
     if not isinstance(model, torch.nn.Module):
         raise ValueError(f"{path}: the checkpoint holds no model")
-    if not isinstance(model, SegmentationModel):
-        raise ValueError(f"{path}: a {type(model).__name__}, not a segmentation model "
-                         "(FastSAM is YOLOv8-seg)")
-    model = model.float().fuse(verbose=False).eval().to(device)
-    return FastSamModel(str(path), device, model)
+    if not isinstance(model, expect):
+        raise ValueError(f"{path}: a {type(model).__name__}, not {what}")
+    return model.float().fuse(verbose=False).eval().to(device)
 
 
 def load_fastsam(model_path: str = DEFAULT_FASTSAM, device: str = "cpu") -> FastSamModel:
@@ -210,24 +251,7 @@ def load_fastsam(model_path: str = DEFAULT_FASTSAM, device: str = "cpu") -> Fast
     name, device = model_path.strip(), normalise_device(device)
     if not name.endswith(".pt"):
         raise ValueError(f"FastSAM weights must be a .pt file, got {name!r}")
-    path = None
-    if not (os.sep in name or name.startswith("~")) and (assets_dir() / name).is_file():
-        path = (assets_dir() / name).resolve()   # found without importing ultralytics
-    lib = []
-    if path is None and not (os.sep in name or name.startswith("~")):
-        try:
-            lib = [(_ultralytics_weights_dir(), "ultralytics weights_dir")]
-        except Exception:  # ultralytics settings unreadable: the assets dir still counts
-            lib = []
-    path = path or resolve_file(name, lib)
-    if path is None:  # online and nowhere on disk: fetch into assets_cache
-        from ultralytics.utils.downloads import attempt_download_asset
-        target = assets_dir() / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        got = Path(attempt_download_asset(str(target)))
-        if not got.is_file():
-            raise ModelNotFoundError(name, [str(target)], reason="the download failed")
-        path = got.resolve()
+    path = resolve_ultralytics_weights(name)
     model = shared_model("fastsam", str(path), device, lambda: _load(path, device))
     restore_pil_open()  # cheap; also covers an ultralytics imported elsewhere since
     return model

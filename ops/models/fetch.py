@@ -1,38 +1,46 @@
-"""Download model weights into assets_cache/ (run where a network exists; copy the folder after).
+"""Download model weights into assets_cache/: the library behind ``tools/fetch_models.py``
+(its command line: ``pipelines/cli/fetch_models.py``) and the model check's download on first use.
 
-    python tools/fetch_models.py                 # defaults: CLIP, BLIP ITM, FastSAM-x, FastSAM-s
+    python tools/fetch_models.py                 # defaults: CLIP, BLIP ITM, FastSAM-x, FastSAM-s,
+                                                 # BLIP captioning, YOLO11n
     python tools/fetch_models.py FastSAM-s.pt openai/clip-vit-base-patch32
+    python tools/fetch_models.py --recipe recipes/imgdiff-dataset.yaml   # what a recipe needs
     python tools/fetch_models.py --list          # what is known and what is already on disk
     python tools/fetch_models.py --dry-run NAME  # where NAME would go, without downloading
 
 Names are what the loaders accept: a Hugging Face id (saved under assets_cache/<id>/), an
 open_clip name ``open_clip:<arch>/<tag>`` (assets_cache/open_clip/<arch>/<tag>/), or an
 ultralytics asset file ``FastSAM-x.pt`` (assets_cache/FastSAM-x.pt).  Short aliases: clip,
-blip, fastsam-x, fastsam-s.
+blip, fastsam-x, fastsam-s, blip-caption, yolo.  The same code downloads a recipe's missing
+models on first use (``ops/models/requirements.py``); ``--recipe`` reads the same declarations.
 """
 from __future__ import annotations
 
-import argparse
+import logging
 import os
-import shutil
-import sys
 import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ops.models.assets import HF_WEIGHT_FILES, assets_dir, has_hf_weights, offline_reason
-from ops.models.clip import OPEN_CLIP_PREFIX, open_clip_archs
+from .assets import HF_WEIGHT_FILES, has_hf_weights
 
-DEFAULTS = {
+logger = logging.getLogger("imgjuicer")
+
+ALIASES = {
     "clip": "openai/clip-vit-base-patch32",
     "blip": "Salesforce/blip-itm-base-coco",
     "fastsam-x": "FastSAM-x.pt",
     "fastsam-s": "FastSAM-s.pt",
+    "blip-caption": "Salesforce/blip-image-captioning-base",   # image_captioning_mapper
+    "yolo": "yolo11n.pt",                                      # image_detection_yolo_mapper
 }
+DEFAULTS = ALIASES
 ULTRALYTICS_RELEASE = "v8.4.0"
 ULTRALYTICS_URL = "https://github.com/ultralytics/assets/releases/download/{release}/{name}"
 HF_FILES = ["*.json", "*.txt", "*.model", "*.safetensors"]   # configs, vocabularies, weights
+HOSTS = {"hf": "https://huggingface.co", "open_clip": "https://huggingface.co",
+         "ultralytics": "https://github.com"}
 
 
 class FetchError(Exception):
@@ -53,10 +61,18 @@ class Plan:
                 f.suffix in (".safetensors", ".bin", ".pt") for f in self.target.iterdir())
         return self.target.is_file()
 
+    @property
+    def host(self) -> str:
+        if self.kind in ("hf", "open_clip"):
+            return os.environ.get("HF_ENDPOINT", "").strip() or HOSTS[self.kind]
+        return HOSTS[self.kind]
+
 
 def plan_for(name: str, root: Path) -> Plan:
     """Which kind of model ``name`` is and where it goes; raises FetchError for nonsense."""
-    name = DEFAULTS.get(name.lower(), name).strip()
+    from .clip import OPEN_CLIP_PREFIX, open_clip_archs
+
+    name = ALIASES.get(name.lower(), name).strip()
     if name.startswith(OPEN_CLIP_PREFIX):
         arch, _, tag = name[len(OPEN_CLIP_PREFIX):].partition("/")
         if not arch or not tag:
@@ -75,7 +91,7 @@ def plan_for(name: str, root: Path) -> Plan:
         return Plan(name, "hf", root / name)
     raise FetchError(f"{name!r} is not a Hugging Face id (org/name), an open_clip name "
                      f"(open_clip:<arch>/<tag>) or an ultralytics .pt file; known aliases: "
-                     f"{', '.join(DEFAULTS)}")
+                     f"{', '.join(ALIASES)}")
 
 
 def fetch_hf(plan: Plan) -> None:
@@ -94,7 +110,7 @@ def fetch_hf(plan: Plan) -> None:
 def fetch_open_clip(plan: Plan) -> None:
     import open_clip
     from huggingface_hub import hf_hub_download
-    arch, tag = plan.name[len(OPEN_CLIP_PREFIX):].split("/", 1)
+    arch, tag = plan.name.split(":", 1)[1].split("/", 1)
     cfg = open_clip.get_pretrained_cfg(arch, tag)
     if not cfg:
         tags = open_clip.list_pretrained_tags_by_model(arch)
@@ -115,13 +131,19 @@ def fetch_open_clip(plan: Plan) -> None:
     raise FetchError(f"{plan.name}: no weights file in {repo}: {'; '.join(errors)}")
 
 
-def fetch_ultralytics(plan: Plan, release: str) -> None:
+def fetch_ultralytics(plan: Plan, release: str = ULTRALYTICS_RELEASE) -> None:
+    """One release asset, streamed with a progress bar into a temp file, then renamed."""
+    from tqdm.auto import tqdm
     url = ULTRALYTICS_URL.format(release=release, name=plan.name)
     plan.target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=plan.target.parent, suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
-            shutil.copyfileobj(resp, out, length=1 << 20)
+            total = int(resp.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=plan.name) as bar:
+                while chunk := resp.read(1 << 20):
+                    out.write(chunk)
+                    bar.update(len(chunk))
         if os.path.getsize(tmp) < 100_000:
             raise FetchError(f"{plan.name}: {url} returned only {os.path.getsize(tmp)} bytes")
         os.replace(tmp, plan.target)
@@ -132,63 +154,7 @@ def fetch_ultralytics(plan: Plan, release: str) -> None:
             os.remove(tmp)
 
 
-def fetch(plan: Plan, release: str) -> None:
+def fetch(plan: Plan, release: str = ULTRALYTICS_RELEASE) -> None:
+    logger.info("fetching %s into %s", plan.name, plan.target)
     {"hf": fetch_hf, "open_clip": fetch_open_clip,
      "ultralytics": lambda p: fetch_ultralytics(p, release)}[plan.kind](plan)
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("names", nargs="*", help="models to fetch (default: the four defaults)")
-    ap.add_argument("--list", action="store_true", help="list known models and what is on disk")
-    ap.add_argument("--dry-run", action="store_true", help="show where each name would go")
-    ap.add_argument("--force", action="store_true", help="fetch again even if present")
-    ap.add_argument("--assets", type=Path, default=None,
-                    help="target folder (default: $IMGJUICER_ASSETS or <repo>/assets_cache)")
-    ap.add_argument("--ultralytics-release", default=ULTRALYTICS_RELEASE,
-                    help=f"ultralytics/assets release holding .pt files ({ULTRALYTICS_RELEASE})")
-    return ap.parse_args(argv)
-
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    root = (args.assets or assets_dir()).expanduser().resolve()
-    if args.list:
-        print(f"assets dir: {root}")
-        for alias, name in DEFAULTS.items():
-            p = plan_for(name, root)
-            print(f"  {alias:<10} {name:<34} {'present' if p.present() else 'missing'}  "
-                  f"{p.target}")
-        return 0
-    try:
-        plans = [plan_for(n, root) for n in (args.names or list(DEFAULTS.values()))]
-    except FetchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.dry_run:
-        for p in plans:
-            print(f"{p.name} [{p.kind}] -> {p.target}"
-                  f"{' (present)' if p.present() else ''}")
-        return 0
-    todo = [p for p in plans if args.force or not p.present()]
-    for p in plans:
-        if p not in todo:
-            print(f"{p.name}: already in {p.target}")
-    if todo and offline_reason():
-        print(f"error: downloads are off ({offline_reason()}); unset it to fetch "
-              f"{', '.join(p.name for p in todo)}", file=sys.stderr)
-        return 1
-    failed = 0
-    for p in todo:
-        print(f"{p.name}: fetching into {p.target} ...", flush=True)
-        try:
-            fetch(p, args.ultralytics_release)
-            print(f"{p.name}: done")
-        except Exception as exc:
-            failed += 1
-            print(f"error: {exc}", file=sys.stderr)
-    return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -93,11 +93,11 @@ class GenerationLossNet(nn.Module):
             self.register_buffer("_qtables", tables.float(), persistent=False)
         # image_term: a linear term of the image features added to the pooled block score.
         # Without it (image_term=False) the image features reach the logit only through the
-        # block head, which sees them next to each block's own features (README: "image term")
+        # block head, which sees them next to each block's own features (docs/scorer.md, model card: "The two summands of the logit")
         self.image_term = nn.Linear(fm_dim, 1) if image_term else None
         # damage_head: a side output for training only, the copy's measured damage predicted
         # from each block's hidden head features, pooled with the same weights (the score
-        # itself stays free: fitting it to the damage hurt, see the README)
+        # itself stays free: fitting it to the damage hurt, see the model card's experiment log)
         self.damage = nn.Linear(w, 1) if damage_head else None
         self.register_buffer("_luma", torch.tensor([0.299, 0.587, 0.114]), persistent=False)
 

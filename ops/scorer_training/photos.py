@@ -13,8 +13,8 @@ whose perceptual hashes come within 10 bits (colour variants of one design) join
 split together.  Flat graphics (fewer than 5% of 8x8 blocks with luma entropy > 200) are
 dropped: they carry nothing to learn artifacts from.
 
-Only photographs are kept, as the scorer's issue asks ("the high-resolution photos in
-Debian's wallpaper packages ... plus the sample photos inside the wheels").  The packages
+Only photographs are kept: the scorer is trained on the high-resolution photos in Debian's
+wallpaper packages plus the sample photos inside the wheels, nothing else.  The packages
 also ship renders, vector art, illustrations, logos and synthetic test images; ``NOT_PHOTOS``
 names each of them with what it is.  The list was made by looking at every image the
 sources hold (``--contact-sheet`` draws them all, labelled, for such a review).  Camera

@@ -30,7 +30,7 @@ class TrainConfig:
     flip_blocks: bool = True      # random horizontal / vertical flips of each block
     meta_norm: bool = True        # resolution / file size inputs spread to unit range
     image_stats: bool = True      # quantisation fit + mean DCT spectrum inputs (model.py)
-    family_balance: float = 0.25  # pairs drawn with weight count(family) ** -balance (README)
+    family_balance: float = 0.25  # pairs drawn with weight count(family) ** -balance (model card: "Family balance")
     global_stats: bool = True     # whole-image statistics input (features.global_stats)
     global_dropout: float = 0.3   # dropout on those (standardised) statistics
     qfit_qualities: tuple[int, ...] | None = None   # per-block quantisation-fit tables (model)
@@ -76,7 +76,7 @@ def damage_loss(z: torch.Tensor, target: torch.Tensor, scale: torch.Tensor,
     ``scale`` kept positive by the caller and learnt with ``shift``) or the side head's
     output (``damage_head``, scale 1, shift 0).  Measured on the full set, fitting the logit
     cost 1.9 points of validation accuracy and the side head gained nothing at the end of
-    training (README): both stay off by default."""
+    training (model card: measured damage): both stay off by default."""
     known = ~torch.isnan(target)
     if not bool(known.any()):
         return z.sum() * 0.0
@@ -193,8 +193,10 @@ def pair_accuracy(z: np.ndarray, ps: PairSet) -> float:
 
 
 def train(ps: PairSet, cfg: TrainConfig, val: PairSet | None = None,
-          on_log=None) -> GenerationLossNet:
-    """Train from scratch; same data + config + seed -> same weights (single-process CPU)."""
+          on_log=None, init: GenerationLossNet | None = None) -> GenerationLossNet:
+    """Train from scratch, or go on from ``init`` (a loaded net of the same inputs: its
+    standardisation of the whole-image statistics is kept); same data + config + seed ->
+    same weights (single-process CPU)."""
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     gen = np.random.default_rng(cfg.seed)
@@ -203,13 +205,15 @@ def train(ps: PairSet, cfg: TrainConfig, val: PairSet | None = None,
     if cfg.global_stats and not g_dim:
         raise ValueError("global_stats=True but the pair set has no global statistics "
                          "(built before them): rebuild it")
-    model = GenerationLossNet(k=k, width=cfg.width, dropout=cfg.dropout,
+    model = init if init is not None else GenerationLossNet(k=k, width=cfg.width, dropout=cfg.dropout,
                               meta_norm=cfg.meta_norm, image_stats=cfg.image_stats,
                               global_dim=g_dim, global_dropout=cfg.global_dropout,
                               qfit_qualities=(None if cfg.qfit_qualities is None
                                               else list(cfg.qfit_qualities)),
                               damage_head=cfg.damage_head > 0, image_term=cfg.image_term)
-    if g_dim:
+    if init is not None and (init.config["k"] != k or init.global_dim != g_dim):
+        raise ValueError("the initial net's inputs differ from the pair set's")
+    if g_dim and init is None:
         g = ps.global_stats.astype(np.float64)
         model.g_mean.copy_(torch.from_numpy(g.mean(0)))
         model.g_std.copy_(torch.from_numpy(np.maximum(g.std(0), 1e-3)))

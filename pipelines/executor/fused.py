@@ -100,6 +100,22 @@ def _empty(columns: list[str]) -> dict:
     return {c: [] for c in columns + list(BOOKKEEPING)}
 
 
+class Pass:
+    """A pass as ``Dataset.map``'s function (``run_batched(batch)``, the op interface
+    ``workers.OpCall`` wraps): the batch that starts the dataset (its first row's id is
+    ``first_id``) records the tracer's rows."""
+
+    def __init__(self, ops: list[OP], indices: list[int], trace_rows: int, first_id):
+        self.ops, self.indices, self.trace_rows, self.first_id = ops, indices, trace_rows, first_id
+
+    def run_batched(self, batch: dict) -> dict:
+        ids = batch.get(Fields.id) or [None]
+        first = self.trace_rows and ids[0] == self.first_id
+        return run_pass(self.ops, self.indices, batch, self.trace_rows if first else 0)
+
+    __call__ = run_batched
+
+
 def batch_infos(values: Iterable[Optional[str]]) -> list[dict]:
     """The decoded ``Fields.batch_info`` entries of a pass's output column."""
     return [json.loads(v) for v in values if v]

@@ -19,10 +19,12 @@ import pyarrow.compute as pc
 from ops.base import OP, Deduplicator
 from ops.fields import BOOKKEEPING, Fields, Status
 from pipelines.checkpoint import Checkpoint, fingerprints
+from pipelines.compat import dataset_options, export_options
 from pipelines.dataset import export_batches, load_dataset, public_rows
 from pipelines.executor.base import Executor, tally_statuses
 from pipelines.executor.common import TRACE_WINDOW, mark_group_decision, op_kind
-from pipelines.executor.fused import batch_infos, run_pass
+from pipelines.executor.fused import Pass, batch_infos, run_pass
+from pipelines.executor.workers import OpCall, pool_start, probe_seconds
 from pipelines.report import OpCounts, RunReport
 from pipelines.tracer import trace_op
 
@@ -33,11 +35,6 @@ logger = logging.getLogger("imgjuicer")
 POOL_WORTH_SECONDS = 1.5
 PROBE_ROWS = 32
 PROBE_SECONDS = 0.2
-
-
-def _pass_fn(ops: list[OP], indices: list[int], trace_rows: int, batch: dict, rows: list):
-    """``Dataset.map`` entry point: the batch that starts the dataset records the trace."""
-    return run_pass(ops, indices, batch, trace_rows if rows and rows[0] == 0 else 0)
 
 
 class LocalExecutor(Executor):
@@ -58,17 +55,19 @@ class LocalExecutor(Executor):
         n = min(ops[0].num_proc or self.recipe.np, len(ds))
         if n <= 1:
             return None
-        if ops[0].num_proc is None and \
-                self._estimate_seconds(ops, indices, ds) < POOL_WORTH_SECONDS:
+        # timed in a forked child: torch must not start here before workers fork (workers.py)
+        if ops[0].num_proc is None and probe_seconds(self._estimate_seconds, (ops, indices),
+                                                     ds) < POOL_WORTH_SECONDS:
             logger.debug("%s: little work, running in-process", self.describe(indices))
             return None
         return n
 
     @staticmethod
-    def _estimate_seconds(ops: list[OP], indices: list[int], ds) -> float:
+    def _estimate_seconds(pass_: tuple, ds) -> float:
         """Time the pass on single rows (the first one also warms imports and setup() up, so
         it is not counted) until PROBE_SECONDS pass or PROBE_ROWS rows are done; extrapolate.
         A heavy op is thus probed on one or two samples at most."""
+        ops, indices = pass_
         times = []
         for i in range(min(PROBE_ROWS, len(ds))):
             t0 = time.perf_counter()
@@ -106,12 +105,14 @@ class LocalExecutor(Executor):
         if len(ds):
             import datasets
             datasets.disable_caching()
-            fn = functools.partial(_pass_fn, ops, group, self.trace_rows())
-            out = ds.map(fn, batched=True, with_indices=True,
-                         batch_size=max(op.batch_size for op in ops),
-                         num_proc=self._num_proc(ops, group, ds),
-                         remove_columns=ds.column_names, load_from_cache_file=False,
-                         desc=self.describe(group))
+            fn = Pass(ops, group, self.trace_rows(), ds[0][Fields.id])
+            num_proc = self._num_proc(ops, group, ds)
+            if num_proc:  # spawned workers load the recipe's plugin files first
+                fn = OpCall(fn, self.recipe.custom_operator_paths)
+            with pool_start(num_proc):  # spawned, not forked, once torch is loaded here
+                out = ds.map(fn, batched=True, batch_size=max(op.batch_size for op in ops),
+                             num_proc=num_proc, remove_columns=ds.column_names,
+                             load_from_cache_file=False, desc=self.describe(group))
             if op_kind(ops[0]) == "deduplicator":
                 out = self._group(ops[0], out)
         table = out.data.table if len(out) else None
@@ -192,7 +193,8 @@ class LocalExecutor(Executor):
             logger.info("resuming after op %d (%s) from %s", state["op_index"],
                         recipe.process[state["op_index"]][0], ckpt.dir)
         else:
-            ds = self._memory_mapped(load_dataset(recipe.dataset_path, recipe.image_columns))
+            ds = self._memory_mapped(load_dataset(recipe.dataset_path, recipe.image_columns,
+                                                  recipe.image_roots, **dataset_options(recipe)))
             rows_in = len(ds)
         groups = self.groups(start)
         logger.info("dataset %s: %d rows; %d ops in %d passes", recipe.dataset_path, rows_in,
@@ -202,7 +204,7 @@ class LocalExecutor(Executor):
             ds = self.run_group(group, ds, report)
             ckpt.save(group[-1], ds.save_to_disk,
                       {"rows_in": rows_in, "counts": [asdict(c) for c in report.ops]})
-        n = export_batches(self._iter_batches(ds), recipe.export_path)
+        n = export_batches(self._iter_batches(ds), recipe.export_path, **export_options(recipe))
         logger.info("exported %d rows to %s", n, recipe.export_path)
         shutil.rmtree(self._input_dir(), ignore_errors=True)
         return report.finish(rows_in, len(ds), recipe.export_path,

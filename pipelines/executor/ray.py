@@ -21,13 +21,18 @@ from dataclasses import asdict
 
 from ops.base import OP
 from pipelines.checkpoint import Checkpoint, fingerprints
+from pipelines.compat import dataset_options, export_options
 from pipelines.dataset import export_batches, prepare_table, public_rows, read_rows
 from pipelines.executor import ray_stage as st
 from pipelines.executor.base import Executor
 from pipelines.executor.common import TRACE_WINDOW, op_kind
 from pipelines.executor.ray_cluster import (ClusterInfo, OpPlan, connect, plan_op, quiet_ray_data,
                                             ship_custom_operators)
+from pipelines.executor.ray_export import (LARGE_EXPORT_ROWS, export_sharded, folder_for,
+                                           is_folder_export)
+from pipelines.executor.ray_input import write_sharded_input
 from pipelines.report import OpCounts, RunReport
+from pipelines.shards import is_sharded
 from pipelines.tracer import trace_op
 
 logger = logging.getLogger("imgjuicer")
@@ -102,9 +107,18 @@ class RayExecutor(Executor):
                        "executor": "ray"})
             files = st.stage_files(os.path.join(ckpt.dir, f"data_{group[-1]:03d}"))
             rows = counts[-1].rows_out
-        n = export_batches(st.iter_batches(files, "kept", bookkeeping=False), recipe.export_path)
-        logger.info("exported %d rows to %s", n, recipe.export_path)
-        summary = report.finish(rows_in, n, recipe.export_path,
+        export_path = self._export_target(rows)
+        if export_path != recipe.export_path or is_folder_export(export_path):
+            if export_options(recipe):
+                logger.warning("export_shard_size / keep_stats_in_res_ds / keep_hashes_in_res_ds "
+                               "apply to single-file exports; the parts in %s keep every column",
+                               export_path)
+            n = export_sharded(files, export_path, max(1, int(info.total.get("CPU", 1))))
+        else:
+            n = export_batches(st.iter_batches(files, "kept", bookkeeping=False), export_path,
+                               **export_options(recipe))
+        logger.info("exported %d rows to %s", n, export_path)
+        summary = report.finish(rows_in, n, export_path,
                                 {"executor": "ray", "project_name": recipe.project_name})
         if not recipe.use_checkpoint:
             shutil.rmtree(ckpt.dir, ignore_errors=True)
@@ -119,13 +133,32 @@ class RayExecutor(Executor):
             with open(done, encoding="utf-8") as fh:
                 return st.stage_files(folder), int(fh.read())
         shutil.rmtree(root, ignore_errors=True)
-        table = prepare_table(read_rows(self.recipe.dataset_path), self.recipe.dataset_path,
-                              self.recipe.image_columns)
+        if is_sharded(self.recipe.dataset_path):  # workers read the shards, not the driver
+            rows = write_sharded_input(self.recipe.dataset_path, folder,
+                                       self.recipe.image_columns, st.MAX_BLOCK_ROWS,
+                                       max(1, int(info.total.get("CPU", 1))),
+                                       self.recipe.image_roots)
+            with open(done, "w", encoding="utf-8") as fh:
+                fh.write(str(rows))
+            return st.stage_files(folder), rows
+        table = prepare_table(read_rows(self.recipe.dataset_path,
+                                        **dataset_options(self.recipe)),
+                              self.recipe.dataset_path, self.recipe.image_columns,
+                              self.recipe.image_roots)
         min_rows = max([op.batch_size for op in self.ops] or [1])
         files = st.write_input(table, folder, info.total.get("CPU", 1), min_rows)
         with open(done, "w", encoding="utf-8") as fh:
             fh.write(str(table.num_rows))
         return files, table.num_rows
+
+    def _export_target(self, rows: int) -> str:
+        """``export_path``; a large result bound for one file goes to a folder of parts."""
+        path = self.recipe.export_path
+        if not is_folder_export(path) and rows > LARGE_EXPORT_ROWS:
+            logger.warning("%d rows is more than %d: exporting parts + manifest into %s "
+                           "instead of one file", rows, LARGE_EXPORT_ROWS, folder_for(path))
+            return folder_for(path)
+        return path
 
     def _work_dir(self, root: str, index: int) -> str:
         return os.path.join(root, f"work_{index:03d}_{self.fps[index]}")

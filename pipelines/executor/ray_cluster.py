@@ -1,11 +1,12 @@
 """Ray connection, resource checks and per-op scheduling plans for the Ray executor."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Iterator, Optional
 
 from ops.base import OP
 from ops.registry import load_custom_operators
@@ -18,6 +19,7 @@ ACTOR_START_TIMEOUT_S = float(os.environ.get("IMGJUICER_RAY_ACTOR_TIMEOUT", "600
 # A block whose worker dies (OOM, segfault, os._exit) is retried this often, then the run
 # fails naming the op (Ray Data's default retries for ever: a poison sample would hang).
 MAX_BLOCK_RETRIES = int(os.environ.get("IMGJUICER_RAY_MAX_RETRIES", "3"))
+LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": a single-node Ray on loopback
 
 
 def core_runtime_env() -> dict:
@@ -44,12 +46,60 @@ def connect(address: Optional[str]) -> bool:
         # a new Ray for this run, even when `ray start` left one running on this machine
         kwargs.update(address="local", num_cpus=os.cpu_count() or 1)
     try:
-        ray.init(**kwargs)
+        with (contextlib.nullcontext() if address else private_local_ray()):
+            ray.init(**kwargs)
     except ConnectionError as exc:
         raise RecipeError(f"ray_address: cannot join a Ray cluster at '{address}': {exc}") from None
     logger.info("ray: %s cluster with %s", "joined" if address else "started a local",
                 _fmt(ray.cluster_resources()))
     return True
+
+
+@contextlib.contextmanager
+def private_local_ray() -> Iterator[None]:
+    """Settings for the single-node Ray a run starts for itself.
+
+    * Loopback only: Ray binds its servers (GCS, raylet, object manager, every worker's gRPC
+      port) to the node's IP address, which it takes from the default route -- every
+      interface a neighbour can reach, and Ray runs whatever code a client sends it.  Ray's
+      own switch for a node that is never part of a cluster (the one macOS and Windows use,
+      ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``) makes the node's address 127.0.0.1.  Ray
+      reads it into ``ray_constants`` when first imported (possibly before this run), so
+      the constant is set for the start-up too; the processes Ray starts inherit the variable.
+    * Token authentication, chosen explicitly: Ray 2.60 enables it by default for a new local
+      cluster and logs a WARNING on every run to say so; stating ``RAY_AUTH_MODE=token``
+      keeps the protection and the log clean.  A user's own RAY_AUTH_MODE is respected.
+    """
+    from ray._private import ray_constants
+
+    saved_env = {k: os.environ.get(k) for k in (LOCAL_ONLY_ENV, "RAY_AUTH_MODE")}
+    saved_const = ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[LOCAL_ONLY_ENV] = "0"
+    if "RAY_AUTH_MODE" not in os.environ:
+        _choose_token_auth()
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved_const
+        for k, v in saved_env.items():
+            if k == "RAY_AUTH_MODE" and v is None:
+                continue  # this process's Ray is in token mode now; its workers must agree
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _choose_token_auth() -> None:
+    """RAY_AUTH_MODE=token for this process and the ones it starts; Ray caches its config at
+    import, so it is refreshed the way Ray itself does when it turns the mode on."""
+    os.environ["RAY_AUTH_MODE"] = "token"
+    try:
+        from ray._private.authentication.authentication_token_setup import _enable_token_auth
+    except ImportError:  # a Ray without token authentication: nothing to refresh
+        return
+    _enable_token_auth()
 
 
 def quiet_ray_data(progress: bool) -> None:

@@ -1,4 +1,4 @@
-"""The README's custom op: one small file, loaded through custom_operator_paths."""
+"""The custom op of the README and docs/ops-contract.md: one small file, loaded through custom_operator_paths."""
 from ops import OPERATORS, Fields, Mapper
 
 

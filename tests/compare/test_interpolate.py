@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ops.compare.reencode import encode_setting, reach_target
-from ops.compare.interpolate import setting_for_target, value_at_setting
+from ops.image.interpolate import setting_for_target, value_at_setting
 from ops.image.io import load_image
 from ops.image.metrics import measure
 

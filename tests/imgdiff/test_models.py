@@ -251,6 +251,12 @@ def _fetch_tool():
     return fetch
 
 
+def fetch_cli(argv):
+    """tools/fetch_models.py's main."""
+    from pipelines.cli.fetch_models import main
+    return main(argv)
+
+
 def test_fetch_tool_puts_models_where_the_loaders_look(tiny_models, capsys):
     tool = _fetch_tool()
     root = tiny_models["assets"]
@@ -263,23 +269,23 @@ def test_fetch_tool_puts_models_where_the_loaders_look(tiny_models, capsys):
     for name in (tiny_models["clip"], tiny_models["blip"], tiny_models["fastsam"],
                  "open_clip:tiny-vit/test"):
         assert tool.plan_for(name, root).present()
-    assert tool.main(["--dry-run", "--assets", str(root), tiny_models["blip"], "clip"]) == 0
+    assert fetch_cli(["--dry-run", "--assets", str(root), tiny_models["blip"], "clip"]) == 0
     out = capsys.readouterr().out
     assert f"{root / tiny_models['blip']} (present)" in out
     assert "openai/clip-vit-base-patch32 [hf]" in out
-    assert tool.main(["--list", "--assets", str(root)]) == 0
+    assert fetch_cli(["--list", "--assets", str(root)]) == 0
     listing = capsys.readouterr().out
     assert "FastSAM-x.pt" in listing and "missing" in listing
 
 
 def test_fetch_tool_rejects_bad_names_and_offline(tiny_models, tmp_path, capsys):
     tool = _fetch_tool()
-    assert tool.main(["--assets", str(tmp_path), "not-a-model"]) == 2
+    assert fetch_cli(["--assets", str(tmp_path), "not-a-model"]) == 2
     assert "not a Hugging Face id" in capsys.readouterr().err
-    assert tool.main(["--assets", str(tmp_path), "open_clip:ViT-B-32"]) == 2
+    assert fetch_cli(["--assets", str(tmp_path), "open_clip:ViT-B-32"]) == 2
     assert "pretrained tag" in capsys.readouterr().err
     t0 = time.monotonic()
-    assert tool.main(["--assets", str(tmp_path), "fastsam-s"]) == 1   # tests run offline
+    assert fetch_cli(["--assets", str(tmp_path), "fastsam-s"]) == 1   # tests run offline
     assert "downloads are off" in capsys.readouterr().err
     assert time.monotonic() - t0 < 5
     assert not list(tmp_path.iterdir())
@@ -381,3 +387,13 @@ def test_tiny_crops_go_through_every_model(tiny_models):
         w, h = crop.size
         assert ((boxes >= 0).all() and (boxes[:, [0, 2]] <= w).all()
                 and (boxes[:, [1, 3]] <= h).all())
+
+
+def test_fetch_tool_lists_what_a_recipe_needs(tmp_path, capsys):
+    from tests.conftest import REPO
+    assert fetch_cli(["--dry-run", "--assets", str(tmp_path),
+                      "--recipe", str(REPO / "recipes" / "imgdiff.yaml")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(" ")[0] for line in out] == [
+        "openai/clip-vit-base-patch32", "Salesforce/blip-itm-base-coco", "FastSAM-x.pt"]
+    assert fetch_cli(["--dry-run", "--recipe", str(tmp_path / "none.yaml")]) == 2

@@ -163,3 +163,82 @@ def test_with_every_extra_installed_the_ops_validate():
     from pipelines.config import validate_op
     for op in ("generation_loss_scorer_mapper", "image_text_matching_filter"):
         validate_op(op, {})
+
+
+# ------------------------------------------------------------------ every op declares its extra
+def _module_file(name: str):
+    base = REPO.joinpath(*name.split("."))
+    for cand in (base.with_suffix(".py"), base / "__init__.py"):
+        if cand.exists():
+            return cand
+    return None
+
+
+def _imports(name: str):
+    """(imported module, optional?) of one project module: every import statement, also inside
+    functions; optional = under a ``try`` that handles ImportError (a fallback exists)."""
+    import ast
+    path = _module_file(name)
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    optional = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and any(
+                isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError")
+                for h in node.handlers):
+            optional |= {id(n) for b in node.body for n in ast.walk(b)}
+    pkg = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                yield a.name, id(node) in optional
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = pkg.split(".")[:len(pkg.split(".")) - node.level + 1]
+                base = ".".join(parts + ([node.module] if node.module else []))
+            for a in node.names:
+                sub = f"{base}.{a.name}"
+                yield (sub if _module_file(sub) else base), id(node) in optional
+
+
+def _reached(op_module: str) -> dict:
+    """External top-level module -> the chain of project modules that imports it (mandatory
+    imports only), following project imports (and their parent packages) transitively.
+    ops.base is the contract: its torch import serves CUDA device choice only."""
+    found, seen, todo = {}, set(), [(op_module, [op_module])]
+    while todo:
+        name, chain = todo.pop()
+        if name in seen or name == "ops.base":
+            continue
+        seen.add(name)
+        for target, optional in _imports(name):
+            top = target.split(".")[0]
+            if top in ("ops", "pipelines"):
+                parts = target.split(".")
+                for k in range(2, len(parts) + 1):
+                    mod = ".".join(parts[:k])
+                    if _module_file(mod):
+                        todo.append((mod, chain + [mod]))
+            elif not optional:
+                found.setdefault(top, chain)
+    return found
+
+
+def test_every_op_declares_the_extra_its_imports_need():
+    from ops.registry import OPERATORS
+    extra_modules = {m for mods in EXTRAS.values() for m in mods}
+    problems = []
+    for name in OPERATORS.builtin_names():
+        cls = OPERATORS.get(name)
+        needs = {m: chain for m, chain in _reached(cls.__module__).items() if m in extra_modules}
+        allowed = set(EXTRAS.get(cls.extra or "", ()))
+        for m, chain in sorted(needs.items()):
+            if m not in allowed:
+                problems.append(f"{name} (extra={cls.extra}) imports {m} via {' -> '.join(chain)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_declaration_check_sees_lazy_imports():
+    reached = _reached("ops.mapper.generation_loss_scorer_mapper")
+    assert {"torch", "numba"} <= set(reached)          # both imported inside setup() paths
+    assert "numba" not in _reached("ops.mapper.image_codec_sweep_mapper")   # optional there

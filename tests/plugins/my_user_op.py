@@ -1,4 +1,4 @@
-"""A user op written the way the README shows: one file, loaded via custom_operator_paths."""
+"""A user op written the way docs/ops-contract.md shows: one file, loaded via custom_operator_paths."""
 from ops import OPERATORS, Fields, Mapper
 
 

@@ -13,7 +13,7 @@ tool's float32 arithmetic operation by operation, FMAs included, and the scores 
 tool to its 8 printed decimals; this matters because libjxl's recursive blur carries float32
 noise that moves scores by up to ~0.4 on flat regions.  Without numba, a numpy float32 path
 with the blur's exact FIR form runs (mathematically the same metric, same speed class) and
-lands within ~0.5 of the tool.  the README's SSIMULACRA 2.1 section has the validation and the benchmark.
+lands within ~0.5 of the tool.  docs/codec-studies.md (SSIMULACRA 2.1) has the validation, docs/benchmarks.md the benchmark.
 
 Input: two PIL images or numpy arrays of equal size and mode, at least 8x8: RGB (HxWx3),
 grey (HxW or PIL "L", scored as R=G=B like the tool) or RGBA (HxWx4 or PIL "RGBA"; blended
@@ -264,7 +264,7 @@ def scale_norms_exact(linear: np.ndarray) -> np.ndarray:
 def score_linear(linear: np.ndarray, exact: bool | None = None) -> float:
     """SSIMULACRA 2.1 of a (2, 3, H, W) float32 stack of linear-RGB (reference, distorted).
     ``exact`` (default: when numba is installed) reproduces the C++ tool's float32 rounding;
-    otherwise the exact-math FIR path runs (see the README's SSIMULACRA 2.1 section for how far apart)."""
+    otherwise the exact-math FIR path runs (docs/codec-studies.md, SSIMULACRA 2.1, says how far apart)."""
     if exact is None:
         exact = _jit() is not None
     norms = []
