@@ -172,7 +172,7 @@ def main(argv=None) -> int:
     root = Path(args.data_dir)
     data = ensure_data(root, args.files, args.rows)
     n = args.rows
-    res: dict = {"rows": n, "files": args.files}
+    res: dict = {"rows": n, "files": args.files, "rss_rows": args.rss_rows}
     with tempfile.TemporaryDirectory(dir=root) as tmp:
         res["bare_1"] = bare_loop(data, 1)
         res["bare_2"] = bare_loop(data, 2)
@@ -223,8 +223,9 @@ def report(res: dict) -> None:
         if key in res:
             big = res[key]
             small = res[key.split("_")[0]]
-            print(f"{key}: {big['seconds']:.1f}s, peak RSS {big['rss_mb']:.0f} MB "
-                  f"(x{big['rss_mb'] / small['rss_mb']:.2f} of the {n:,}-row run)")
+            print(f"{key.split('_')[0]} on {res['rss_rows']:,} rows: {big['seconds']:.1f}s, "
+                  f"peak RSS {big['rss_mb']:.0f} MB (x{big['rss_mb'] / small['rss_mb']:.2f} "
+                  f"of the {n:,}-row run)")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ sparse pixel grid, so the decode is most of their work).  The same data, the sam
 executor, ``op_fusion: true`` vs ``false``, interleaved, best of ``--repeat``; np 1 runs
 in-process and also counts decodes.
 
-    .venv/bin/python tools/bench/bench_pixel_fusion.py [--rows 600] [--repeat 2] [--np 1 2]
+    .venv/bin/python tools/bench/bench_pixel_fusion.py [--rows 200] [--repeat 2] [--np 1 2]
 """
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def _cpu() -> float:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rows", type=int, default=600)
+    ap.add_argument("--rows", type=int, default=200)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--np", type=int, nargs="+", default=[1, 2])
     args = ap.parse_args(argv)
