@@ -120,11 +120,11 @@ class ImageTextSimilarityFilter(Filter):
         out = []
         for s in samples:
             values = s[Fields.stats][StatsKeys.image_text_similarity]
-            ok = [self.min_score <= v <= self.max_score for v in values]
+            ok = [self.in_range(v, self.min_score, self.max_score) for v in values]
             if not values or (any(ok) if self.any else all(ok)):
                 out.append(True)
             else:
                 out.append((False, f"image_text_similarity={[round(v, 4) for v in values]} "
-                                   f"outside [{self.min_score}, {self.max_score}] "
+                                   f"{self.range_miss(self.min_score, self.max_score)} "
                                    f"({'any' if self.any else 'all'})"))
         return out
