@@ -35,7 +35,10 @@ class RunContext:
 
     work_dir: str = "."
     dataset_dir: str = "."
-    recipe: dict = field(default_factory=dict)
+    config_path: Optional[str] = None       # the recipe file, for provenance only
+    # in-memory results an aggregator hands to the aggregators after it (they all run on the
+    # driver, in recipe order), e.g. the quality document of a codec study
+    documents: dict = field(default_factory=dict)
 
 
 def _json_default(obj):

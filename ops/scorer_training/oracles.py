@@ -51,11 +51,11 @@ def measure(pristine: np.ndarray, px: np.ndarray) -> tuple[float, float, float]:
 def _chain(args) -> tuple[list[tuple[float, float, float]], list[tuple], str | None]:
     """Metrics of every copy of chain ``index`` and its pairs (runs in a worker); a chain
     that fails is reported, not fatal."""
-    photos, index, seed = args
+    photos, index, seed, realistic = args
     try:
         from .chains import chain_pairs
         from .pairsets import chain_copies
-        copies, fams = chain_copies(photos, index, seed)
+        copies, fams = chain_copies(photos, index, seed, realistic=realistic)
         rows = [measure(copies[0].pristine, c.pixels) for c in copies]
         pairs = [(p.closer, p.further, p.family, p.tie) for p in chain_pairs(copies, fams)]
         return rows, pairs, None
@@ -63,13 +63,14 @@ def _chain(args) -> tuple[list[tuple[float, float, float]], list[tuple], str | N
         return [], [], f"chain {index}: {type(exc).__name__}: {exc}"
 
 
-def oracle_set(photos_dir: str | Path, chains: int, seed: int, workers: int) -> dict:
+def oracle_set(photos_dir: str | Path, chains: int, seed: int, workers: int,
+               realistic: float = 0.0) -> dict:
     """Per-copy metrics and the pairs of ``chains`` chains, built as ``build_pairs`` builds
     them (chain i from photo i mod n, seeded by (seed, i)), so copy and pair indices match
     the evaluation pair set of the same photos, chains and seed."""
     from .pairsets import list_photos, map_chains
     photos = list_photos(photos_dir)
-    results = map_chains(_chain, [(photos, i, seed) for i in range(chains)], workers)
+    results = map_chains(_chain, [(photos, i, seed, realistic) for i in range(chains)], workers)
     metrics, closer, further, family, tie, failed = [], [], [], [], [], []
     for rows, prs, err in results:
         if err:
@@ -143,13 +144,15 @@ def main(argv=None) -> int:
     from .pairsets import photo_set_id
     seed = a.seed
     t0 = time.time()
-    cached = (Path(a.cache) / f"oracles_{a.chains}_{seed}_v{GENERATOR_VERSION}o{ORACLE_VERSION}"
-                              f"_p{photo_set_id(a.photos)}.npz") if a.cache else None
+    from .realistic import REALISTIC_VERSION
+    real = f"_real{REALISTIC_VERSION}" if a.realistic else ""
+    cached = (Path(a.cache) / f"oracles_{a.chains}_{seed}{real}_v{GENERATOR_VERSION}"
+                              f"o{ORACLE_VERSION}_p{photo_set_id(a.photos)}.npz") if a.cache else None
     if cached is not None and cached.exists():
         with np.load(cached, allow_pickle=False) as z:
             s = {k: z[k] for k in z.files}
     else:
-        s = oracle_set(a.photos, a.chains, seed, a.workers)
+        s = oracle_set(a.photos, a.chains, seed, a.workers, 1.0 if a.realistic else 0.0)
         if cached is not None:
             np.savez(cached, **s)
     scores = None if a.weights == "" else _scores(a, seed, s)
@@ -172,7 +175,7 @@ def _scores(a, seed: int, s: dict) -> np.ndarray:
     from .train import score_set
     from ops.scorer.weights import Scorer
     scorer = Scorer(a.weights or None)
-    ps = eval_pair_set(a.photos, a.chains, seed, scorer.k, a.workers, a.cache)
+    ps = eval_pair_set(a.photos, a.chains, seed, scorer.k, a.workers, a.cache, a.realistic)
     if not (np.array_equal(ps.closer, s["closer"]) and np.array_equal(ps.further, s["further"])
             and np.array_equal(ps.tie, s["tie"])):
         raise RuntimeError("the evaluation pair set and the oracle set hold different pairs "

@@ -117,18 +117,22 @@ def _photo(path: str) -> np.ndarray:
 
 def cached_pairs(photo_dir: str | Path, chains: int, seed: int, k: int, workers: int,
                  cache: str | Path | None, tag: str, progress: bool = True,
-                 augment: bool = False) -> PairSet:
+                 augment: bool = False, realistic: float = 0.0) -> PairSet:
     """``build_pairs`` over ``photo_dir``, loaded from (or saved into) the ``cache`` folder
     (no cache when it is empty / None) as ``pairs_<tag>_<chains>_<seed>_k<k>_v..f..d.._p<photo
     set>.npz``: the name carries every version the arrays depend on and the photos' digest,
     so a cache built by other code or from other photos is never reused.  A cached set that
     differs only in its number of chains serves too: one of more chains gives its first
     ``chains``, one of fewer is extended by the chains it lacks.  ``augment``
-    (``chains.make_original``) adds ``_aug<AUGMENT_VERSION>`` to the tag."""
+    (``chains.make_original``) adds ``_aug<AUGMENT_VERSION>`` to the tag, a ``realistic``
+    share (``chain_copies``) ``_real<REALISTIC_VERSION>s<percent>``."""
     from .chains import AUGMENT_VERSION, GENERATOR_VERSION
     from ops.scorer.features import FEATURES_VERSION
+    from .realistic import REALISTIC_VERSION
     if augment:
         tag = f"{tag}_aug{AUGMENT_VERSION}"
+    if realistic > 0:
+        tag = f"{tag}_real{REALISTIC_VERSION}s{round(100 * realistic)}"
     name = (f"pairs_{tag}_{chains}_{seed}_k{k}_v{GENERATOR_VERSION}f{FEATURES_VERSION}"
             f"d{PAIRSET_VERSION}_p{photo_set_id(photo_dir)}.npz")
     path = Path(cache) / name if cache else None
@@ -149,12 +153,12 @@ def cached_pairs(photo_dir: str | Path, chains: int, seed: int, k: int, workers:
     t = time.time()
     if fewer is None:
         ps = build_pairs(photo_dir, chains, seed, k=k, workers=workers, progress=progress,
-                         augment=augment)
+                         augment=augment, realistic=realistic)
     else:                           # ... one of fewer: only the chains it lacks are built
         logger.info("%s: chains %d.. added to %s", name, fewer, f"{head}{fewer}{tail}")
         ps = PairSet.load(Path(cache) / f"{head}{fewer}{tail}").then(
             build_pairs(photo_dir, chains, seed, k=k, workers=workers, progress=progress,
-                        start=fewer, augment=augment))
+                        start=fewer, augment=augment, realistic=realistic))
     if path is not None:
         ps.save(path)
     logger.info("built %s: %d copies, %d pairs in %.0fs", name, ps.pixels.shape[0], len(ps),
@@ -187,11 +191,25 @@ def _chain_rows(args) -> tuple[list[dict], list[tuple], str | None]:
         return [], [], f"chain {args[1]}: {type(exc).__name__}: {exc}"
 
 
-def chain_copies(photos: list[Path], index: int, seed: int, augment: bool = False):
+def is_realistic(seed: int, index: int, realistic: float) -> bool:
+    """Whether chain ``index`` is a realistic one (``realistic.make_real_chain``) in a set
+    with that share of them: drawn from its own stream, so the other chains stay the very
+    chains a set without realistic ones holds."""
+    return realistic > 0 and (realistic >= 1 or
+                              np.random.default_rng([seed, index, 21]).random() < realistic)
+
+
+def chain_copies(photos: list[Path], index: int, seed: int, augment: bool = False,
+                 realistic: float = 0.0):
     """The copies and step families of chain ``index``: photo index mod n, seeded by
-    (seed, index), so every tool that regenerates a chain gets the same copies."""
+    (seed, index), so every tool that regenerates a chain gets the same copies; a share
+    ``realistic`` of the chains are realistic ones (``is_realistic``)."""
     rng = np.random.default_rng([seed, index])
-    return make_chain(_photo(str(photos[index % len(photos)])), rng, augment=augment)
+    photo = _photo(str(photos[index % len(photos)]))
+    if is_realistic(seed, index, realistic):
+        from .realistic import make_real_chain
+        return make_real_chain(photo, rng)
+    return make_chain(photo, rng, augment=augment)
 
 
 def map_chains(fn, jobs: list, workers: int = 1, progress: bool = True) -> list:
@@ -204,8 +222,8 @@ def map_chains(fn, jobs: list, workers: int = 1, progress: bool = True) -> list:
 
 
 def _chain_rows_or_raise(args) -> tuple[list[dict], list[tuple]]:
-    photos, index, seed, k, augment = args
-    copies, fams = chain_copies(photos, index, seed, augment)
+    photos, index, seed, k, augment, realistic = args
+    copies, fams = chain_copies(photos, index, seed, augment, realistic)
     rows = []
     pristine = copies[0].pristine
     with blas_one_thread():
@@ -221,11 +239,12 @@ def _chain_rows_or_raise(args) -> tuple[list[dict], list[tuple]]:
 
 def build_pairs(photo_dir: str | Path, n_chains: int, seed: int, k: int = K_BLOCKS,
                 workers: int = 1, progress: bool = True, start: int = 0,
-                augment: bool = False) -> PairSet:
+                augment: bool = False, realistic: float = 0.0) -> PairSet:
     """Generate chains ``start`` .. ``n_chains`` - 1 (chain i uses photo i mod n, seeded by
-    (seed, i); ``augment``: recoloured and reduced originals, ``chains.make_original``)."""
+    (seed, i); ``augment``: recoloured and reduced originals, ``chains.make_original``;
+    ``realistic``: that share of realistic chains, ``chain_copies``)."""
     photos = list_photos(photo_dir)
-    results = map_chains(_chain_rows, [(photos, i, seed, k, augment)
+    results = map_chains(_chain_rows, [(photos, i, seed, k, augment, realistic)
                                        for i in range(start, n_chains)], workers, progress)
     feats, facts, chain_of, pairs = [], [], [], []
     failed = [err for _, _, err in results if err]

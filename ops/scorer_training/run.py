@@ -25,7 +25,7 @@ PRESETS = {
 
 
 def pair_set(work: Path, split: str, chains: int, seed: int, workers: int, k: int | None = None,
-             augment: bool = False):
+             augment: bool = False, realistic: float = 0.0):
     """Build (or load the cached) pair set of a photo split, with ``k`` blocks per copy
     (default ``features.K_BLOCKS``), cached in ``work``; ``augment``: recoloured and
     reduced originals (``chains.make_original``)."""
@@ -33,7 +33,7 @@ def pair_set(work: Path, split: str, chains: int, seed: int, workers: int, k: in
     from ops.scorer.features import K_BLOCKS
     k = K_BLOCKS if k is None else int(k)
     return cached_pairs(work / "photos" / split, chains, seed, k, workers, work, tag=split,
-                        augment=augment)
+                        augment=augment, realistic=realistic)
 
 
 def _qualities(text: str | None) -> tuple[int, ...] | None:
@@ -95,6 +95,12 @@ def main(argv=None) -> int:
     ap.add_argument("--augment", action=argparse.BooleanOptionalAction, default=False,
                     help="training chains start from recoloured, reduced originals in half "
                          "the chains (chains.tone_reduce); validation chains never do")
+    ap.add_argument("--realistic", type=float, default=0.0,
+                    help="share of training and validation chains that are realistic ones "
+                         "(camera / web originals, platform copies and re-uploads: "
+                         "ops/scorer_training/realistic.py)")
+    ap.add_argument("--init", help="start from these weights (same config) instead of "
+                    "random ones")
     ap.add_argument("--train-split", choices=("train", "heldout"), default="train",
                     help="photos of the training chains; 'heldout' is a diagnostic only: a net "
                          "trained on the very photos it is evaluated on (other chains of them) "
@@ -126,8 +132,9 @@ def main(argv=None) -> int:
                     "--if-stale"], check=True, stdout=subprocess.DEVNULL)
     t0 = time.time()
     train_set = pair_set(work, a.train_split, p["chains"], data_seed, a.workers, a.k,
-                         a.augment)
-    val_set = pair_set(work, "heldout", p["val_chains"], data_seed + 1, a.workers, a.k)
+                         a.augment, a.realistic)
+    val_set = pair_set(work, "heldout", p["val_chains"], data_seed + 1, a.workers, a.k,
+                       realistic=a.realistic)
     t_data = time.time() - t0
 
     from .train import pair_accuracy, score_set, train
@@ -143,11 +150,15 @@ def main(argv=None) -> int:
                       family_balance=a.family_balance, seed=a.seed,
                       threads=a.threads)
     log = []
-    model = train(train_set, cfg, val=val_set, on_log=log.append)
+    init = None
+    if a.init:
+        from ops.scorer.weights import load_model
+        init = load_model(a.init)
+    model = train(train_set, cfg, val=val_set, on_log=log.append, init=init)
     val_acc = pair_accuracy(score_set(model, val_set), val_set)
     record = {"preset": a.preset, **p, "seed": a.seed, "data_seed": data_seed,
               "train_split": a.train_split,
-              "augment": a.augment,
+              "augment": a.augment, "realistic": a.realistic, "init": a.init,
               "config": dataclasses.asdict(cfg),
               "train_pairs": len(train_set), "val_pairs": len(val_set),
               "val_pair_accuracy": val_acc, "data_seconds": round(t_data),

@@ -193,8 +193,10 @@ def pair_accuracy(z: np.ndarray, ps: PairSet) -> float:
 
 
 def train(ps: PairSet, cfg: TrainConfig, val: PairSet | None = None,
-          on_log=None) -> GenerationLossNet:
-    """Train from scratch; same data + config + seed -> same weights (single-process CPU)."""
+          on_log=None, init: GenerationLossNet | None = None) -> GenerationLossNet:
+    """Train from scratch, or go on from ``init`` (a loaded net of the same inputs: its
+    standardisation of the whole-image statistics is kept); same data + config + seed ->
+    same weights (single-process CPU)."""
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     gen = np.random.default_rng(cfg.seed)
@@ -203,13 +205,15 @@ def train(ps: PairSet, cfg: TrainConfig, val: PairSet | None = None,
     if cfg.global_stats and not g_dim:
         raise ValueError("global_stats=True but the pair set has no global statistics "
                          "(built before them): rebuild it")
-    model = GenerationLossNet(k=k, width=cfg.width, dropout=cfg.dropout,
+    model = init if init is not None else GenerationLossNet(k=k, width=cfg.width, dropout=cfg.dropout,
                               meta_norm=cfg.meta_norm, image_stats=cfg.image_stats,
                               global_dim=g_dim, global_dropout=cfg.global_dropout,
                               qfit_qualities=(None if cfg.qfit_qualities is None
                                               else list(cfg.qfit_qualities)),
                               damage_head=cfg.damage_head > 0, image_term=cfg.image_term)
-    if g_dim:
+    if init is not None and (init.config["k"] != k or init.global_dim != g_dim):
+        raise ValueError("the initial net's inputs differ from the pair set's")
+    if g_dim and init is None:
         g = ps.global_stats.astype(np.float64)
         model.g_mean.copy_(torch.from_numpy(g.mean(0)))
         model.g_std.copy_(torch.from_numpy(np.maximum(g.std(0), 1e-3)))

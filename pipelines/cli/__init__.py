@@ -35,7 +35,8 @@ def score_main(argv: Optional[list[str]] = None) -> int:
 
     missing = missing_modules("scorer")
     if missing:
-        print(f"dj-score: {missing_extra_message('dj-score', 'scorer', missing)}", file=sys.stderr)
+        print(f"dj-score: {missing_extra_message('the generation-loss scorer', 'scorer', missing)}",
+              file=sys.stderr)
         return 2
     from .score import main as score
     return score(sys.argv[1:] if argv is None else argv)

@@ -29,11 +29,13 @@ def test_mapper_scores_every_image_and_reports_bad_files(copies_dir):
     assert out[3][Fields.status] == Status.error and "not found" in out[3][Fields.reason]
 
 
-def test_dedup_keeps_the_original_among_five_degraded_copies(copies_dir):
+def test_dedup_keeps_the_original_among_five_degraded_copies(copies_dir, tmp_path):
+    from ops.base import RunContext
     d = copies_dir
     names = ["q20.jpg", "downup.png", "original.png", "web.webp", "anim.gif",
              "screenshot.png", "other.png", "broken.jpg"]
     op = OPERATORS.get("keep_best_copy_deduplicator")(threshold=10)
+    op.bind(RunContext(work_dir=str(tmp_path)))
     hashed = op.run_batched(batch_of(_rows([str(d / n) for n in names])))
     rows = rows_of(hashed)
     assert rows[-1][Fields.status] == Status.error
@@ -47,10 +49,19 @@ def test_dedup_keeps_the_original_among_five_degraded_copies(copies_dir):
         k, info = by[n]
         assert k is False, (n, info)
         assert info["kept"] == orig_id and info["kept_image"].endswith("original.png")
-        assert info["group_size"] == 6 and 1 <= info["rank"] <= 5
-        assert info["group"] == by["original.png"][1]["group"]
-    assert sorted(by[n][1]["rank"] for n in DEGRADED) == [1, 2, 3, 4, 5]
-    assert by["other.png"][1]["group_size"] == 1
+        assert info["group_size"] == 6 and 2 <= info["rank"] <= 6
+        assert info["group"] == by["original.png"][1]["group"] == orig_id
+        assert info["depth"] >= 1 and info["transform"] and info["parent"] is not None
+    assert sorted(by[n][1]["rank"] for n in DEGRADED) == [2, 3, 4, 5, 6]
+    root = by["original.png"][1]
+    assert root["rank"] == 1 and root["depth"] == 0 and root["parent"] is None
+    # every copy but the screenshot (made from a JPEG of the original) comes from the original
+    for n in ("q20.jpg", "downup.png", "web.webp", "anim.gif"):
+        assert by[n][1]["parent"] == orig_id and by[n][1]["depth"] == 1, (n, by[n][1])
+    other = by["other.png"][1]
+    assert other["group_size"] == 1 and other["rank"] == 1 and other["parent"] is None
+    sheets = list((tmp_path / "keep_best_copy_sheets").glob("*.png"))
+    assert [p.name for p in sheets] == [f"group_{orig_id}.png"]
 
 
 def test_dj_score_ranks_best_first(copies_dir, capsys):

@@ -1,0 +1,186 @@
+"""Copy families: group copies of one picture and reconstruct how they were made from each other.
+
+For every ordered pair of related copies ``fit.fit`` measures how well the transform fitted
+from one to the other reproduces it (an asymmetric dissimilarity).  The derivation tree is the
+optimum branching (Edmonds' minimum spanning arborescence, as in Dias, Rocha, Goldenstein,
+"Image Phylogeny by Minimal Spanning Trees", IEEE TIFS 7(2), 2012, and Costa et al., "Image
+Phylogeny Forests Reconstruction", IEEE TIFS 9(10), 2014) over the cost
+
+    log(1 + error(parent -> child)) + NET_WEIGHT * max(0, logit(parent) - logit(child))
+
+so where the fits cannot tell the direction (both errors alike: an upscale, lossless
+re-saves, heavy crops), the no-reference score of each copy decides.  The root is the best
+copy; copies whose geometry cannot be matched to any other form families of their own.
+"""
+from __future__ import annotations
+
+import heapq
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .fit import Copy, Fit, align, fit, inverse, refine
+
+logger = logging.getLogger("imgjuicer")
+NET_WEIGHT = 0.5       # weight of the no-reference logit difference in an edge's cost
+UNCERTAIN = 0.25       # |log(1+e(a->b)) - log(1+e(b->a))| below this: the fits cannot tell
+
+
+@dataclass
+class Member:
+    """One copy in its family: its place in the tree and in the ranking."""
+
+    index: int                   # position in the input list
+    name: str
+    score: float                 # no-reference score in (0, 1)
+    rank: int = 0                # 1 = best copy (the root)
+    parent: int | None = None    # input index of the copy it was made from
+    depth: int = 0
+    transform: list[str] = field(default_factory=list)   # parent -> this copy, fitted
+    error: float | None = None   # MSE of that fit
+    uncertain: bool = False      # the fits alone could not orient this edge
+
+    def as_dict(self, names: list[str]) -> dict:
+        return {"rank": self.rank, "score": self.score, "file": self.name,
+                "parent": None if self.parent is None else names[self.parent],
+                "depth": self.depth, "transform": self.transform,
+                "fit_error": None if self.error is None else round(float(self.error), 4),
+                "uncertain": self.uncertain}
+
+
+@dataclass
+class Family:
+    """Copies of one picture, best first; ``members[0]`` is the root."""
+
+    members: list[Member]
+
+    @property
+    def root(self) -> Member:
+        return self.members[0]
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, np.float64), 1e-12, 1 - 1e-12)
+    return np.log(p / (1 - p))
+
+
+def pair_fits(copies: list[Copy], progress: bool = False) -> dict[tuple[int, int], Fit]:
+    """``fit`` of every ordered pair (i, j) = i -> j, geometry found once per pair."""
+    n = len(copies)
+    out: dict[tuple[int, int], Fit] = {}
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    it = pairs
+    if progress and len(pairs) > 20:
+        from tqdm import tqdm
+        it = tqdm(pairs, desc="copy pairs", mininterval=2)
+    for i, j in it:
+        a, b = copies[i], copies[j]
+        g = align(a, b)
+        out[i, j] = fit(a, b, g)
+        out[j, i] = fit(b, a, None if g is None else refine(b, a, inverse(g, a, b)))
+    return out
+
+
+def reconstruct(copies: list[Copy], scores: np.ndarray,
+                fits: dict[tuple[int, int], Fit] | None = None,
+                net_weight: float = NET_WEIGHT) -> list[Family]:
+    """Families of ``copies`` (their no-reference ``scores`` in (0, 1)), each a derivation
+    tree ranked best first; families in input order of their first copy."""
+    import networkx as nx
+    n = len(copies)
+    scores = np.asarray(scores, np.float64)
+    if n == 0:
+        return []
+    z = _logit(scores)
+    fits = pair_fits(copies) if fits is None and n > 1 else (fits or {})
+    related = nx.Graph()
+    related.add_nodes_from(range(n))
+    cost = {}
+    for (i, j), f in fits.items():
+        if np.isfinite(f.error):
+            related.add_edge(i, j)
+            cost[i, j] = np.log1p(f.error) + net_weight * max(0.0, z[i] - z[j])
+    families = []
+    for comp in sorted(nx.connected_components(related), key=min):
+        comp = sorted(comp)
+        parent = {comp[0]: None}
+        if len(comp) > 1:
+            g = nx.DiGraph()
+            g.add_nodes_from(comp)
+            for i in comp:
+                for j in comp:
+                    if i != j and (i, j) in cost:
+                        g.add_edge(i, j, weight=cost[i, j])
+            tree = nx.minimum_spanning_arborescence(g, attr="weight")
+            parent = {v: None for v in comp}
+            for u, v in tree.edges():
+                parent[v] = u
+        families.append(_family(comp, parent, fits, scores, z, copies))
+    return families
+
+
+def _family(comp, parent, fits, scores, z, copies) -> Family:
+    """Rank a tree: the root first, then repeatedly the lowest-scoring copy whose parent is
+    already ranked (an order in which every copy comes after the one it was made from)."""
+    children: dict[int, list[int]] = {v: [] for v in comp}
+    root = next(v for v in comp if parent[v] is None)
+    for v, p in parent.items():
+        if p is not None:
+            children[p].append(v)
+    members, heap, depth = [], [(z[root], root)], {root: 0}
+    while heap:
+        _, v = heapq.heappop(heap)
+        m = Member(v, copies[v].name, float(scores[v]), rank=len(members) + 1,
+                   parent=parent[v], depth=depth[v])
+        if parent[v] is not None:
+            f, back = fits[parent[v], v], fits[v, parent[v]]
+            m.transform, m.error = f.steps, f.error
+            m.uncertain = bool(abs(np.log1p(back.error) - np.log1p(f.error)) < UNCERTAIN)
+        members.append(m)
+        for c in children[v]:
+            depth[c] = depth[v] + 1
+            heapq.heappush(heap, (z[c], c))
+    return Family(members)
+
+
+def group_and_reconstruct(copies: list[Copy], scores: np.ndarray, hashes: list[list[str]],
+                          threshold: int = 10, progress: bool = False) -> list[Family]:
+    """Group by perceptual-hash sets (``ops.image.phash.group_by_hamming``), then
+    ``reconstruct`` inside each hash group (which may split it further when some copies'
+    geometry matches none of the others).  Families come in input order."""
+    from ops.image.phash import group_by_hamming
+    first = group_by_hamming(hashes, threshold)
+    groups: dict[int, list[int]] = {}
+    for i, g in enumerate(first):
+        groups.setdefault(g, []).append(i)
+    out = []
+    for idx in groups.values():
+        sub = [copies[i] for i in idx]
+        fits = pair_fits(sub, progress) if len(sub) > 1 else {}
+        for fam in reconstruct(sub, np.asarray(scores)[idx], fits):
+            for m in fam.members:            # back to input indices
+                m.index = idx[m.index]
+                m.parent = None if m.parent is None else idx[m.parent]
+            out.append(fam)
+    return sorted(out, key=lambda f: min(m.index for m in f.members))
+
+
+def load_copy(path: str, k: int | None = None, method: str = "phash"):
+    """One file through the project's loader: its ``Copy`` (pixels as displayed), its
+    no-reference features (when ``k``: blocks per image) and its crop-robust hash set.
+    Raises ``ImageLoadError`` for a file that cannot be read."""
+    import os
+    from ops.image.io import decode_opened, open_image
+    from ops.image.phash import image_hashes
+    from .features import extract_image, file_info
+    from .fit import copy_from_image
+    raw = open_image(path)
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    size = os.path.getsize(path)
+    info = file_info(raw, size, head[:64])
+    rgb = decode_opened(raw, path, "RGB")
+    info.width, info.height = rgb.size
+    feats = extract_image(rgb, info, k) if k else None
+    return copy_from_image(raw, path, rgb, head, size), feats, image_hashes(rgb, method)
