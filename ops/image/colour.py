@@ -123,8 +123,9 @@ def linear_srgb(arr, icc: Optional[bytes] = None):
     import numpy as np
     info = describe(icc)
     if info is None or info["is_srgb"]:
-        from .metrics.ssimulacra2 import srgb_to_linear
-        return srgb_to_linear(np.asarray(arr, np.float32) / np.float32(255.0))
+        from .metrics import _module       # the metric modules load on demand (numba optional)
+        return _module("ssimulacra2").srgb_to_linear(np.asarray(arr, np.float32) /
+                                                     np.float32(255.0))
     import imagecodecs
     try:
         return imagecodecs.cms_transform(np.ascontiguousarray(arr), icc, _linear_srgb_icc(),

@@ -43,7 +43,7 @@ class ImageCaptioningMapper(Mapper):
 
     ``prompt`` (or a per-sample prompt in column ``prompt_key``, which wins) starts every
     caption.  Decoding is greedy (the ``caption_num`` best beams) unless ``do_sample``;
-    ``trust_remote_code`` is accepted and has no effect.  All images of a batch are
+    ``trust_remote_code`` goes to Hugging Face's ``from_pretrained``.  All images of a batch are
     captioned together, ``model_batch_size`` per ``generate`` call."""
 
     accelerator = "cuda"
@@ -93,7 +93,8 @@ class ImageCaptioningMapper(Mapper):
 
     def setup(self):
         from ops.models.blip import load_blip_captioner
-        self._m_captioner = load_blip_captioner(self.hf_img2seq, device=self.device)
+        self._m_captioner = load_blip_captioner(self.hf_img2seq, device=self.device,
+                                                trust_remote_code=self.trust_remote_code)
 
     # ------------------------------------------------------------------ helpers
     def _prompt(self, sample: dict) -> Optional[str]:

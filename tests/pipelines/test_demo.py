@@ -1,5 +1,5 @@
-"""The demo runner (make demo, tools/run_demo.py, pipelines.cli.demo) says what it is doing while a recipe runs (it
-used to be silent for the minutes the demo takes)."""
+"""The demo runner (make demo, tools/run_demo.py, pipelines.cli.demo) says what it is doing
+while a recipe runs (it used to be silent for the minutes the demo takes)."""
 from pipelines.cli import demo
 
 BASIC = "tests/recipes/basic.yaml"

@@ -217,3 +217,32 @@ def test_required_fields_validators(small_images, tmp_path):
                            "--work_dir", str(tmp_path / "bad")])
     assert process_main(["--config", str(recipe), "--dataset_path", data,
                          "--work_dir", str(tmp_path / "cli")]) == 2
+
+
+@pytest.mark.parametrize("name,params,stat,values,kept", [
+    # face counts 0..3 against [1, 2]; reversed keeps the bounds (closed) and the outside
+    ("image_face_count_filter", {"min_face_count": 1, "max_face_count": 2,
+                                 "reversed_range": True}, "face_counts", [0, 1, 2, 3],
+     [0, 1, 2, 3]),
+    ("image_face_count_filter", {"min_face_count": 1, "max_face_count": 2,
+                                 "reversed_range": True, "min_closed_interval": False,
+                                 "max_closed_interval": False}, "face_counts", [0, 1, 2, 3],
+     [0, 3]),
+    ("image_face_count_filter", {"min_face_count": 1, "max_face_count": 2,
+                                 "max_closed_interval": False}, "face_counts", [0, 1, 2, 3], [1]),
+    # generation-loss gap: max_gap 0.25, open, keeps gaps below it only (closed: also 0.25)
+    ("generation_loss_gap_filter", {"max_gap": 0.25, "max_closed_interval": False},
+     "generation_loss", [[0.25, 0.5], [0.25, 0.375], [0.25, 0.75]], [1]),
+    ("generation_loss_gap_filter", {"max_gap": 0.25},
+     "generation_loss", [[0.25, 0.5], [0.25, 0.375], [0.25, 0.75]], [0, 1]),
+])
+def test_interval_settings_on_other_range_filters(name, params, stat, values, kept):
+    from ops.base import batch_of, rows_of
+    from ops.registry import OPERATORS
+
+    op = OPERATORS.get(name)(**params)
+    rows = [{Fields.id: str(i), "images": [], Fields.stats: {stat: v if isinstance(v, list)
+                                                             else [v]}}
+            for i, v in enumerate(values)]
+    out = rows_of(op.run_batched(batch_of(rows)))
+    assert [int(r[Fields.id]) for r in out if r[Fields.status] == "kept"] == kept

@@ -401,3 +401,18 @@ def test_without_the_image_term_the_logit_is_the_pooled_block_score(pairs, tmp_p
         assert back.config["image_term"] is term
         assert np.allclose(score_set(back, pairs), score_set(m, pairs), atol=1e-6)
     assert gaps[False] < 1e-5 and gaps[True] > 1e-3
+
+
+def test_training_goes_on_from_initial_weights(pairs, tmp_path):
+    from ops.scorer.model import GenerationLossNet
+    cfg = TrainConfig(steps=3, batch_pairs=8, width=16, seed=0, threads=1)
+    first = train(pairs, cfg)
+    path = save_weights(first, tmp_path / "a.pt")
+    init = load_model(path)
+    g_mean = init.g_mean.clone()
+    before = {k: v.clone() for k, v in init.state_dict().items()}
+    more = train(pairs, cfg, init=init)
+    assert more is init and torch.equal(more.g_mean, g_mean)      # standardisation kept
+    assert any(not torch.equal(before[k], v) for k, v in more.state_dict().items())
+    with pytest.raises(ValueError, match="inputs differ"):
+        train(pairs, cfg, init=GenerationLossNet(k=4, width=16))
