@@ -13,7 +13,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
-from .fields import Fields, Status
+from .fields import Fields, MetaKeys, Status
+from .ranges import RangeDecisions
 
 logger = logging.getLogger("imgjuicer")
 
@@ -24,13 +25,20 @@ class OpError(Exception):
     """A per-sample failure with a message meant for the user."""
 
 
+class OpAbort(RuntimeError):
+    """A sample failed in an op whose ``skip_op_error`` is false: the run stops."""
+
+
 @dataclass
 class RunContext:
     """What an op may know about the run (never which executor runs it)."""
 
     work_dir: str = "."
     dataset_dir: str = "."
-    recipe: dict = field(default_factory=dict)
+    config_path: Optional[str] = None       # the recipe file, for provenance only
+    # in-memory results an aggregator hands to the aggregators after it (they all run on the
+    # driver, in recipe order), e.g. the quality document of a codec study
+    documents: dict = field(default_factory=dict)
 
 
 def _json_default(obj):
@@ -103,7 +111,9 @@ class OP:
     when the op has enough work to pay for starting workers);
     ``num_cpus`` / ``num_gpus`` / ``memory`` (bytes) resources per Ray task or actor;
     ``accelerator`` "cpu" or "cuda" to override the class default;
-    ``image_key`` / ``text_key`` the columns holding image paths and text.
+    ``image_key`` / ``text_key`` the columns holding image paths and text;
+    ``skip_op_error`` (default True) a failing sample is reported as an error and the run goes
+    on; False stops the run at the first failing sample, naming it.
     """
 
     name: str = ""              # set by the registry
@@ -118,7 +128,8 @@ class OP:
     def __init__(self, batch_size: int = 1000, num_proc: Optional[int] = None,
                  num_cpus: Optional[float] = None, num_gpus: Optional[float] = None,
                  memory: Optional[int] = None, accelerator: Optional[str] = None,
-                 image_key: str = "images", text_key: str = "text"):
+                 image_key: str = "images", text_key: str = "text",
+                 skip_op_error: bool = True):
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         for pname, value, low in (("num_proc", num_proc, 1), ("num_cpus", num_cpus, 0),
@@ -136,6 +147,7 @@ class OP:
         self.memory = memory
         self.image_key = image_key
         self.text_key = text_key
+        self.skip_op_error = skip_op_error
         self.context = RunContext()
         self._is_setup = False
         self.device = "cpu"
@@ -232,7 +244,8 @@ class _RowOp(OP):
                 return [(range(len(rows)), rows, list(fn(rows)), None)]
             except Exception as exc:
                 if len(rows) == 1:
-                    return [(range(1), rows_of(batch), None, _error_text(self.name, exc))]
+                    return self._unless_stopping(
+                        [(range(1), rows_of(batch), None, _error_text(self.name, exc))])
                 rows = rows_of(batch)
         groups = []
         for i, r in enumerate(rows):
@@ -241,6 +254,15 @@ class _RowOp(OP):
             except Exception as exc:
                 groups.append(([i], rows_of({c: batch[c][i:i + 1] for c in batch}), None,
                                _error_text(self.name, exc)))
+        return self._unless_stopping(groups)
+
+    def _unless_stopping(self, groups):
+        """With ``skip_op_error: false`` the first failing sample stops the run."""
+        if not self.skip_op_error:
+            for _, inputs, _, err in groups:
+                if err is not None:
+                    raise OpAbort(f"{err} (sample {inputs[0].get(Fields.id)!r}; the op's "
+                                  "skip_op_error is false, so the run stops here)")
         return groups
 
     def remember(self, sample: dict, value) -> None:
@@ -301,11 +323,27 @@ class Mapper(_RowOp):
         return self._map_rows(batch, self.process_batched, per_row)
 
 
-class Filter(_RowOp):
+class Filter(RangeDecisions, _RowOp):
     """Keeps or drops rows.  Implement ``compute_stats_single(sample) -> sample`` (write under
     ``sample[Fields.stats]``) and ``process_single(sample) -> bool | (bool, reason)``, or their
     ``_batched`` forms (``compute_stats_batched(samples) -> samples``,
-    ``process_batched(samples) -> list[bool | (bool, reason)]``)."""
+    ``process_batched(samples) -> list[bool | (bool, reason)]``).
+
+    Range filters decide with ``in_range(value, lo, hi)``, which honours the common filter
+    parameters (Data-Juicer's): ``min_closed_interval`` / ``max_closed_interval`` (default
+    True) say whether a value equal to the bound is kept; ``reversed_range`` keeps the values
+    outside the range instead of inside.  With ``keep_all`` set (the analyzer does), stats are
+    computed and the would-be decision is noted in ``meta.would_drop`` (``{op, id, reason}``),
+    but every sample is kept."""
+
+    keep_all: bool = False
+
+    def __init__(self, min_closed_interval: bool = True, max_closed_interval: bool = True,
+                 reversed_range: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.min_closed_interval = min_closed_interval
+        self.max_closed_interval = max_closed_interval
+        self.reversed_range = reversed_range
 
     def compute_stats_single(self, sample: dict) -> dict:
         return sample
@@ -351,6 +389,11 @@ class Filter(_RowOp):
                     shown = changed or stats
                     reason = ", ".join(f"{k}={_short(v)}" for k, v in shown.items()) or \
                         "rejected"
+                if self.keep_all:
+                    r.setdefault(Fields.meta, {}).setdefault(MetaKeys.would_drop, []).append(
+                        {"op": self.name, "id": r.get(Fields.id), "reason": reason})
+                    r[Fields.status], r[Fields.reason] = Status.kept, ""
+                    continue
                 r[Fields.status], r[Fields.reason] = Status.filtered, f"{self.name}: {reason}"
         return batch_of(out_rows, list(batch))
 
@@ -372,6 +415,7 @@ class Deduplicator(_RowOp):
     with it as their reason."""
 
     group_columns: tuple = (Fields.meta, Fields.stats)
+    keep_all: bool = False   # analyzer: keep every row; meta[name].would_drop: the others' ids
 
     def compute_hash_single(self, sample: dict) -> dict:
         return sample
@@ -394,7 +438,12 @@ class Deduplicator(_RowOp):
         if len(decisions) != len(rows):
             raise OpError(f"{self.name}.group returned {len(decisions)} decisions for "
                           f"{len(rows)} samples")
-        return [bool(k) for k, _ in decisions], [i for _, i in decisions]
+        keep, infos = [bool(k) for k, _ in decisions], [i for _, i in decisions]
+        if self.keep_all:  # analyzer: keep every row, note which would have been dropped
+            infos = [i if k else {**(i or {}), MetaKeys.would_drop: r.get(Fields.id)}
+                     for k, i, r in zip(keep, infos, rows)]
+            keep = [True] * len(keep)
+        return keep, infos
 
 
 class Aggregator(OP):

@@ -45,13 +45,15 @@ class MetaKeys:
     segments = "segments"
     dedup = "dedup"
     imagehash = "imagehash"          # image_deduplicator: the sample's image hash(es)
-    # image_detection_yolo_mapper, in Data-Juicer's layout (its MetaKeys.bbox_tag /
-    # class_label_tag): per image, boxes [cx, cy, w, h] in pixels and their class ids
+    # Data-Juicer's layout of object boxes (its MetaKeys.bbox_tag / class_label_tag): per box
+    # [cx, cy, w, h] in pixels.  image_detection_yolo_mapper and image_segment_mapper: one list
+    # per image; ImgDiff: one list for image 1 ([[0, 0, 0, 0]] when nothing differs).
     bbox_tag = "__dj__bbox__"
     class_label_tag = "__dj__class_label__"
     detection_scores = "detection_scores"
     detection_names = "detection_names"
     texthash = "texthash"            # image_deduplicator with consider_text
+    would_drop = "would_drop"    # analyzer runs: [{op, id, reason}] of each op that would drop
 
 
 BOOKKEEPING = (Fields.status, Fields.reason)

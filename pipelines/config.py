@@ -34,16 +34,17 @@ class Recipe:
     trace_num: int = 10
     use_checkpoint: bool = True
     image_columns: Optional[list] = None
-    comparison: Optional[dict] = None
-    study: Optional[dict] = None
     config_path: Optional[str] = None
     validated: bool = False             # parse_recipe: process holds validated, typed params
     image_roots: Optional[list] = None  # confine image paths (pipelines.paths); None: off
+    compat: Optional[Any] = None        # pipelines.compat.CompatSettings (Data-Juicer keys)
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
         d.pop("validated", None)
         d["process"] = [{n: p} for n, p in self.process]
+        if self.compat is not None:
+            d["compat"] = self.compat.as_dict()
         return d
 
 
@@ -61,7 +62,8 @@ def _parser():
     p.add_argument("--work_dir", type=Optional[str], default=None,
                    help="logs, trace, checkpoints, error report (default ./outputs/<project>)")
     p.add_argument("--np", type=int, default=1, help="worker processes for CPU ops")
-    p.add_argument("--executor_type", type=typing.Literal["local", "ray"], default="local")
+    p.add_argument("--executor_type", type=typing.Literal["local", "ray", "default"],
+                   default="local", help="local (Data-Juicer's 'default') or ray")
     p.add_argument("--ray_address", type=Optional[str], default=None,
                    help="'auto' joins a running cluster; absent starts a local Ray")
     p.add_argument("--ray_require_gpus", type=bool, default=False,
@@ -75,9 +77,11 @@ def _parser():
     p.add_argument("--image_roots", type=Optional[list[str]], default=None,
                    help="refuse a dataset whose image paths lie outside these folders "
                         "(or URL prefixes); default: no restriction")
-    p.add_argument("--comparison", type=Optional[dict], default=None)
-    p.add_argument("--study", type=Optional[dict], default=None)
+    p.add_argument("--comparison", type=Optional[dict], default=None,
+                   help="deprecated: give these settings to comparison_figure_aggregator")
     p.add_argument("--process", type=Optional[list[Any]], default=None)
+    from pipelines.compat import add_arguments
+    p.dj_compat_keys = add_arguments(p)   # Data-Juicer's recipe keys (docs/data-juicer.md)
     return p
 
 
@@ -105,6 +109,7 @@ def parse_recipe(argv: Optional[list[str]] = None) -> Recipe:
     cfg = ns.as_dict()
     cfg_files = cfg.pop("config", None) or []
     config_path = str(cfg_files[-1]) if cfg_files else None
+    compat = _apply_compat(cfg, p.dj_compat_keys)
     if not cfg.get("dataset_path"):
         raise RecipeError("dataset_path: missing (set it in the recipe or with --dataset_path)")
     if not cfg.get("process"):
@@ -128,7 +133,9 @@ def parse_recipe(argv: Optional[list[str]] = None) -> Recipe:
         raise RecipeError("trace_num: must be >= 0")
     if cfg["executor_type"] == "ray" and missing_modules("ray"):
         raise RecipeError(missing_extra_message("executor_type: ray", "ray", missing_modules("ray")))
-    process = normalise_process(cfg["process"])
+    process = merge_legacy_comparison(normalise_process(cfg["process"]),
+                                      cfg.get("comparison"), config_path or "recipe")
+    process = _apply_op_compat(process, compat)
     try:
         preflight.check_outputs(dataset_path, os.path.abspath(export_path),
                                 os.path.abspath(work_dir), folder_export)
@@ -147,8 +154,9 @@ def parse_recipe(argv: Optional[list[str]] = None) -> Recipe:
         load_custom_operators(plugins)
     except RegistryError as exc:
         raise RecipeError(str(exc)) from None
+    # plugin ops get Data-Juicer's parameters mapped too, now that they are registered
     process = [(name, typed[idx] if idx in typed else validate_op(name, params, idx))
-               for idx, (name, params) in enumerate(process)]
+               for idx, (name, params) in enumerate(_apply_op_compat(process, compat))]
     return Recipe(
         project_name=cfg["project_name"], dataset_path=dataset_path,
         export_path=export_path if "://" in export_path else os.path.abspath(export_path) + (
@@ -158,8 +166,30 @@ def parse_recipe(argv: Optional[list[str]] = None) -> Recipe:
         ray_address=cfg.get("ray_address"), ray_require_gpus=cfg.get("ray_require_gpus", False),
         open_tracer=cfg["open_tracer"], trace_num=cfg["trace_num"],
         use_checkpoint=cfg["use_checkpoint"], image_columns=cfg.get("image_columns"),
-        comparison=cfg.get("comparison"), study=cfg.get("study"), config_path=config_path,
-        validated=True)
+        config_path=config_path,
+        validated=True, compat=compat)
+
+
+def _apply_compat(cfg: dict, keys: list):
+    from pipelines.compat import CompatError, apply_recipe
+    try:
+        return apply_recipe(cfg, keys)
+    except CompatError as exc:
+        raise RecipeError(str(exc)) from None
+
+
+def _apply_op_compat(process: list, compat) -> list:
+    from pipelines.compat import CompatError, apply_ops
+
+    def accepted_of(name):
+        try:
+            return set(op_parameters(OPERATORS.get(name)))
+        except RegistryError:
+            return None
+    try:
+        return apply_ops(process, compat, accepted_of)
+    except CompatError as exc:
+        raise RecipeError(str(exc)) from None
 
 
 def _check_dataset_path(path: str, config_path: Optional[str]) -> str:
@@ -234,6 +264,50 @@ def normalise_process(process: list) -> list[tuple[str, dict]]:
                               f"got {params!r}")
         out.append((name, dict(params)))
     return out
+
+
+FIGURE_OP = "comparison_figure_aggregator"
+LEGACY_COMPARISON_KEYS = ("targets", "tile_parameter", "exclude_images")
+
+
+def merge_legacy_comparison(process: list[tuple[str, dict]], section: Optional[dict],
+                            where: str) -> list[tuple[str, dict]]:
+    """Old recipes put the figure settings in a top-level ``comparison:`` section; they are
+    the figure op's own parameters now.  Move them there (the op's own values win) with a
+    deprecation message."""
+    if not section:
+        return process
+    import logging
+    if not isinstance(section, dict):
+        raise RecipeError(f"comparison: expected a mapping, got {section!r}")
+    unknown = sorted(set(section) - set(LEGACY_COMPARISON_KEYS))
+    if unknown:
+        raise RecipeError(f"comparison: unknown key(s) {unknown}; allowed: "
+                          f"{', '.join(LEGACY_COMPARISON_KEYS)}")
+    logging.getLogger("imgjuicer").warning(
+        "%s: the top-level 'comparison:' section is deprecated; give %s to the %s op "
+        "instead (used as its parameters this time)", where, ", ".join(sorted(section)),
+        FIGURE_OP)
+    out = []
+    for name, params in process:
+        if name == FIGURE_OP:
+            params = {**section, **params}
+        out.append((name, params))
+    return out
+
+
+def study_figure_settings(recipe: dict, where: str) -> dict:
+    """The figure op's parameters in a recipe read as a mapping (dj-compare): the same
+    normalisation and legacy merge as dj-process; {} when the recipe has no figure op (then a
+    legacy ``comparison:`` section alone still counts)."""
+    process = normalise_process(recipe.get("process") or [])
+    section = recipe.get("comparison")
+    if section and not any(n == FIGURE_OP for n, _ in process):
+        process = process + [(FIGURE_OP, {})]
+    for name, params in merge_legacy_comparison(process, section, where):
+        if name == FIGURE_OP:
+            return params
+    return {}
 
 
 def op_parameters(cls: type) -> dict[str, inspect.Parameter]:

@@ -26,16 +26,18 @@ class DatasetError(ValueError):
     pass
 
 
-def read_rows(path: str) -> pa.Table:
-    """Read a dataset source into an Arrow table (no bookkeeping added)."""
+def read_rows(path: str, suffixes: Optional[Iterable[str]] = None) -> pa.Table:
+    """Read a dataset source into an Arrow table (no bookkeeping added).  ``suffixes``
+    (e.g. ``[".png"]``): a folder's files read, instead of every image suffix."""
     p = Path(path)
     if p.is_dir():
         if (p / "dataset_info.json").exists() or (p / "state.json").exists():
             import datasets
             return datasets.load_from_disk(str(p)).data.table
-        files = folder_image_files(p)
+        wanted = {x.lower() for x in suffixes} if suffixes else IMAGE_EXTS
+        files = folder_image_files(p, wanted)
         if not files:
-            raise DatasetError(f"{path}: folder holds no image files ({', '.join(sorted(IMAGE_EXTS))})")
+            raise DatasetError(f"{path}: folder holds no image files ({', '.join(sorted(wanted))})")
         return pa.table({"images": [[f] for f in files]})
     ext = p.suffix.lower()
     if ext == ".parquet":
@@ -47,12 +49,13 @@ def read_rows(path: str) -> pa.Table:
                        "or a folder of images)")
 
 
-def folder_image_files(folder) -> list[str]:
-    """Every file with an image extension under ``folder``, sorted.  Broken symlinks (dangling,
+def folder_image_files(folder, suffixes=None) -> list[str]:
+    """Every file with an image extension (or one of ``suffixes``) under ``folder``, sorted.  Broken symlinks (dangling,
     loops) are listed too: the op that reads them reports each as an error instead of the
     file vanishing from the dataset.  Symlinked folders are not followed (no cycles)."""
     return sorted(str(f) for f in Path(folder).rglob("*")
-                  if f.suffix.lower() in IMAGE_EXTS and (f.is_file() or f.is_symlink()))
+                  if f.suffix.lower() in (suffixes or IMAGE_EXTS) and
+                  (f.is_file() or f.is_symlink()))
 
 
 def _decode_line(p: Path, n: int, raw: bytes) -> str:
@@ -179,7 +182,8 @@ def _check_unique_ids(ids: list) -> None:
 
 
 def load_dataset(path: str, image_columns: Optional[Iterable[str]] = None,
-                 image_roots: Optional[list[str]] = None):
+                 image_roots: Optional[list[str]] = None,
+                 suffixes: Optional[Iterable[str]] = None):
     """An HF ``datasets.Dataset`` ready for the executor."""
     import datasets
     from datasets.table import InMemoryTable
@@ -191,7 +195,7 @@ def load_dataset(path: str, image_columns: Optional[Iterable[str]] = None,
         table = pa.concat_tables(tables, promote_options="permissive")
         check_image_roots(table, image_columns, image_roots)
     else:
-        table = prepare_table(read_rows(path), path, image_columns, image_roots)
+        table = prepare_table(read_rows(path, suffixes), path, image_columns, image_roots)
     return datasets.Dataset(InMemoryTable(table))
 
 
@@ -207,39 +211,93 @@ def public_rows(batch: dict) -> Iterator[dict]:
         yield row
 
 
-def export_batches(batches: Iterable[dict], path: str) -> int:
-    """Write storage batches to jsonl / json / parquet (by extension); returns rows written."""
+def _export_rows(batches: Iterable[dict], drop_stats: bool, drop_hashes: bool) -> Iterator[dict]:
+    for b in batches:
+        for r in public_rows(b):
+            if drop_stats:
+                r.pop(Fields.stats, None)
+            if drop_hashes and isinstance(r.get(Fields.meta), dict):
+                r[Fields.meta] = {k: v for k, v in r[Fields.meta].items()
+                                  if not k.lower().endswith("hash")}
+            yield r
+
+
+def _parquet_table(rows: list[dict]) -> pa.Table:
+    try:
+        table = pa.Table.from_pylist(rows) if rows else pa.table({})
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        # stats/meta whose values change type across rows: keep them as JSON text
+        for r in rows:
+            for c in DICT_COLUMNS:
+                if c in r:
+                    r[c] = dumps(r[c])
+        return pa.Table.from_pylist(rows)
+    for c in DICT_COLUMNS:   # all-empty dicts: Parquet cannot store a struct without fields
+        if c in table.column_names:
+            t = table.schema.field(c).type
+            if pa.types.is_struct(t) and t.num_fields == 0:
+                table = table.set_column(table.column_names.index(c), c,
+                                         pa.array([dumps(r.get(c) or {}) for r in rows]))
+    return table
+
+
+def _shard_name(path: str, k: int, n: int) -> str:
+    p = Path(path)
+    return str(p.with_name(f"{p.stem}-{k:05d}-of-{n:05d}{p.suffix}"))
+
+
+def export_batches(batches: Iterable[dict], path: str, shard_size: int = 0,
+                   drop_stats: bool = False, drop_hashes: bool = False) -> int:
+    """Write storage batches to jsonl / json / parquet (by extension); returns rows written.
+
+    ``shard_size`` > 0 (bytes, Data-Juicer's ``export_shard_size``): several files
+    ``<stem>-00000-of-00003<ext>`` of at most about that size each.  ``drop_stats`` /
+    ``drop_hashes``: leave out the stats column / meta keys ending in "hash"."""
     os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
     ext = Path(path).suffix.lower()
-    tmp = f"{path}.tmp"
+    rows_iter = _export_rows(batches, drop_stats, drop_hashes)
+    written: list[str] = []     # temporary shard files, in order
     n = 0
     if ext == ".parquet":
         import pyarrow.parquet as pq
-        rows = [r for b in batches for r in public_rows(b)]
+        rows = list(rows_iter)
         n = len(rows)
-        try:
-            table = pa.Table.from_pylist(rows) if rows else pa.table({})
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            # stats/meta whose values change type across rows: keep them as JSON text
-            for r in rows:
-                for c in DICT_COLUMNS:
-                    if c in r:
-                        r[c] = dumps(r[c])
-            table = pa.Table.from_pylist(rows)
-        pq.write_table(table, tmp)
+        table = _parquet_table(rows)
+        per_shard = n or 1
+        if shard_size and n:
+            per_row = max(1, table.nbytes // n)
+            per_shard = max(1, shard_size // per_row)
+        for start in range(0, max(n, 1), per_shard):
+            written.append(f"{path}.{len(written)}.tmp")
+            pq.write_table(table.slice(start, per_shard), written[-1])
     else:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            if ext == ".json":
-                fh.write("[")
-            for b in batches:
-                for r in public_rows(b):
-                    if ext == ".json" and n:
-                        fh.write(",\n")
-                    fh.write(dumps(r))
-                    if ext != ".json":
-                        fh.write("\n")
-                    n += 1
-            if ext == ".json":
-                fh.write("]\n")
-    os.replace(tmp, path)
+        fh, size, count = None, 0, 0
+
+        def close():
+            if fh is not None:
+                fh.write("]\n" if ext == ".json" else "")
+                fh.close()
+        for r in rows_iter:
+            line = dumps(r)
+            need = len(line.encode("utf-8")) + 2
+            if fh is None or (shard_size and count and size + need > shard_size):
+                close()
+                written.append(f"{path}.{len(written)}.tmp")
+                fh = open(written[-1], "w", encoding="utf-8")
+                fh.write("[" if ext == ".json" else "")
+                size, count = 1, 0
+            if ext == ".json" and count:
+                fh.write(",\n")
+            fh.write(line if ext == ".json" else line + "\n")
+            size, count, n = size + need, count + 1, n + 1
+        if fh is None:    # no rows: still one (empty) file
+            written.append(f"{path}.0.tmp")
+            fh = open(written[-1], "w", encoding="utf-8")
+            fh.write("[" if ext == ".json" else "")
+        close()
+    if not shard_size:
+        os.replace(written[0], path)
+    else:
+        for k, tmp in enumerate(written):
+            os.replace(tmp, _shard_name(path, k, len(written)))
     return n

@@ -86,9 +86,9 @@ def test_import_graph_reports_a_broken_rule(tmp_path):
 
 
 def test_tools_are_thin_scripts_without_path_edits():
-    """Tools import the installed package (no sys.path edits); apart from the benchmarks, the
-    stand-alone import_graph.py and run_demo.py (which drives dj-process as a user does) they
-    only call a main() of the package; tests import the package instead of loading tool files."""
+    """Tools import the installed package (no sys.path edits) and stay short: code a test
+    needs lives in the package (tests import it; they never load a tool file). The stand-alone
+    import_graph.py and the benchmarks are the exceptions to the length."""
     import ast
     for path in sorted((REPO / "tools").rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -96,10 +96,10 @@ def test_tools_are_thin_scripts_without_path_edits():
                  and n.attr in ("insert", "append") and isinstance(n.value, ast.Attribute)
                  and n.value.attr == "path" and getattr(n.value.value, "id", "") == "sys"]
         assert not edits, f"{path.relative_to(REPO)} edits sys.path"
-        if path.parent.name == "tools" and path.name not in ("import_graph.py", "run_demo.py"):
-            code = [n for n in tree.body if not (isinstance(n, ast.Expr) and
-                                                 isinstance(n.value, ast.Constant))]
-            assert len(code) <= 4, f"{path.relative_to(REPO)} holds code: move it into the package"
+        if path.parent.name == "tools" and path.name != "import_graph.py":
+            lines = len(path.read_text(encoding="utf-8").splitlines())
+            assert lines <= 60, f"{path.relative_to(REPO)} ({lines} lines) holds code: move it " \
+                                "into the package and keep the script a thin caller"
     for path in sorted((REPO / "tests").rglob("*.py")):
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"spec_from_file_location\([^)]*tools", text), \

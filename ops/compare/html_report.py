@@ -1,5 +1,6 @@
-"""One static HTML page per study: rate-distortion plots per format, the comparison figures in a
-lightbox viewer (plain HTML, CSS and a little JS; nothing fetched), and tool versions."""
+"""One HTML page per study: BD-rate and matched-quality tables, interactive plotly plots (zoom,
+hover), static rate-distortion SVGs and the comparison figures in a lightbox viewer, and tool
+versions.  Everything is local: plotly's bundled JavaScript is copied next to the page."""
 from __future__ import annotations
 
 import html
@@ -9,6 +10,7 @@ from typing import Optional
 
 import numpy as np
 
+from .interactive import PLOTLY_JS
 from .study import FORMAT_ORDER, METRICS, Study, level_of, metric_value, study_levels, tile_label, \
     tile_of
 
@@ -23,6 +25,9 @@ h3{margin:22px 0 6px}
 .muted{color:#666}
 .plots{display:flex;flex-wrap:wrap;gap:12px}
 .plots img{width:420px;border:1px solid #eee}
+.plots-i{display:grid;grid-template-columns:repeat(auto-fill,minmax(600px,1fr));gap:14px}
+.plot{border:1px solid #eee;min-height:430px}
+td.ci{color:#666}
 .thumbs{display:flex;flex-wrap:wrap;gap:10px}
 .thumbs a{display:block;width:300px;text-decoration:none;color:#444}
 .thumbs img{width:300px;height:190px;object-fit:contain;background:#f4f4f4;border:1px solid #ddd}
@@ -96,6 +101,22 @@ def rd_curves(study: Study, level: str, tile_param: str, metric: str) -> dict:
     return out
 
 
+def log_bpp_axis(ax) -> None:
+    """Log-scale bpp axis labelled 0.1, 0.2, 0.5, 1, 2, 5 ... in plain numbers and no labels
+    on minor ticks (matplotlib's default labels minor ticks inside a decade as "3x10^-1",
+    which overlapped)."""
+    import math
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    ax.set_xscale("log")           # near-lossless points (e.g. JPEG XL q100) stay readable
+    lo, hi = ax.get_xlim()
+    decades = math.log10(hi / lo) if lo > 0 and hi > lo else 1.0
+    subs = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0) if decades <= 0.6 else \
+        (1.0, 2.0, 3.0, 5.0) if decades <= 1.3 else (1.0, 2.0, 5.0) if decades <= 2.5 else (1.0,)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def rd_plot(study: Study, level: str, tile_param: str, metric: str, path: str) -> Optional[str]:
     """Save one rate-distortion plot (SVG); None when the study has no such measurements."""
     from matplotlib.figure import Figure
@@ -110,10 +131,8 @@ def rd_plot(study: Study, level: str, tile_param: str, metric: str, path: str) -
         ax.plot(xs, ys, marker="o", ms=3, lw=1.6, label=tile_label(tile, tile_param),
                 color=COLOURS.get(tile[0]) if len(tile) == 1 else None)
     label, higher = METRICS[metric][1], METRICS[metric][2]
-    ax.set_xscale("log")               # near-lossless points (e.g. JPEG XL q100) stay readable
-    from matplotlib.ticker import FuncFormatter
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.set_xlabel("bits per pixel (mean over images, log scale)")
+    log_bpp_axis(ax)
+    ax.set_xlabel("bits per pixel (mean over images per setting, log scale)")
     ax.set_ylabel(f"{label} ({'higher' if higher else 'lower'} is better)")
     ax.set_title(f"{label} vs bpp" + (f" · {level}" if level else ""))
     ax.grid(True, alpha=0.3)
@@ -177,6 +196,56 @@ def _group_html(g: dict) -> list:
     return out
 
 
+def _ci(r: dict) -> str:
+    ci = r.get("ci95")
+    return f"{ci[0]:+.1f} … {ci[1]:+.1f}" if ci else "–"
+
+
+def _bd_html(analysis: dict) -> list:
+    from .analysis import BD_METRICS
+    rows = [r for r in analysis["bd_rate"] if r.get("n")]
+    out = [f"<h2>BD-rate against {_e(analysis['baseline'])}</h2>"]
+    if not rows:
+        return out + ["<p class=muted>Not computable: every curve needs 4 (cubic) or 2 "
+                      "(piecewise cubic) points on its rate-distortion front, overlapping the "
+                      "baseline's quality range.</p>"]
+    out.append("<p class=muted>Per image (VCEG-M33 cubic fit and its piecewise-cubic "
+               "variant, log rate over the overlapping quality range), then the mean over "
+               "images with a bootstrap 95 % interval over images, and the median. Negative "
+               "= fewer bits than the baseline for the same quality.</p><table><tr><th>curve"
+               "</th><th>baseline</th><th>metric</th><th>method</th><th>images</th>"
+               "<th>mean %</th><th>95 % interval</th><th>median %</th></tr>")
+    for r in rows:
+        out.append(f"<tr><td>{_e(r['curve'])}</td><td>{_e(r['baseline'])}</td>"
+                   f"<td>{_e(BD_METRICS[r['metric']][0])}</td><td>{_e(r['method'])}</td>"
+                   f"<td>{r['n']}/{r['images']}</td><td>{r['mean']:+.1f}</td>"
+                   f"<td class=ci>{_ci(r)}</td><td>{r['median']:+.1f}</td></tr>")
+    return out + ["</table>"]
+
+
+def _matched_html(analysis: dict) -> list:
+    out = [f"<h2>Bits per pixel at matched {_e(analysis['match_metric'])}</h2>"
+           "<p class=muted>Each image's bpp interpolated at the level on its own sweep "
+           f"({_e(analysis['interpolation'])}), then aggregated over images.</p>"
+           "<table><tr><th>curve</th><th>level</th><th>images</th><th>mean</th>"
+           "<th>95 % interval</th><th>median</th><th>p05 – p95</th><th>encode ms/MP</th>"
+           "</tr>"]
+    for r in analysis["matched_quality"]:
+        if not r.get("n"):
+            out.append(f"<tr><td>{_e(r['curve'])}</td><td>{r['level']:g}</td><td>0/"
+                       f"{r['images']}</td><td colspan=5 class=ci>out of the measured range"
+                       "</td></tr>")
+            continue
+        ci = r.get("ci95")
+        t = (r.get("encode_ms_per_mpx") or {}).get("mean")
+        out.append(f"<tr><td>{_e(r['curve'])}</td><td>{r['level']:g}</td><td>{r['n']}/"
+                   f"{r['images']}</td><td>{r['mean']:.3f}</td><td class=ci>"
+                   f"{f'{ci[0]:.3f} … {ci[1]:.3f}' if ci else '–'}</td><td>{r['median']:.3f}"
+                   f"</td><td>{r['p05']:.3f} – {r['p95']:.3f}</td><td>"
+                   f"{f'{t:.0f}' if t is not None else '–'}</td></tr>")
+    return out + ["</table>"]
+
+
 def write_report(study: Study, manifest: dict, comp_dir: str) -> str:
     """Write ``<comp_dir>/index.html`` (+ plots/*.svg); returns its path."""
     tile_param = manifest["tile_parameter"]
@@ -188,7 +257,20 @@ def write_report(study: Study, manifest: dict, comp_dir: str) -> str:
              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} in {manifest['seconds']} s "
              f"from {_e(os.path.basename(study.quality_path or 'quality.json'))}; tiles by "
              f"{_e(tile_param)}, crop {manifest['crop_size']} px × {manifest['zoom']}.</p>",
-             "<h2>Rate–distortion</h2>"]
+             ]
+    analysis = study.quality.get("analysis")
+    if analysis is None:                 # a quality.json of schema /1: analyse it here
+        from .analysis import analyse
+        analysis = analyse(study.images)
+    from .interactive import copy_plotly, plots_html, study_plots
+    copy_plotly(comp_dir)
+    parts.append(f'<script src="{PLOTLY_JS}"></script>')
+    parts += _bd_html(analysis) + _matched_html(analysis)
+    parts.append("<h2>Interactive plots</h2><p class=muted>Zoom by dragging, double-click to "
+                 "reset; hover a point for its image and setting; click a legend entry to "
+                 "hide a curve.</p>")
+    parts.append(plots_html(study_plots(study, analysis)))
+    parts.append("<h2>Rate–distortion (static)</h2>")
     for level in levels:
         plots = []
         for metric in RD_METRICS:

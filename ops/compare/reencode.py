@@ -44,23 +44,40 @@ def _close(metric: str, got: float, target: float) -> bool:
     return abs(got - target) <= CLOSE[metric]
 
 
-def target_value(view: np.ndarray, enc, metric: str, threads: int = 1) -> float:
+def linear_pair(own: Optional[tuple], enc) -> Optional[tuple]:
+    """Float linear-sRGB (source, copy) of a colour-managed source, as the sweep measured
+    SSIMULACRA2; None for untagged / sRGB sources."""
+    if own is None:
+        return None
+    from ops.image.colour import linear_srgb
+    copy = enc.raw if enc.raw is not None else enc.decoded
+    return linear_srgb(own[0], own[1]), linear_srgb(copy, enc.icc_profile)
+
+
+def target_value(view: np.ndarray, enc, metric: str, threads: int = 1,
+                 own: Optional[tuple] = None) -> float:
     """The target metric of one encode (bits per pixel needs no decode comparison)."""
     if metric == "bits_per_pixel":
         return enc.bpp
     from ops.image.metrics import measure
-    return float(measure(view, enc.decoded, None, [metric], threads=threads)[METRICS[metric][0]])
+    linear = linear_pair(own, enc) if metric == "ssimulacra2" else None
+    return float(measure(view, enc.decoded, None, [metric], threads=threads,
+                         linear=linear)[METRICS[metric][0]])
 
 
 def reach_target(view: np.ndarray, fmt: str, params: dict, name: str, settings: list,
                  values: list, metric: str, target: float, refine: int = 2,
-                 threads: int = 1) -> Optional[Reached]:
+                 threads: int = 1, method: str = "pchip",
+                 own: Optional[tuple] = None) -> Optional[Reached]:
     """Encode ``view`` at the setting whose interpolated ``metric`` equals ``target``; with
     ``refine`` > 0, add each re-encode's measurement to the curve and solve again while it
     misses by more than CLOSE.  Returns the closest encode, or None when the study's
-    measurements do not reach the target (no extrapolation)."""
+    measurements do not reach the target (no extrapolation).  ``own`` = (the view's own
+    numbers, their ICC profile, keep): the source is colour-managed; with keep those numbers
+    are encoded with the profile embedded, as the sweep did (``view`` is the sRGB conversion
+    measured against)."""
     from ops.image.codecs import encode
-    first = setting_for_target(settings, values, target)
+    first = setting_for_target(settings, values, target, method)
     if first is None:
         return None
     xs, ys = list(settings), list(values)
@@ -69,14 +86,18 @@ def reach_target(view: np.ndarray, fmt: str, params: dict, name: str, settings: 
         value = encode_setting(fmt, name, s)
         if value in tried:
             break
-        enc = encode(view, fmt, threads=threads, **{**params, name: value})
-        got = target_value(view, enc, metric, threads)
+        if own is not None and own[2]:
+            enc = encode(own[0], fmt, threads=threads, icc_profile=own[1],
+                         **{**params, name: value})
+        else:
+            enc = encode(view, fmt, threads=threads, **{**params, name: value})
+        got = target_value(view, enc, metric, threads, own)
         tried[value] = (got, enc)
         if _close(metric, got, target) or step == refine:
             break
         xs.append(value)
         ys.append(got)
-        nxt = setting_for_target(xs, ys, target)
+        nxt = setting_for_target(xs, ys, target, method)
         if nxt is None:
             break
         s = nxt

@@ -99,12 +99,12 @@ def write_group(entry: dict, out_dir: str, opts) -> dict:
             (f"  ·  {entry['level']}" if entry["level"] else "")
         p = os.path.join(out_dir, f"comparison_{value_name(t)}.webp")
         figures["comparison"][value_name(t)] = fig.save_webp(
-            fig.grid(title, img_tiles, opts.max_columns), p)
+            fig.grid(title, img_tiles, opts.columns(len(img_tiles))), p)
         bar = fig.colour_bar(size[1], vmax, "Butteraugli")
         p = os.path.join(out_dir, f"distortion_map_comparison_{value_name(t)}.webp")
         figures["distortion_map_comparison"][value_name(t)] = fig.save_webp(
             fig.grid(f"Butteraugli distortion  ·  target {label} = {value_name(t)}  ·  {name}",
-                     map_tiles, opts.max_columns, right=bar), p)
+                     map_tiles, opts.columns(len(map_tiles)), right=bar), p)
     figures["anisotropic"] = fig.save_webp(_anisotropic(entry, name),
                                            os.path.join(out_dir, "distortion_map_anisotropic.webp"))
     figures["original_annotated"] = fig.save_webp(

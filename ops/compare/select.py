@@ -21,36 +21,38 @@ def coefficient_of_variation(values: Sequence[float]) -> Optional[float]:
     return float(np.std(v)) / abs(mean)
 
 
-def predicted_outputs(curves: dict, target: float) -> dict:
+def predicted_outputs(curves: dict, target: float, method: str = "pchip") -> dict:
     """{tile: output metric predicted at the setting reaching ``target``} for every tile whose
     measurements reach it.  ``curves`` maps tile -> (settings, target-metric values,
     output-metric values)."""
     out = {}
     for tile, (settings, tvals, ovals) in curves.items():
-        s = setting_for_target(settings, tvals, target)
+        s = setting_for_target(settings, tvals, target, method)
         if s is None:
             continue
-        v = value_at_setting(settings, ovals, s)
+        v = value_at_setting(settings, ovals, s, method)
         if v is not None:
             out[tile] = v
     return out
 
 
-def image_score(curves: dict, targets: Sequence[float]) -> Optional[float]:
+def image_score(curves: dict, targets: Sequence[float], method: str = "pchip"
+                ) -> Optional[float]:
     """Mean over the targets of the cross-tile CV of the output metric (targets no two tiles
     reach are left out); None when no target has two tiles."""
-    cvs = [coefficient_of_variation(list(predicted_outputs(curves, t).values()))
+    cvs = [coefficient_of_variation(list(predicted_outputs(curves, t, method).values()))
            for t in targets]
     cvs = [c for c in cvs if c is not None]
     return float(np.mean(cvs)) if cvs else None
 
 
-def select_image(candidates: Sequence, curves_of: Callable, targets: Sequence[float]):
+def select_image(candidates: Sequence, curves_of: Callable, targets: Sequence[float],
+                 method: str = "pchip"):
     """The candidate with the highest score (first one on ties) and every candidate's score.
 
     ``curves_of(candidate)`` returns that candidate's curves (see ``predicted_outputs``).
     Returns ``(best or None, [score | None per candidate])``."""
-    scores = [image_score(curves_of(c), targets) for c in candidates]
+    scores = [image_score(curves_of(c), targets, method) for c in candidates]
     best, best_score = None, -math.inf
     for c, s in zip(candidates, scores):
         if s is not None and s > best_score:

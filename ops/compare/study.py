@@ -1,15 +1,17 @@
-"""A study to draw: its quality.json, its recipe's ``comparison:`` section, figure levels and
-tiles, and the list of studies with measurements."""
+"""A study to draw: its quality.json, the figure settings its recipe gives
+comparison_figure_aggregator, figure levels and tiles, and the list of studies with
+measurements."""
 from __future__ import annotations
 
 import glob
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
-QUALITY_SCHEMA = "imgjuicer.quality/1"
+QUALITY_SCHEMA = "imgjuicer.quality/2"
+READABLE_SCHEMAS = ("imgjuicer.quality/1", QUALITY_SCHEMA)   # /1 lacks the "analysis" section
 # comparison metric -> (quality.json key, label, higher is better)
 METRICS = {
     "ssimulacra2": ("ssimulacra2", "SSIMULACRA2", True),
@@ -41,53 +43,14 @@ class TargetGroup:
 
 
 @dataclass
-class ComparisonConfig:
-    targets: list = field(default_factory=list)
-    tile_parameter: str = "format"
-    exclude_images: list = field(default_factory=list)
-
-
-def parse_comparison(section: Optional[dict]) -> ComparisonConfig:
-    """Validate a recipe's ``comparison:`` section (None -> defaults)."""
-    section = dict(section or {})
-    unknown = sorted(set(section) - {"targets", "tile_parameter", "exclude_images"})
-    if unknown:
-        raise StudyError(f"comparison: unknown key(s) {unknown}; allowed: targets, "
-                         "tile_parameter, exclude_images")
-    raw = section.get("targets") or list(DEFAULT_TARGETS)
-    if not isinstance(raw, list):
-        raise StudyError(f"comparison.targets: expected a list of {{metric, values}}, got {raw!r}")
-    groups = []
-    for i, t in enumerate(raw):
-        if not isinstance(t, dict) or set(t) != {"metric", "values"}:
-            raise StudyError(f"comparison.targets[{i}]: expected {{metric, values}}, got {t!r}")
-        if t["metric"] not in METRICS:
-            raise StudyError(f"comparison.targets[{i}].metric: unknown '{t['metric']}'; known: "
-                             f"{', '.join(METRICS)}")
-        vals = t["values"] if isinstance(t["values"], list) else [t["values"]]
-        if not vals or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                               and math.isfinite(v) for v in vals):
-            raise StudyError(f"comparison.targets[{i}].values: need a list of numbers, got "
-                             f"{t['values']!r}")
-        if any(g.metric == t["metric"] for g in groups):
-            raise StudyError(f"comparison.targets: metric '{t['metric']}' listed twice")
-        groups.append(TargetGroup(t["metric"], list(vals)))
-    tile = section.get("tile_parameter") or "format"
-    excl = section.get("exclude_images") or []
-    if not isinstance(tile, str) or not isinstance(excl, list):
-        raise StudyError("comparison: tile_parameter must be a string and exclude_images a list")
-    return ComparisonConfig(groups, tile, [str(e) for e in excl])
-
-
-@dataclass
 class Study:
     study_id: str
     quality: dict
     quality_path: Optional[str]
-    config: ComparisonConfig
     work_dir: str
     recipe_path: Optional[str] = None
     dataset_dir: Optional[str] = None
+    recipe: Optional[dict] = None        # the recipe as read (dj-compare takes its settings)
 
     @property
     def images(self) -> list:
@@ -95,7 +58,7 @@ class Study:
 
 
 def check_quality(doc: dict, where: str) -> dict:
-    if not isinstance(doc, dict) or doc.get("schema") != QUALITY_SCHEMA:
+    if not isinstance(doc, dict) or doc.get("schema") not in READABLE_SCHEMAS:
         raise StudyError(f"{where}: not a quality.json of schema {QUALITY_SCHEMA} "
                          f"(got {doc.get('schema') if isinstance(doc, dict) else type(doc)})")
     if not doc.get("images"):
@@ -112,8 +75,8 @@ def read_json(path: str) -> dict:
 
 
 def recipe_info(path: str) -> dict:
-    """work_dir, quality.json path (from quality_report_aggregator's output_path), comparison
-    section and dataset dir of a study recipe (paths relative to the current directory, as
+    """work_dir, quality.json path (from quality_report_aggregator's output_path), the recipe
+    itself and dataset dir of a study recipe (paths relative to the current directory, as
     dj-process resolves them)."""
     import yaml
     with open(path) as fh:
@@ -131,19 +94,34 @@ def recipe_info(path: str) -> dict:
     ds = cfg.get("dataset_path")
     return {"work_dir": os.path.abspath(work_dir),
             "quality_path": os.path.abspath(qpath) if qpath else None,
-            "comparison": cfg.get("comparison"), "project_name": cfg.get("project_name"),
+            "recipe": cfg, "project_name": cfg.get("project_name"),
             "dataset_dir": os.path.dirname(os.path.abspath(ds)) if ds else None}
 
 
+def _named(spec: str, recipes_dir: str, outputs_dir: str) -> Optional[str]:
+    """The recipe or quality.json a study name means, first found of: recipes/<name>.yaml,
+    a recipe whose project name or study id is ``name`` (the name ``dj-compare --list``
+    shows), outputs/<name>/quality.json, a quality.json whose study id is ``name``."""
+    direct = os.path.join(recipes_dir, spec + ".yaml")
+    if os.path.exists(direct):
+        return direct
+    rows = list_studies(recipes_dir, outputs_dir)
+    for row in rows:
+        if row["recipe"] and spec in (row["study"], row.get("project_name")):
+            return row["recipe"]
+    q = os.path.join(outputs_dir, spec, "quality.json")
+    if os.path.exists(q):
+        return q
+    return next((row["quality_json"] for row in rows if row["study"] == spec), None)
+
+
 def load_study(spec: str, recipes_dir: str = "recipes", outputs_dir: str = "outputs") -> Study:
-    """STUDY = a recipe .yaml, a quality.json, or a study name (recipes/<name>.yaml or
-    outputs/<name>/quality.json)."""
+    """STUDY = a recipe .yaml, a quality.json, or a study name (recipes/<name>.yaml,
+    outputs/<name>/quality.json, or a project name / study id that --list shows)."""
     if not spec.endswith((".yaml", ".yml", ".json")) and not os.path.exists(spec):
-        for cand in (os.path.join(recipes_dir, spec + ".yaml"),
-                     os.path.join(outputs_dir, spec, "quality.json")):
-            if os.path.exists(cand):
-                spec = cand
-                break
+        found = _named(spec, recipes_dir, outputs_dir)
+        if found is not None:
+            spec = found
         else:
             raise StudyError(f"study '{spec}': no {recipes_dir}/{spec}.yaml and no "
                              f"{outputs_dir}/{spec}/quality.json (dj-compare --list shows "
@@ -160,15 +138,15 @@ def load_study(spec: str, recipes_dir: str = "recipes", outputs_dir: str = "outp
                              f"`dj-process --config {spec}` first")
         doc = check_quality(read_json(info["quality_path"]), info["quality_path"])
         return Study(doc.get("study_id") or info["project_name"], doc, info["quality_path"],
-                     parse_comparison(info["comparison"]), info["work_dir"],
-                     os.path.abspath(spec), info["dataset_dir"])
+                     info["work_dir"], os.path.abspath(spec), info["dataset_dir"], info["recipe"])
     doc = check_quality(read_json(spec), spec)
-    comparison, recipe = None, doc.get("recipe")
+    recipe, cfg, ds = doc.get("recipe"), None, None
     if recipe and os.path.exists(recipe):       # the recipe that wrote it, when still there
-        comparison = recipe_info(recipe)["comparison"]
+        info = recipe_info(recipe)
+        cfg, ds = info["recipe"], info["dataset_dir"]
     path = os.path.abspath(spec)
-    return Study(doc.get("study_id") or "study", doc, path, parse_comparison(comparison),
-                 os.path.dirname(path), recipe if recipe and os.path.exists(recipe) else None)
+    return Study(doc.get("study_id") or "study", doc, path, os.path.dirname(path),
+                 recipe if cfg is not None else None, ds, cfg)
 
 
 def list_studies(recipes_dir: str = "recipes", outputs_dir: str = "outputs") -> list[dict]:
@@ -183,6 +161,7 @@ def list_studies(recipes_dir: str = "recipes", outputs_dir: str = "outputs") -> 
             continue
         seen.add(info["quality_path"])
         rows.append(_list_row(os.path.splitext(os.path.basename(r))[0], r, info["quality_path"]))
+        rows[-1]["project_name"] = info["project_name"]
     for q in sorted(glob.glob(os.path.join(outputs_dir, "*", "quality.json"))):
         if os.path.abspath(q) not in seen:
             rows.append(_list_row(os.path.basename(os.path.dirname(q)), None, os.path.abspath(q)))

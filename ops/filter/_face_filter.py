@@ -19,10 +19,6 @@ DETECTOR_DOC = """
     ``detectMultiScale`` (Data-Juicer reads them from its extra keyword arguments)."""
 
 
-def in_range(value, lo, hi) -> bool:
-    return lo <= value <= hi
-
-
 class FaceFilter(Filter):
     """Base of the face filters: faces of every image of the sample (``image_key``); the sample
     is kept when ``any`` (or ``all``) of its images' stat lies in the range."""
@@ -73,9 +69,9 @@ class FaceFilter(Filter):
         if not values:
             return True
         lo, hi = self.bounds()
-        ok = [in_range(v, lo, hi) for v in values]
+        ok = [self.in_range(v, lo, hi) for v in values]     # closed / reversed settings
         if any(ok) if self.any else all(ok):
             return True
         shown = [round(v, 4) if isinstance(v, float) else v for v in values]
-        return False, (f"{self.stat_key}={shown} outside [{lo}, {hi}] "
+        return False, (f"{self.stat_key}={shown} {self.range_miss(lo, hi)} "
                        f"({'any' if self.any else 'all'})")

@@ -9,8 +9,9 @@ from ops.fields import Fields
 
 class ImageHeaderFilter(Filter):
     """Keeps a sample when ``any`` (or ``all``) of its images lie within [min, max] of one
-    stat.  Samples without images are kept.  Subclasses set ``stat_key`` and implement
-    ``measure(path) -> value`` (headers only: no pixel is decoded) and ``bounds``."""
+    stat (bounds closed or open, range reversed: see ``Filter.in_range``).  Samples without
+    images are kept.  Subclasses set ``stat_key`` and implement ``measure(path) -> value``
+    (headers only: no pixel is decoded) and ``bounds``."""
 
     stat_key: str = ""
 
@@ -36,11 +37,12 @@ class ImageHeaderFilter(Filter):
         if not values:
             return True
         lo, hi = self.bounds()
-        ok = [lo <= self.scalar(v) <= hi for v in values]
+        ok = [self.in_range(self.scalar(v), lo, hi) for v in values]
         keep = any(ok) if self.any else all(ok)
         if keep:
             return True
-        return False, f"{self.stat_key}={values} outside [{lo}, {hi}] ({'any' if self.any else 'all'})"
+        return False, (f"{self.stat_key}={values} {self.range_miss(lo, hi)} "
+                       f"({'any' if self.any else 'all'})")
 
     @staticmethod
     def scalar(v):

@@ -28,9 +28,12 @@ class GenerationLossGapFilter(Filter):
         if not scores:
             return True
         worst, best = max(scores), min(scores)
-        if worst > self.max_score:
-            return False, f"generation_loss {worst:.3f} > max_score {self.max_score}"
-        if worst - best > self.max_gap:
-            return False, (f"generation_loss gap {worst - best:.3f} > max_gap {self.max_gap} "
-                           f"(scores {', '.join(f'{s:.3f}' for s in scores)}): a degraded copy")
+        # the common interval settings apply to each bound, as image_shape_filter's to each side
+        if not self.in_range(worst, None, self.max_score):
+            return False, (f"generation_loss {worst:.3f} "
+                           f"{self.range_miss(None, self.max_score)} (max_score)")
+        if not self.in_range(worst - best, None, self.max_gap):
+            return False, (f"generation_loss gap {worst - best:.3f} "
+                           f"{self.range_miss(None, self.max_gap)} (max_gap; scores "
+                           f"{', '.join(f'{s:.3f}' for s in scores)}): a degraded copy")
         return True

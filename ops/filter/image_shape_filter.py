@@ -40,15 +40,18 @@ class ImageShapeFilter(ImageHeaderFilter):
         hs = sample[Fields.stats][StatsKeys.image_height]
         if not ws:
             return True
-        ok = [self.min_width <= w <= self.max_width and self.min_height <= h <= self.max_height
-              for w, h in zip(ws, hs)]
+        # as in Data-Juicer, the interval settings apply to each dimension; both must pass
+        ok = [self.in_range(w, self.min_width, self.max_width) and
+              self.in_range(h, self.min_height, self.max_height) for w, h in zip(ws, hs)]
         if (any(ok) if self.any else all(ok)):
             return True
         shapes = ", ".join(f"{w}x{h}" for w, h in zip(ws, hs))
-        return False, (f"shape {shapes} outside width {_span(self.min_width, self.max_width)}"
-                       f" / height {_span(self.min_height, self.max_height)}")
+        return False, (f"shape {shapes} outside width {self._span(self.min_width, self.max_width)}"
+                       f" / height {self._span(self.min_height, self.max_height)}")
 
-
-def _span(lo: int, hi: int) -> str:
-    """A bound as a reader wants it: an unset maximum is not printed as sys.maxsize."""
-    return f"[{lo}, {hi}]" if hi < sys.maxsize else f">= {lo}"
+    def _span(self, lo: int, hi: int) -> str:
+        """The kept range as a reader wants it: an unset maximum is not printed as
+        sys.maxsize."""
+        if hi < sys.maxsize or self.reversed_range:
+            return self.range_text(lo, hi if hi < sys.maxsize else None)
+        return f"{'>=' if self.min_closed_interval else '>'} {lo}"

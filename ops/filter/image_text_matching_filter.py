@@ -23,7 +23,9 @@ class ImageTextMatchingFilter(Filter):
     ``reduce_mode`` (avg / max / min).  Images can be flipped before scoring.
 
     Stats: ``image_text_matching_score`` (float in [0, 1]; absent images -> kept, no score).
-    All image-text pairs of a batch go through BLIP together."""
+    All image-text pairs of a batch go through BLIP together.  The sample's text is one chunk,
+    so there is one score per sample and ``any_or_all`` (across chunks in Data-Juicer) gives
+    the same decision either way.  ``trust_remote_code`` goes to ``from_pretrained``."""
 
     accelerator = "cuda"
     model_params = {"hf_blip": "hf"}
@@ -34,6 +36,7 @@ class ImageTextMatchingFilter(Filter):
                  min_score: float = 0.003, max_score: float = 1.0,
                  horizontal_flip: bool = False, vertical_flip: bool = False,
                  reduce_mode: Literal["avg", "max", "min"] = "avg",
+                 any_or_all: Literal["any", "all"] = "any", trust_remote_code: bool = False,
                  model_batch_size: int = 32, **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= min_score <= max_score <= 1.0:
@@ -41,17 +44,22 @@ class ImageTextMatchingFilter(Filter):
                              f"{max_score}]")
         if reduce_mode not in REDUCE:
             raise ValueError(f"reduce_mode must be one of {sorted(REDUCE)}, got {reduce_mode!r}")
+        if any_or_all not in ("any", "all"):
+            raise ValueError(f"any_or_all must be 'any' or 'all', got {any_or_all!r}")
         if model_batch_size < 1:
             raise ValueError("model_batch_size must be >= 1")
         self.hf_blip = hf_blip
         self.min_score, self.max_score = float(min_score), float(max_score)
         self.horizontal_flip, self.vertical_flip = horizontal_flip, vertical_flip
         self.reduce_mode = reduce_mode
+        self.any = any_or_all == "any"
+        self.trust_remote_code = trust_remote_code
         self.model_batch_size = model_batch_size
 
     def setup(self):
         from ops.models.blip import load_blip_itm
-        self._m_blip = load_blip_itm(self.hf_blip, device=self.device)
+        self._m_blip = load_blip_itm(self.hf_blip, device=self.device,
+                                     trust_remote_code=self.trust_remote_code)
 
     def _prepare(self, sample: dict) -> tuple[list, str]:
         paths = self.image_paths(sample, none_ok=True)
@@ -106,9 +114,11 @@ class ImageTextMatchingFilter(Filter):
         out = []
         for s in samples:
             v = s[Fields.stats][StatsKeys.image_text_matching_score]
-            if v is None or self.min_score <= v <= self.max_score:
+            ok = [self.in_range(x, self.min_score, self.max_score)
+                  for x in ([] if v is None else v if isinstance(v, list) else [v])]
+            if not ok or (any(ok) if self.any else all(ok)):
                 out.append(True)
             else:
-                out.append((False, f"image_text_matching_score={v:.4f} outside "
-                                   f"[{self.min_score}, {self.max_score}]"))
+                out.append((False, f"image_text_matching_score={v:.4f} "
+                                   f"{self.range_miss(self.min_score, self.max_score)}"))
         return out

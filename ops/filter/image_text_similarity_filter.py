@@ -5,7 +5,7 @@ from typing import Literal, Optional
 
 from PIL import Image
 
-from ops.base import Filter, OpError, logger
+from ops.base import Filter, OpError
 from ops.fields import Fields, StatsKeys
 from ops.image.io import load_image
 from ops.registry import OPERATORS
@@ -25,8 +25,8 @@ class ImageTextSimilarityFilter(Filter):
     ``all``) chunk lies in [min_score, max_score].  Samples without images are kept.
 
     ``hf_clip``: a Hugging Face CLIP id / folder or an open_clip name (as
-    ``image_pair_similarity_filter``).  ``trust_remote_code`` is accepted for Data-Juicer
-    recipes: CLIP loads without remote code, so it changes nothing.  Stats:
+    ``image_pair_similarity_filter``).  ``trust_remote_code`` goes to Hugging Face's
+    ``from_pretrained``.  Stats:
     ``image_text_similarity`` (list of floats in [-1, 1]).  All images and texts of a batch
     are embedded together, ``model_batch_size`` per forward pass."""
 
@@ -51,9 +51,6 @@ class ImageTextSimilarityFilter(Filter):
             raise ValueError(f"any_or_all must be 'any' or 'all', got {any_or_all!r}")
         if model_batch_size < 1:
             raise ValueError("model_batch_size must be >= 1")
-        if trust_remote_code:
-            logger.warning("image_text_similarity_filter: trust_remote_code has no effect "
-                           "(CLIP loads without remote code)")
         self.hf_clip, self.trust_remote_code = hf_clip, trust_remote_code
         self.min_score, self.max_score = float(min_score), float(max_score)
         self.horizontal_flip, self.vertical_flip = horizontal_flip, vertical_flip
@@ -62,7 +59,8 @@ class ImageTextSimilarityFilter(Filter):
 
     def setup(self):
         from ops.models.clip import load_clip
-        self._m_clip = load_clip(self.hf_clip, device=self.device, with_text=True)
+        self._m_clip = load_clip(self.hf_clip, device=self.device, with_text=True,
+                                 trust_remote_code=self.trust_remote_code)
 
     def _prepare(self, sample: dict) -> tuple[list, list]:
         """-> (images, chunks) of one sample; raises OpError for a bad one."""
@@ -120,11 +118,11 @@ class ImageTextSimilarityFilter(Filter):
         out = []
         for s in samples:
             values = s[Fields.stats][StatsKeys.image_text_similarity]
-            ok = [self.min_score <= v <= self.max_score for v in values]
+            ok = [self.in_range(v, self.min_score, self.max_score) for v in values]
             if not values or (any(ok) if self.any else all(ok)):
                 out.append(True)
             else:
                 out.append((False, f"image_text_similarity={[round(v, 4) for v in values]} "
-                                   f"outside [{self.min_score}, {self.max_score}] "
+                                   f"{self.range_miss(self.min_score, self.max_score)} "
                                    f"({'any' if self.any else 'all'})"))
         return out

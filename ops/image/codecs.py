@@ -158,6 +158,8 @@ class Encoded:
     encode_seconds: float
     decode_seconds: float
     extra: dict = field(default_factory=dict)
+    icc_profile: Optional[bytes] = None     # the profile the file carries (None: sRGB implied)
+    raw: Optional[np.ndarray] = None        # decoded numbers before that profile was applied
 
     @property
     def nbytes(self) -> int:
@@ -177,28 +179,32 @@ def bits_per_pixel(nbytes: int, width: int, height: int) -> float:
 
 
 # ---------------------------------------------------------------------------- encoders
-def _pil_encode(arr: np.ndarray, fmt: str, **save) -> bytes:
+def _pil_encode(arr: np.ndarray, fmt: str, icc: Optional[bytes] = None, **save) -> bytes:
     buf = io.BytesIO()
+    if icc:
+        save["icc_profile"] = icc
     Image.fromarray(arr, "RGB").save(buf, format=fmt, **save)
     return buf.getvalue()
 
 
-def _enc_jpeg(arr, p, threads):
-    return _pil_encode(arr, "JPEG", quality=p["quality"], subsampling=p["subsampling"],
+def _enc_jpeg(arr, p, threads, icc=None):
+    return _pil_encode(arr, "JPEG", icc, quality=p["quality"], subsampling=p["subsampling"],
                        progressive=p["progressive"], optimize=p["optimize"])
 
 
-def _enc_webp(arr, p, threads):
-    return _pil_encode(arr, "WEBP", quality=p["quality"], method=p["method"],
+def _enc_webp(arr, p, threads, icc=None):
+    return _pil_encode(arr, "WEBP", icc, quality=p["quality"], method=p["method"],
                        lossless=p["lossless"], exact=False)
 
 
-def _enc_avif(arr, p, threads):
-    return _pil_encode(arr, "AVIF", quality=p["quality"], speed=p["speed"],
+def _enc_avif(arr, p, threads, icc=None):
+    return _pil_encode(arr, "AVIF", icc, quality=p["quality"], speed=p["speed"],
                        subsampling=p["subsampling"], max_threads=threads, codec="aom")
 
 
-def _enc_jxl(arr, p, threads):
+def _enc_jxl(arr, p, threads, icc=None):
+    # imagecodecs' jpegxl_encode has no ICC argument: the profile is dropped (see
+    # ops/image/colour.py KEEPS_PROFILE, which warns)
     import imagecodecs
     kw: dict = {"effort": p["effort"], "numthreads": threads}
     # like cjxl: quality 100 / distance 0 mean lossless (libjxl's VarDCT at distance 0 is
@@ -246,17 +252,21 @@ def decode(data: bytes, fmt: str, threads: int = 1) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.uint8)
 
 
-def encode(img, fmt: str, threads: int = 1, **params) -> Encoded:
+def encode(img, fmt: str, threads: int = 1, icc_profile: Optional[bytes] = None,
+           **params) -> Encoded:
     """Encode ``img`` (PIL or uint8 HxWx3) as ``fmt`` with ``params``, decode it back, time both.
 
     ``threads`` caps the encoder/decoder threads of AVIF and JPEG XL (1 = comparable timings).
+    ``icc_profile``: the colour profile of ``img``'s numbers, embedded in the file by the
+    formats that can (not JPEG XL here); the decoded copy is then converted with the profile
+    the file carries to sRGB (outside the timings), as a colour-managed viewer shows it.
     """
     fmt = normalise_format(fmt)
     full = validate_params(fmt, params)
     arr = as_rgb_array(img)
     t0 = time.perf_counter()
     try:
-        data = ENCODERS[fmt](arr, full, threads)
+        data = ENCODERS[fmt](arr, full, threads, icc_profile)
     except CodecError:
         raise
     except Exception as exc:
@@ -268,7 +278,15 @@ def encode(img, fmt: str, threads: int = 1, **params) -> Encoded:
     if decoded.shape != arr.shape:
         raise CodecError(f"{fmt}: decoded shape {decoded.shape} differs from the source "
                          f"{arr.shape}")
-    return Encoded(fmt, data, decoded, full, t1 - t0, t2 - t1)
+    kept, raw = None, None
+    if icc_profile and fmt != "jxl":
+        with Image.open(io.BytesIO(data)) as im:
+            kept = im.info.get("icc_profile") or None
+        if kept:
+            from .colour import to_srgb
+            raw = decoded
+            decoded = np.asarray(to_srgb(Image.fromarray(decoded, "RGB"), kept, fmt))
+    return Encoded(fmt, data, decoded, full, t1 - t0, t2 - t1, icc_profile=kept, raw=raw)
 
 
 _VERSIONS: Optional[dict] = None

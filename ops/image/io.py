@@ -175,10 +175,12 @@ def normalise_mode(img: Image.Image, mode: Optional[str] = "RGB") -> Image.Image
 
 
 def load_image(path: str, mode: Optional[str] = "RGB",
-               max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Decode an image file: limits, EXIF transpose, first frame, mode normalised."""
+               max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
+               to_srgb: bool = False) -> Image.Image:
+    """Decode an image file: limits, EXIF transpose, first frame, mode normalised; with
+    ``to_srgb`` an embedded ICC profile is applied (pixels converted to sRGB)."""
     _check_file(path)
-    return decode_opened(_open(path, max_pixels), path, mode)
+    return decode_opened(_open(path, max_pixels), path, mode, to_srgb)
 
 
 def open_image(path: str, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> Image.Image:
@@ -188,14 +190,29 @@ def open_image(path: str, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> Ima
     return _open(path, max_pixels)
 
 
-def decode_opened(img: Image.Image, path: str, mode: Optional[str] = "RGB") -> Image.Image:
-    """The rest of ``load_image`` on an image ``open_image`` returned."""
+def decode_opened(img: Image.Image, path: str, mode: Optional[str] = "RGB",
+                  to_srgb: bool = False) -> Image.Image:
+    """The rest of ``load_image`` on an image ``open_image`` returned.  Without ``to_srgb``
+    the embedded ICC profile (if any) stays in ``info["icc_profile"]``."""
     try:
         if getattr(img, "n_frames", 1) > 1:
             img.seek(0)
         img.load()
+        icc = img.info.get("icc_profile")
         img = ImageOps.exif_transpose(img)
-        return normalise_mode(img, mode)
+        if to_srgb and icc:
+            from .colour import ColourError, to_srgb as convert
+            try:
+                img = convert(img, bytes(icc), path)
+            except ColourError as exc:
+                raise ImageLoadError(str(exc)) from None
+            icc = None
+        elif img.mode not in ("RGB", "RGBA"):
+            icc = None          # a CMYK / grey profile does not describe the RGB result
+        out = normalise_mode(img, mode)
+        if icc:
+            out.info["icc_profile"] = icc
+        return out
     except ImageLoadError:
         raise
     except (OSError, ValueError, SyntaxError) as exc:

@@ -113,3 +113,8 @@ def nms(boxes, scores, iou_threshold: float) -> list[int]:
     kept = tv_nms(torch.as_tensor(b, dtype=torch.float64), torch.as_tensor(s, dtype=torch.float64),
                   float(iou_threshold))
     return [int(i) for i in kept.tolist()]
+
+
+def xyxy_to_dj(boxes: list) -> list:
+    """Boxes ``[x1, y1, x2, y2]`` -> Data-Juicer's ``[cx, cy, w, h]`` (same pixel units)."""
+    return [[(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1] for x1, y1, x2, y2 in boxes]

@@ -43,7 +43,7 @@ class ImageCaptioningMapper(Mapper):
 
     ``prompt`` (or a per-sample prompt in column ``prompt_key``, which wins) starts every
     caption.  Decoding is greedy (the ``caption_num`` best beams) unless ``do_sample``;
-    ``trust_remote_code`` is accepted and has no effect.  All images of a batch are
+    ``trust_remote_code`` goes to Hugging Face's ``from_pretrained``.  All images of a batch are
     captioned together, ``model_batch_size`` per ``generate`` call."""
 
     accelerator = "cuda"
@@ -93,7 +93,8 @@ class ImageCaptioningMapper(Mapper):
 
     def setup(self):
         from ops.models.blip import load_blip_captioner
-        self._m_captioner = load_blip_captioner(self.hf_img2seq, device=self.device)
+        self._m_captioner = load_blip_captioner(self.hf_img2seq, device=self.device,
+                                                trust_remote_code=self.trust_remote_code)
 
     # ------------------------------------------------------------------ helpers
     def _prompt(self, sample: dict) -> Optional[str]:
@@ -112,8 +113,12 @@ class ImageCaptioningMapper(Mapper):
     def _jobs(self, sample: dict) -> list[tuple]:
         """(slot, path) of every image this sample needs captioned."""
         if self.caption_keys is None:
-            return list(enumerate(self.image_paths(sample))) if sample.get(self.image_key) \
-                else []
+            paths = self.image_paths(sample) if sample.get(self.image_key) else []
+            text = sample.get(self.text_key)
+            if isinstance(text, str) and text.count(IMAGE) > len(paths):
+                raise OpError(f"the text has {text.count(IMAGE)} image tokens but the sample "
+                              f"has {len(paths)} image(s)")
+            return list(enumerate(paths))
         jobs = []
         for slot, (img_col, cap_col) in enumerate(zip(self.image_keys, self.caption_keys)):
             current = sample.get(cap_col)
@@ -128,28 +133,41 @@ class ImageCaptioningMapper(Mapper):
 
     # ------------------------------------------------------------------ the batch
     def process_batched(self, samples: list[dict]) -> list[dict]:
-        plans, images, prompts = [], [], []
-        for s in samples:                       # a bad sample raises before any generation
-            jobs = self._jobs(s)
-            loaded = {}
-            for _, p in jobs:
-                if p not in loaded:
-                    loaded[p] = load_image(p)
-            plans.append(jobs)
+        plans, images, prompts = {}, [], []
+        error: Optional[Exception] = None
+        for i, s in enumerate(samples):
+            if self.recall(s) is not None:      # captioned before this batch's retry
+                continue
+            try:
+                jobs = self._jobs(s)
+                loaded = {p: load_image(p) for p in dict.fromkeys(p for _, p in jobs)}
+            except OpError as exc:
+                error = error or exc
+                continue
+            plans[i] = jobs
             images += [loaded[p] for _, p in jobs]
             prompts += [self._prompt(s)] * len(jobs)
         caps = self._m_captioner.captions(
             images, prompts, self.caption_num, self.do_sample, self.max_new_tokens,
             self.model_batch_size, self.seed) if images else []
-        out, pos = [], 0
-        for s, jobs in zip(samples, plans):
-            per_slot = {}
+        pos = 0
+        for i, jobs in plans.items():
+            per_slot, empty = {}, None
             for k, (slot, path) in enumerate(jobs):
-                cands = [c for c in caps[pos + k] if c]
-                if not cands:
-                    raise OpError(f"{path}: the captioning model returned only empty captions")
-                per_slot[slot] = cands
+                per_slot[slot] = [c for c in caps[pos + k] if c]
+                if not per_slot[slot]:
+                    empty = OpError(f"{path}: the captioning model returned only empty captions")
             pos += len(jobs)
+            if empty is not None:
+                error = error or empty
+            else:
+                self.remember(samples[i], per_slot)
+        if error is not None:
+            # the executor retries each sample alone: the captioned ones get their captions back
+            raise error
+        out = []
+        for s in samples:
+            per_slot = self.recall(s)
             if self.caption_keys is not None:
                 for slot, cands in per_slot.items():
                     original = s.get(self.caption_keys[slot]) or ""
@@ -165,9 +183,6 @@ class ImageCaptioningMapper(Mapper):
         text = sample.get(self.text_key) or ""
         if not isinstance(text, str):
             raise OpError(f"column '{self.text_key}' must hold text, got {type(text).__name__}")
-        if text.count(IMAGE) > len(candidates):
-            raise OpError(f"the text has {text.count(IMAGE)} image tokens but the sample has "
-                          f"{len(candidates)} image(s)")
         chunks = text.split(EOC) if IMAGE in text else [text]
         picked = [self._pick(c, remove_special_tokens(_chunk_of(chunks, j)), sample, j)
                   for j, c in enumerate(candidates)]

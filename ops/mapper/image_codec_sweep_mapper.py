@@ -15,8 +15,8 @@ from ops.image.io import DEFAULT_MAX_PIXELS, check_max_pixels, load_image
 from ops.registry import OPERATORS
 
 from ops.image.sweep_plan import (MIN_FRAGMENT, MeasurementCache, crop_box, expand_grid,
-                                file_sha256, parse_duration, parse_fragment, scaled_size,
-                                setting_of)
+                                  file_sha256, parse_duration, parse_fragment, scaled_size,
+                                  setting_of)
 
 logger = logging.getLogger("imgjuicer")
 
@@ -52,6 +52,13 @@ class ImageCodecSweepMapper(Mapper):
     save_distmaps: write each variant's Butteraugli distortion map (float32 HxW .npy) under
         ``distmap_dir`` (default ``<work_dir>/distmaps``); its path goes to meta.distmap.
     threads: encoder / decoder / Butteraugli threads per worker (1 keeps timings comparable).
+    colour: sources with a non-sRGB ICC profile (Display P3, Adobe RGB ...): ``keep``
+        (default) encodes their own numbers with the profile embedded, as a publisher keeping
+        the profile does; every copy is converted with the profile its file carries to sRGB
+        and measured against the sRGB-converted source, so an encoder that drops the profile
+        (JPEG XL here: a warning says so) is measured with the colour shift it causes.
+        ``srgb`` converts the source to sRGB before encoding.  The profile is recorded per
+        image in quality.json (``source.icc``).
     """
 
     batched = True
@@ -66,7 +73,8 @@ class ImageCodecSweepMapper(Mapper):
                  time_budget: Optional[Union[str, float]] = None,
                  cache_dir: Optional[str] = None, use_cache: bool = True,
                  save_distmaps: bool = False, distmap_dir: Optional[str] = None, threads: int = 1,
-                 max_pixels: int = DEFAULT_MAX_PIXELS, batch_size: int = 1, **kwargs):
+                 max_pixels: int = DEFAULT_MAX_PIXELS, colour: str = "keep",
+                 batch_size: int = 1, **kwargs):
         super().__init__(batch_size=batch_size, **kwargs)
         from ops.image.metrics import DEFAULT_METRICS, METRICS
         self.settings = expand_grid(grid)
@@ -106,6 +114,9 @@ class ImageCodecSweepMapper(Mapper):
         self.distmap_dir = distmap_dir
         self.threads = threads
         self.max_pixels = check_max_pixels(max_pixels)
+        if colour not in ("keep", "srgb"):
+            raise ValueError(f"colour must be 'keep' or 'srgb', got {colour!r}")
+        self.colour = colour
         self._started: Optional[float] = None   # wall clock of the first batch (travels to workers)
 
     # ------------------------------------------------------------------ lifecycle
@@ -208,8 +219,18 @@ class ImageCodecSweepMapper(Mapper):
 
     def _sweep_image(self, sample: dict, path: str):
         from ops.image.metrics import HIGHER_IS_BETTER
+        from ops.image.colour import ColourError, check_kept, describe, to_srgb
         sha = file_sha256(path)
-        src = np.asarray(load_image(path, "RGB", self.max_pixels))
+        img = load_image(path, "RGB", self.max_pixels)
+        icc = img.info.get("icc_profile")
+        try:
+            info = describe(icc)
+            src = np.asarray(to_srgb(img, icc, path))      # what is measured against
+        except ColourError as exc:
+            raise OpError(str(exc)) from None
+        managed = info is not None and not info["is_srgb"]
+        keep = managed and self.colour == "keep"
+        own = np.asarray(img) if managed else None          # the file's own numbers
         h, w = src.shape[:2]
         raw = sample.get(self.fragment_key)
         raw = raw if raw is not None else self.fragment
@@ -221,19 +242,29 @@ class ImageCodecSweepMapper(Mapper):
         except ValueError as exc:
             raise OpError(f"{path}: {exc}") from None
         cache = self._cache()
-        source = {"path": path, "sha256": sha, "width": w, "height": h, "fragment": fragment}
-        for crop, res, pixels, frag in self._views(src, fragment):
+        source = {"path": path, "sha256": sha, "width": w, "height": h, "fragment": fragment,
+                  "icc": info, "colour": self.colour if managed else None}
+        if keep:
+            for fmt in sorted({st.format for st in self.settings}):
+                check_kept(fmt, icc, path)
+        views = self._views(src, fragment)
+        own_views = self._views(own, fragment) if managed else None
+        for crop, res, pixels, frag in views:
+            own_pixels = next(own_views)[2] if managed else None
+            colour = (own_pixels, icc, keep) if managed else None
             for setting in self.settings:
                 variant = {"format": setting.format, "params": setting.params, "crop": crop,
                            "resolution": res, "fragment": frag, "metrics": list(self.metrics),
                            "versions": self._versions}
+                if managed:       # caches of untagged / sRGB sources keep their keys
+                    variant["colour"] = [self.colour, info["sha256"]]
                 dm_path = self._distmap_path(sha, variant)
                 record = cache.get(sha, variant) if cache else None
                 if record is not None and dm_path and not os.path.exists(dm_path):
                     record = None                # the distortion map is wanted and missing
                 cached = record is not None
                 if record is None:
-                    record = self._measure(pixels, setting, frag, dm_path)
+                    record = self._measure(pixels, setting, frag, dm_path, colour)
                     if cache:
                         cache.put(sha, variant, record)
                 else:
@@ -254,18 +285,30 @@ class ImageCodecSweepMapper(Mapper):
                             MeasurementCache.key(variant) + ".npy")
 
     def _measure(self, pixels: np.ndarray, setting, frag: Optional[dict],
-                 dm_path: Optional[str]) -> dict:
-        """Encode, decode and measure one variant (and its fragment)."""
+                 dm_path: Optional[str], colour: Optional[tuple] = None) -> dict:
+        """Encode, decode to sRGB and measure against ``pixels`` (the sRGB source view), and
+        on the fragment.  ``colour`` = (the view's own numbers, their ICC profile, keep):
+        with keep the own numbers are encoded with the profile embedded; SSIMULACRA2 then
+        compares the float linear-sRGB conversions of source and copy."""
         from ops.image.codecs import encode
+        from ops.image.colour import linear_srgb
         from ops.image.metrics import measure
-        enc = encode(pixels, setting.format, threads=self.threads, **setting.params)
+        own, icc, keep = colour if colour is not None else (None, None, False)
+        enc = encode(own if keep else pixels, setting.format, threads=self.threads,
+                     icc_profile=icc if keep else None, **setting.params)
+        linear = None
+        if own is not None and "ssimulacra2" in self.metrics:
+            copy = enc.raw if enc.raw is not None else enc.decoded
+            linear = (linear_srgb(own, icc), linear_srgb(copy, enc.icc_profile))
         m = measure(pixels, enc.decoded, enc.data, self.metrics, threads=self.threads,
-                    distmap=dm_path is not None)
+                    distmap=dm_path is not None, linear=linear)
         record = {"bytes": m.pop("bytes"), "bpp": m.pop("bpp"),
                   "encode_seconds": enc.encode_seconds, "decode_seconds": enc.decode_seconds,
                   "metric_seconds": m.pop("seconds")}
         distmap = m.pop("butteraugli_distmap", None)
         record.update(m)
+        if keep:
+            record["icc_kept"] = enc.icc_profile is not None
         if dm_path is not None:
             os.makedirs(os.path.dirname(dm_path), exist_ok=True)
             tmp = f"{dm_path}.{os.getpid()}.tmp.npy"
@@ -273,8 +316,9 @@ class ImageCodecSweepMapper(Mapper):
             os.replace(tmp, dm_path)
         if frag is not None:
             y0, x0, fh, fw = frag["y"], frag["x"], frag["height"], frag["width"]
-            fm = measure(pixels[y0:y0 + fh, x0:x0 + fw], enc.decoded[y0:y0 + fh, x0:x0 + fw],
-                         None, self.metrics, threads=self.threads)
+            box = (slice(y0, y0 + fh), slice(x0, x0 + fw))
+            fm = measure(pixels[box], enc.decoded[box], None, self.metrics, threads=self.threads,
+                         linear=(linear[0][box], linear[1][box]) if linear else None)
             fm.pop("seconds")
             record["fragment_metrics"] = fm
         return record

@@ -6,6 +6,7 @@ from typing import Optional
 from ops.base import Mapper, OpError
 from ops.fields import Fields, MetaKeys
 from ops.image.io import load_image
+from ops.imgdiff.boxes import xyxy_to_dj
 from ops.registry import OPERATORS
 
 
@@ -17,7 +18,10 @@ class ImageSegmentMapper(Mapper):
     column holds a path or a list of paths.  ``imgsz`` / ``conf`` / ``iou`` are FastSAM's
     inference size, confidence threshold and NMS IoU threshold; ``model_path`` is a weights file
     path or a name found in assets_cache/ (FastSAM-x.pt, FastSAM-s.pt).  The images of a whole
-    batch go through the network together, ``model_batch_size`` per forward pass."""
+    batch go through the network together, ``model_batch_size`` per forward pass.
+
+    The same boxes also go to ``meta.__dj__bbox__`` in Data-Juicer's layout (its
+    ``MetaKeys.bbox_tag``): one list per image of ``[cx, cy, w, h]`` boxes."""
 
     accelerator = "cuda"
     model_params = {"model_path": "ultralytics"}
@@ -80,5 +84,7 @@ class ImageSegmentMapper(Mapper):
                 self.remember(samples[i], segs)
             raise error
         for i, s in enumerate(samples):
-            s.setdefault(Fields.meta, {})[MetaKeys.segments] = done[i]
+            meta = s.setdefault(Fields.meta, {})
+            meta[MetaKeys.segments] = done[i]
+            meta[MetaKeys.bbox_tag] = [xyxy_to_dj(boxes) for boxes in done[i]]
         return samples

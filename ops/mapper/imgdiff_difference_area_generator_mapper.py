@@ -5,6 +5,8 @@ from typing import Optional
 
 from ..base import Mapper, OpError
 from ..fields import Fields, MetaKeys
+from ..imgdiff.boxes import xyxy_to_dj
+from ..pairs import check_pair_keys, pair_paths
 from ..registry import OPERATORS
 
 IMGDIFF_META = "imgdiff"  # meta key of the per-pair details (nouns, scores, reason)
@@ -48,6 +50,11 @@ class ImgdiffDifferenceAreaGeneratorMapper(Mapper):
     (7) IoU NMS; (8) nothing written to disk.  A pair that fails a step keeps its row with
     ``bbox == []`` and ``meta.imgdiff.reason``.  Every model call is batched over all crops of
     all samples in the batch.
+
+    The same boxes also go to ``meta.__dj__bbox__`` in Data-Juicer's layout, what its stage-2
+    caption generator reads: ``[cx, cy, w, h]`` per box, and ``[[0, 0, 0, 0]]`` when nothing
+    differs.  The pair comes from ``image_keys``, or (None) ``image_path1`` / ``image_path2``,
+    else ``images: [a, b]``.
     """
 
     accelerator = "cuda"
@@ -60,7 +67,7 @@ class ImgdiffDifferenceAreaGeneratorMapper(Mapper):
                  image_text_matching_filter_args: Optional[dict] = None,
                  nms_iou_threshold: float = 0.5, attribute_changes: bool = True,
                  model_batch_size: int = 32, segment_batch_size: int = 4,
-                 image_keys: tuple[str, str] = ("image_path1", "image_path2"),
+                 image_keys: Optional[tuple[str, str]] = None,
                  caption_keys: tuple[str, str] = ("caption1", "caption2"),
                  batch_size: int = 8, **kwargs):
         super().__init__(batch_size=batch_size, **kwargs)
@@ -73,8 +80,8 @@ class ImgdiffDifferenceAreaGeneratorMapper(Mapper):
                      _SEGMENT_DEFAULTS)
         itm = _merge(name, "image_text_matching_filter_args", image_text_matching_filter_args,
                      _ITM_DEFAULTS)
-        if len(image_keys) != 2 or len(caption_keys) != 2:
-            raise ValueError(f"{name}: image_keys and caption_keys each name two columns")
+        if len(caption_keys) != 2:
+            raise ValueError(f"{name}: caption_keys must name two columns")
         self.clip_model, self.blip_model, self.sam_model = sim["hf_clip"], itm["hf_blip"], seg["model_path"]
         self.params = DiffParams(
             min_score_1=sim["min_score_1"], max_score_1=sim["max_score_1"],
@@ -83,7 +90,7 @@ class ImgdiffDifferenceAreaGeneratorMapper(Mapper):
             itm_min_score=itm["min_score"], itm_max_score=itm["max_score"],
             nms_iou_threshold=float(nms_iou_threshold), attribute_changes=bool(attribute_changes),
             model_batch_size=int(model_batch_size), segment_batch_size=int(segment_batch_size))
-        self.image_keys = tuple(image_keys)
+        self.image_keys = check_pair_keys(image_keys)
         self.caption_keys = tuple(caption_keys)
 
     # ------------------------------------------------------------------ models
@@ -115,15 +122,13 @@ class ImgdiffDifferenceAreaGeneratorMapper(Mapper):
         from ..image.io import load_image
         from ..imgdiff.difference_areas import PairInput
 
-        values = []
-        for key in self.image_keys + self.caption_keys:
+        p1, p2 = pair_paths(sample, self.image_keys, self.image_key)
+        captions = []
+        for key in self.caption_keys:
             if key not in sample or sample[key] is None:
                 raise OpError(f"sample has no '{key}' column")
-            values.append(sample[key])
-        p1, p2, c1, c2 = values
-        for key, path in zip(self.image_keys, (p1, p2)):
-            if not isinstance(path, str):
-                raise OpError(f"'{key}' must be one image path, got {type(path).__name__}")
+            captions.append(sample[key])
+        c1, c2 = captions
         for key, cap in zip(self.caption_keys, (c1, c2)):
             if not isinstance(cap, str):
                 raise OpError(f"'{key}' must be a string, got {type(cap).__name__}")
@@ -138,6 +143,7 @@ class ImgdiffDifferenceAreaGeneratorMapper(Mapper):
         for sample, result in zip(samples, finder.run(pairs)):
             meta = dict(sample.get(Fields.meta) or {})
             meta[MetaKeys.bbox] = result.bbox
+            meta[MetaKeys.bbox_tag] = xyxy_to_dj(result.bbox) or [[0.0, 0.0, 0.0, 0.0]]
             meta[IMGDIFF_META] = result.meta()
             sample[Fields.meta] = meta
         return samples

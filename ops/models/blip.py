@@ -113,23 +113,26 @@ class BlipItmModel:
         return f"<BlipItmModel {self.name!r} on {self.device}>"
 
 
-def _load(name: str, where: str, device: str) -> BlipItmModel:
+def _load(name: str, where: str, device: str, trust_remote_code: bool = False) -> BlipItmModel:
     import torch
     from transformers import BlipForImageTextRetrieval, BlipProcessor
     local = os.path.isdir(where)
     model = BlipForImageTextRetrieval.from_pretrained(where, local_files_only=local,
+                                                      trust_remote_code=trust_remote_code,
                                                       dtype=torch.float32)
     processor = BlipProcessor.from_pretrained(where, local_files_only=local)
     return BlipItmModel(name, device, model.eval().to(device), processor)
 
 
-def load_blip_itm(name: str = DEFAULT_BLIP, device: str = "cpu") -> BlipItmModel:
+def load_blip_itm(name: str = DEFAULT_BLIP, device: str = "cpu",
+                  trust_remote_code: bool = False) -> BlipItmModel:
     """The process-wide BLIP ITM model for ``name`` on ``device`` (loaded on first use)."""
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"BLIP model name must be a non-empty string, got {name!r}")
     name, device = name.strip(), normalise_device(device)
     where = resolve_hf(name)
-    return shared_model("blip_itm", where, device, lambda: _load(name, where, device))
+    return shared_model("blip_itm", where, device,
+                        lambda: _load(name, where, device, trust_remote_code))
 
 
 # ---------------------------------------------------------------------- captioning
@@ -199,20 +202,25 @@ class CaptionModel:
         return f"<CaptionModel {self.name!r} on {self.device}>"
 
 
-def _load_captioner(name: str, where: str, device: str) -> CaptionModel:
+def _load_captioner(name: str, where: str, device: str,
+                    trust_remote_code: bool = False) -> CaptionModel:
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
     local = os.path.isdir(where)
-    model = AutoModelForImageTextToText.from_pretrained(where, local_files_only=local,
-                                                        dtype=torch.float32)
-    processor = AutoProcessor.from_pretrained(where, local_files_only=local)
+    model = AutoModelForImageTextToText.from_pretrained(
+        where, local_files_only=local, dtype=torch.float32, trust_remote_code=trust_remote_code)
+    processor = AutoProcessor.from_pretrained(where, local_files_only=local,
+                                              trust_remote_code=trust_remote_code)
     return CaptionModel(name, device, model.eval().to(device), processor)
 
 
-def load_blip_captioner(name: str = DEFAULT_CAPTIONER, device: str = "cpu") -> CaptionModel:
-    """The process-wide captioning model for ``name`` on ``device`` (loaded on first use)."""
+def load_blip_captioner(name: str = DEFAULT_CAPTIONER, device: str = "cpu",
+                        trust_remote_code: bool = False) -> CaptionModel:
+    """The process-wide captioning model for ``name`` on ``device`` (loaded on first use).
+    ``trust_remote_code`` goes to Hugging Face's ``from_pretrained``."""
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"captioning model name must be a non-empty string, got {name!r}")
     name, device = name.strip(), normalise_device(device)
     where = resolve_hf(name)
-    return shared_model("captioner", where, device, lambda: _load_captioner(name, where, device))
+    return shared_model("captioner", where, device,
+                        lambda: _load_captioner(name, where, device, trust_remote_code))

@@ -208,12 +208,15 @@ def _hf_text_encoder(model, where: str, device: str) -> Callable:
     return encode_text
 
 
-def _load_hf(name: str, where: str, device: str, with_text: bool = False) -> ClipModel:
+def _load_hf(name: str, where: str, device: str, with_text: bool = False,
+             trust_remote_code: bool = False) -> ClipModel:
     import torch
     from transformers import AutoImageProcessor, CLIPModel
     local = os.path.isdir(where)
-    model = CLIPModel.from_pretrained(where, local_files_only=local, dtype=torch.float32)
-    processor = AutoImageProcessor.from_pretrained(where, local_files_only=local)
+    model = CLIPModel.from_pretrained(where, local_files_only=local, dtype=torch.float32,
+                                      trust_remote_code=trust_remote_code)
+    processor = AutoImageProcessor.from_pretrained(where, local_files_only=local,
+                                                   trust_remote_code=trust_remote_code)
     vision = model.vision_model.eval().to(device)
     projection = model.visual_projection.eval().to(device)
     dim = int(model.config.projection_dim)
@@ -280,10 +283,12 @@ def _load_open_clip(name: str, kwargs: dict, device: str, with_text: bool = Fals
 _TEXT_LOCK = threading.Lock()
 
 
-def load_clip(name: str = DEFAULT_CLIP, device: str = "cpu", with_text: bool = False) -> ClipModel:
+def load_clip(name: str = DEFAULT_CLIP, device: str = "cpu", with_text: bool = False,
+              trust_remote_code: bool = False) -> ClipModel:
     """The process-wide ClipModel for ``name`` on ``device`` (loaded on first use).  With
     ``with_text`` it also has its text tower (``embed_texts``); a copy loaded earlier without
-    one gets it attached, so image and text ops share one vision tower."""
+    one gets it attached, so image and text ops share one vision tower.
+    ``trust_remote_code`` goes to Hugging Face's ``from_pretrained`` (HF models)."""
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"CLIP model name must be a non-empty string, got {name!r}")
     name, device = name.strip(), normalise_device(device)
@@ -305,7 +310,8 @@ def load_clip(name: str = DEFAULT_CLIP, device: str = "cpu", with_text: bool = F
     else:
         where = resolve_hf(name)
         model = shared_model("clip", where, device,
-                             lambda: _load_hf(name, where, device, with_text))
+                             lambda: _load_hf(name, where, device, with_text,
+                                              trust_remote_code))
 
         def text_tower():
             return _hf_text_only(where, device)

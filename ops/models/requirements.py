@@ -38,7 +38,7 @@ from .assets import FETCH_SCRIPT, ModelNotFoundError, assets_dir, is_explicit_pa
 logger = logging.getLogger("imgjuicer")
 
 KINDS = ("hf", "clip", "ultralytics")
-PROBE_TIMEOUT_S = float(os.environ.get("IMGJUICER_NETWORK_PROBE_TIMEOUT", "1.5"))
+PROBE_TIMEOUT_S = float(os.environ.get("IMGJUICER_NETWORK_PROBE_TIMEOUT", "1"))
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,8 @@ def probe_network(urls: Iterable[str], timeout: float = PROBE_TIMEOUT_S) -> Opti
         t.join(max(0.0, deadline - time.monotonic()))
     for u in urls:
         if u not in results:
-            return f"{u} did not answer within {timeout:g}s"
+            return (f"{u} did not answer within {timeout:g}s (a slow link: raise "
+                    "IMGJUICER_NETWORK_PROBE_TIMEOUT)")
         if results[u] is not None:
             return results[u]
     return None

@@ -1,4 +1,5 @@
 """The console scripts, one module each: ``dj-process`` (process.py: run a recipe),
+``dj-analyze`` (analyze.py: stats, tables and plots of a recipe without dropping anything),
 ``dj-compare`` (compare.py: comparison figures of a codec study) and ``dj-score``
 (score.py: rank copies of a picture).  pyproject's entry points name the functions here;
 ``python -m pipelines.cli`` runs dj-process."""
@@ -9,7 +10,13 @@ from typing import Optional
 
 from .process import main, process_main, run_recipe, setup_logging
 
-__all__ = ["compare_main", "main", "process_main", "run_recipe", "score_main", "setup_logging"]
+__all__ = ["analyze_main", "compare_main", "main", "process_main", "run_recipe", "score_main", "setup_logging"]
+
+
+def analyze_main(argv: Optional[list[str]] = None) -> int:
+    """dj-analyze --config recipe.yaml: see pipelines/analyze.py."""
+    from .analyze import main as analyze
+    return analyze(argv)
 
 
 def compare_main(argv: Optional[list[str]] = None) -> int:
@@ -28,7 +35,8 @@ def score_main(argv: Optional[list[str]] = None) -> int:
 
     missing = missing_modules("scorer")
     if missing:
-        print(f"dj-score: {missing_extra_message('dj-score', 'scorer', missing)}", file=sys.stderr)
+        print(f"dj-score: {missing_extra_message('the generation-loss scorer', 'scorer', missing)}",
+              file=sys.stderr)
         return 2
     from .score import main as score
     return score(sys.argv[1:] if argv is None else argv)

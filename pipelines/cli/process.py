@@ -25,16 +25,22 @@ def setup_logging(work_dir: Optional[str] = None, level: int = logging.INFO) -> 
     logger.propagate = False
 
 
-def run_recipe(recipe) -> dict:
-    """Build the ops, make sure every model they need is on this machine (downloading the
-    missing ones when online), then run the recipe on its executor -- holding its work_dir
-    for the whole run (see pipelines.lock)."""
+def run_recipe(recipe, ops=None) -> dict:
+    """Build the ops (unless given, already built from ``recipe``), make sure every model they
+    need is on this machine (downloading the missing ones when online), then run the recipe
+    on its executor -- holding its work_dir for the whole run (see pipelines.lock)."""
     from ops.models.requirements import ensure_models
-    from pipelines.config import build_ops
+    from pipelines.compat import CompatError, validate_dataset, warn_ignored
+    from pipelines.config import RecipeError, build_ops
     from pipelines.lock import work_dir_lock
 
+    warn_ignored(recipe.compat)
+    try:
+        validate_dataset(recipe)
+    except CompatError as exc:
+        raise RecipeError(str(exc)) from None
     with work_dir_lock(recipe.work_dir):
-        ops = build_ops(recipe)
+        ops = build_ops(recipe) if ops is None else ops
         ensure_models(ops)
         if recipe.executor_type == "ray":
             from pipelines.executor.ray import RayExecutor
@@ -43,6 +49,11 @@ def run_recipe(recipe) -> dict:
             from pipelines.executor.local import LocalExecutor
             executor = LocalExecutor(recipe, ops)
         return executor.run()
+
+
+def log_level(recipe) -> int:
+    """DEBUG when the recipe says ``debug: true`` (Data-Juicer's key), else INFO."""
+    return logging.DEBUG if recipe.compat is not None and recipe.compat.debug else logging.INFO
 
 
 def list_ops(names: list[str]) -> int:
@@ -64,7 +75,8 @@ def process_main(argv: Optional[list[str]] = None) -> int:
     from pipelines.lock import WorkDirBusy, WorkDirUnusable, acquire, release
     from pipelines.report import format_summary
 
-    argv = list(sys.argv[1:] if argv is None else argv)
+    from pipelines.compat import flag_args
+    argv = flag_args(list(sys.argv[1:] if argv is None else argv))
     if argv and argv[0] == "--list-ops":
         return list_ops(argv[1:])
     if any(a in ("-h", "--help") for a in argv):
@@ -77,6 +89,10 @@ def process_main(argv: Optional[list[str]] = None) -> int:
         recipe = parse_recipe(argv)
     except RecipeError as exc:
         print(f"dj-process: recipe error: {exc}", file=sys.stderr)
+        return 2
+    if recipe.compat is not None and recipe.compat.auto:
+        print("dj-process: recipe error: auto: true analyzes a dataset with every stats "
+              "filter; it is dj-analyze's setting (as in Data-Juicer)", file=sys.stderr)
         return 2
     try:  # before the log file opens: a refused run must not write into another's work_dir
         acquire(recipe.work_dir)
@@ -93,7 +109,7 @@ def _process(recipe, format_summary) -> int:
     from pipelines.config import RecipeError
     from pipelines.dataset import DatasetError
 
-    setup_logging(recipe.work_dir)
+    setup_logging(recipe.work_dir, log_level(recipe))
     from ops.models.requirements import ModelsMissingError
     try:
         summary = run_recipe(recipe)

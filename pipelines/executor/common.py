@@ -10,10 +10,10 @@ TRACE_WINDOW = 64  # rows compared before/after for the tracer
 
 
 def bind_ops(recipe, ops: list[OP]) -> RunContext:
-    """The run's context, given to every op (work_dir, dataset folder, the recipe)."""
+    """The run's context, given to every op (work_dir, dataset folder, recipe file)."""
     context = RunContext(work_dir=recipe.work_dir,
                          dataset_dir=os.path.dirname(recipe.dataset_path),
-                         recipe=recipe.as_dict())
+                         config_path=recipe.config_path)
     for op in ops:
         op.bind(context)
     return context

@@ -11,6 +11,7 @@ import numpy as np
 from ops.base import OP, Deduplicator
 from ops.fields import BOOKKEEPING, Fields, Status
 from pipelines.checkpoint import Checkpoint, fingerprints
+from pipelines.compat import dataset_options, export_options
 from pipelines.dataset import export_batches, load_dataset, public_rows
 from pipelines.executor.common import (TRACE_WINDOW, bind_ops, mark_group_decision, op_kind,
                                        set_counts)
@@ -173,7 +174,8 @@ class LocalExecutor:
             logger.info("resuming after op %d (%s) from %s", state["op_index"],
                         recipe.process[state["op_index"]][0], ckpt.dir)
         else:
-            ds = load_dataset(recipe.dataset_path, recipe.image_columns, recipe.image_roots)
+            ds = load_dataset(recipe.dataset_path, recipe.image_columns, recipe.image_roots,
+                              **dataset_options(recipe))
             rows_in = len(ds)
         logger.info("dataset %s: %d rows; %d ops", recipe.dataset_path, rows_in, len(self.ops))
         datasets.disable_caching()
@@ -183,7 +185,7 @@ class LocalExecutor:
             report.add(counts)
             ckpt.save(index, ds.save_to_disk,
                       {"rows_in": rows_in, "counts": [asdict(c) for c in report.ops]})
-        n = export_batches(self._iter_batches(ds), recipe.export_path)
+        n = export_batches(self._iter_batches(ds), recipe.export_path, **export_options(recipe))
         logger.info("exported %d rows to %s", n, recipe.export_path)
         return report.finish(rows_in, len(ds), recipe.export_path,
                              {"executor": "local", "project_name": recipe.project_name})

@@ -22,6 +22,7 @@ from dataclasses import asdict
 from ops.base import OP
 from ops.fields import Fields, Status
 from pipelines.checkpoint import Checkpoint, fingerprints
+from pipelines.compat import dataset_options, export_options
 from pipelines.dataset import export_batches, prepare_table, public_rows, read_rows
 from pipelines.executor import ray_stage as st
 from pipelines.executor.common import TRACE_WINDOW, bind_ops, op_kind, set_counts
@@ -104,9 +105,14 @@ class RayExecutor:
             index = group[-1] + 1
         export_path = self._export_target(rows)
         if export_path != recipe.export_path or is_folder_export(export_path):
+            if export_options(recipe):
+                logger.warning("export_shard_size / keep_stats_in_res_ds / keep_hashes_in_res_ds "
+                               "apply to single-file exports; the parts in %s keep every column",
+                               export_path)
             n = export_sharded(files, export_path, max(1, int(info.total.get("CPU", 1))))
         else:
-            n = export_batches(st.iter_batches(files, "kept", bookkeeping=False), export_path)
+            n = export_batches(st.iter_batches(files, "kept", bookkeeping=False), export_path,
+                               **export_options(recipe))
         logger.info("exported %d rows to %s", n, export_path)
         summary = report.finish(rows_in, n, export_path,
                                 {"executor": "ray", "project_name": recipe.project_name})
@@ -131,8 +137,10 @@ class RayExecutor:
             with open(done, "w", encoding="utf-8") as fh:
                 fh.write(str(rows))
             return st.stage_files(folder), rows
-        table = prepare_table(read_rows(self.recipe.dataset_path), self.recipe.dataset_path,
-                              self.recipe.image_columns, self.recipe.image_roots)
+        table = prepare_table(read_rows(self.recipe.dataset_path,
+                                        **dataset_options(self.recipe)),
+                              self.recipe.dataset_path, self.recipe.image_columns,
+                              self.recipe.image_roots)
         min_rows = max([op.batch_size for op in self.ops] or [1])
         files = st.write_input(table, folder, info.total.get("CPU", 1), min_rows)
         with open(done, "w", encoding="utf-8") as fh:

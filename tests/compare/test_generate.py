@@ -12,7 +12,7 @@ from ops.base import RunContext
 from ops.compare import figures as fig
 from pipelines.cli.compare import main
 from ops.compare.generate import Options, generate_figures
-from ops.compare.study import load_study, parse_comparison
+from ops.compare.study import load_study
 
 GROUP_FILES = {"distortion_map_anisotropic.webp", "original_annotated.webp"}
 
@@ -39,11 +39,10 @@ def drawn(format_study, tmp_path_factory):
     qpath, _, paths = format_study
     study = load_study(str(qpath))
     inside, outside = _targets(qpath)
-    study.config = parse_comparison({"targets": [
-        {"metric": "psnr", "values": [inside, outside]},
-        {"metric": "bits_per_pixel", "values": [1.5]}]})
+    targets = [{"metric": "psnr", "values": [inside, outside]},
+               {"metric": "bits_per_pixel", "values": [1.5]}]
     out = tmp_path_factory.mktemp("drawn")
-    manifest = generate_figures(study, str(out), Options(crop_size=32, zoom=2,
+    manifest = generate_figures(study, str(out), Options(targets=targets, crop_size=32, zoom=2,
                                                           source_image=str(paths[0])))
     return out / "comparison", manifest, inside, outside
 
@@ -128,15 +127,17 @@ def test_report_links_resolve(drawn):
 def test_crop_study_levels_and_shared_fragment(crop_study, tmp_path):
     qpath, _ = crop_study
     study = load_study(str(qpath))
-    study.config = parse_comparison({"targets": [{"metric": "bits_per_pixel", "values": [2.0]}]})
-    generate_figures(study, str(tmp_path / "a"), Options(crop_size=24, zoom=2, report=False))
+    bpp = [{"metric": "bits_per_pixel", "values": [2.0]}]
+    generate_figures(study, str(tmp_path / "a"), Options(targets=bpp, crop_size=24, zoom=2,
+                                                         report=False))
     comp = tmp_path / "a" / "comparison"
     assert sorted(p.name for p in comp.iterdir() if p.is_dir()) == ["c112", "c64"]
     for lv in ("c112", "c64"):
         assert {p.name for p in (comp / lv / "bits_per_pixel").iterdir()} == _names([2.0])
     # tiles = crop sizes: one figure set, every tile showing the same source pixels
     m = generate_figures(study, str(tmp_path / "b"),
-                         Options(crop_size=24, zoom=1, tile_parameter="crop", report=False))
+                         Options(targets=bpp, crop_size=24, zoom=1, tile_parameter="crop",
+                                 report=False))
     (g,) = m["groups"]
     assert g["level"] == "" and g["window_from"] == "stored analysis fragment"
     x, y, w, h = g["window"]          # source coordinates, centred on fragment [90, 40, 32, 32]
@@ -148,8 +149,8 @@ def test_crop_study_levels_and_shared_fragment(crop_study, tmp_path):
 def test_resolution_levels(resolution_study, tmp_path):
     qpath, _ = resolution_study
     study = load_study(str(qpath))
-    study.config = parse_comparison({"targets": [{"metric": "psnr", "values": [30]}]})
-    generate_figures(study, str(tmp_path), Options(crop_size=24, report=False))
+    generate_figures(study, str(tmp_path), Options(targets=[{"metric": "psnr", "values": [30]}],
+                                                   crop_size=24, report=False))
     comp = tmp_path / "comparison"
     assert sorted(p.name for p in comp.iterdir() if p.is_dir()) == ["r100pct", "r50pct"]
     assert (comp / "r50pct" / "psnr" / "original_annotated.webp").is_file()
@@ -159,9 +160,9 @@ def test_aggregator_op_draws_from_rows(format_study, tmp_path):
     from ops.aggregator.comparison_figure_aggregator import ComparisonFigureAggregator
     qpath, rows, paths = format_study
     inside, _ = _targets(qpath)
-    op = ComparisonFigureAggregator(crop_size=24, zoom=1, report=False).bind(RunContext(
-        work_dir=str(tmp_path), recipe={"comparison": {
-            "targets": [{"metric": "psnr", "values": [inside]}], "exclude_images": ["busy.png"]}}))
+    op = ComparisonFigureAggregator(
+        crop_size=24, zoom=1, report=False, targets=[{"metric": "psnr", "values": [inside]}],
+        exclude_images=["busy.png"]).bind(RunContext(work_dir=str(tmp_path)))
     op.ensure_setup()
     op.aggregate_batched(rows)
     out = op.finalize()

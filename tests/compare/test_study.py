@@ -3,28 +3,27 @@ import json
 
 import pytest
 
-from ops.compare.study import (StudyError, level_of, load_study, parse_comparison,
+from ops.compare.options import FigureOptions, parse_targets
+from ops.compare.study import (StudyError, level_of, load_study,
                                resolution_name, study_tiles)
 
 
 def test_defaults_when_no_targets():
-    cfg = parse_comparison(None)
-    assert [(g.metric, g.values) for g in cfg.targets] == [
+    cfg = FigureOptions()
+    assert [(g.metric, g.values) for g in cfg.target_groups] == [
         ("ssimulacra2", [60, 70, 80]), ("bits_per_pixel", [0.5, 1.0, 1.5])]
     assert cfg.tile_parameter == "format" and cfg.exclude_images == []
 
 
-@pytest.mark.parametrize("section,words", [
-    ({"target": []}, "unknown key"),
-    ({"targets": [{"metric": "vmaf", "values": [90]}]}, "unknown 'vmaf'"),
-    ({"targets": [{"metric": "psnr", "values": ["high"]}]}, "list of numbers"),
-    ({"targets": [{"metric": "psnr"}]}, "{metric, values}"),
-    ({"targets": [{"metric": "psnr", "values": [30]}, {"metric": "psnr", "values": [40]}]},
-     "listed twice"),
+@pytest.mark.parametrize("targets,words", [
+    ([{"metric": "vmaf", "values": [90]}], "unknown 'vmaf'"),
+    ([{"metric": "psnr", "values": ["high"]}], "list of numbers"),
+    ([{"metric": "psnr"}], "{metric, values}"),
+    ([{"metric": "psnr", "values": [30]}, {"metric": "psnr", "values": [40]}], "listed twice"),
 ])
-def test_bad_sections_say_what_is_wrong(section, words):
+def test_bad_targets_say_what_is_wrong(targets, words):
     with pytest.raises(StudyError) as exc:
-        parse_comparison(section)
+        parse_targets(targets)
     assert words in str(exc.value)
 
 

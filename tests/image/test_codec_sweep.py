@@ -210,7 +210,7 @@ def test_quality_json(tmp_path, images):
     agg = OPERATORS.get("quality_report_aggregator")().bind(RunContext(work_dir=str(tmp_path)))
     summary = agg.run_aggregate([batch_of(rows)])
     doc = json.loads(Path(summary["quality_json"]).read_text())    # strict JSON: no Infinity
-    assert doc["schema"] == "imgjuicer.quality/1" and doc["study_id"] == "t"
+    assert doc["schema"] == "imgjuicer.quality/2" and doc["study_id"] == "t"
     assert doc["summary"] == {"images": 2, "variants": 2 * N_SETTINGS}
     assert doc["formats"] == ["avif", "jpeg", "jxl", "webp"]
     assert {"pillow", "libjxl", "libavif", "metrics", "python"} <= set(doc["tools"])

@@ -3,6 +3,7 @@ working tokenizers: a CLIP with a character-level BPE vocabulary, a BLIP caption
 WordPiece vocabulary, and a YOLO11 detector from ultralytics' model yaml."""
 import copy
 import json
+import math
 import string
 from pathlib import Path
 
@@ -29,7 +30,10 @@ def build_clip(root: Path) -> str:
         vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                            num_attention_heads=2, image_size=32, patch_size=8),
         projection_dim=8)
-    CLIPModel(cfg).save_pretrained(out)
+    model = CLIPModel(cfg)
+    with torch.no_grad():   # a trained CLIP's logit scale: logits_per_text / 100 = cosine
+        model.logit_scale.fill_(math.log(100.0))
+    model.save_pretrained(out)
     CLIPImageProcessor(size={"shortest_edge": 32},
                        crop_size={"height": 32, "width": 32}).save_pretrained(out)
     CLIPTokenizer(str(out / "vocab.json"), str(out / "merges.txt"),

@@ -105,10 +105,11 @@ def test_unreadable_shard_stops_the_run_naming_it(tmp_path, ray_local, capsys):
     data = _shards(tmp_path)
     with open(data / "s1.jsonl", "a") as fh:
         fh.write('{"images": ["../img/0.png"], "k": 99}\n{not json\n')
+    # a dataset that cannot be read is refused before any op runs: exit 2, like a bad recipe
     assert process_main(["--config", str(_recipe(tmp_path, str(data), str(tmp_path / "o") + "/",
-                                                  "ray"))]) == 1
+                                                  "ray"))]) == 2
     err = capsys.readouterr().err
-    assert "s1.jsonl:7: invalid JSON line" in err
+    assert "dataset error:" in err and "s1.jsonl:7: invalid JSON line" in err
     assert not (tmp_path / "o" / "manifest.json").exists()   # no partial result passed off
 
 

@@ -1,6 +1,7 @@
 """Wall time of the full comparison-figure set of a study (default: recipes/format-comparison.yaml
 on the demo images), with the peer measured in the same run: the same figures without the
-refinement re-encodes (refine=0, plain interpolation as the reference tool does).
+refinement re-encodes and with the reference tool's interpolation (refine=0,
+interpolation linear: a straight line between the two bracketing measurements).
 
     .venv/bin/python tools/bench/bench_compare.py [--study recipes/format-comparison.yaml]
         [--quality-json PATH] [--repeat 1]
@@ -49,29 +50,28 @@ def main() -> int:
                     "one the study recipe writes (the recipe's comparison section still applies)")
     ap.add_argument("--repeat", type=int, default=1)
     args = ap.parse_args()
-    from ops.compare.generate import Options
-    from ops.compare.study import Study, check_quality, load_study, parse_comparison, \
-        read_json, recipe_info
+    from pipelines.cli.compare import figure_op
+    from ops.compare.study import Study, check_quality, load_study, read_json, recipe_info
     os.chdir(REPO)
     if args.quality_json:
         info = recipe_info(args.study)
         doc = check_quality(read_json(args.quality_json), args.quality_json)
         study = Study(doc.get("study_id") or info["project_name"], doc,
-                      os.path.abspath(args.quality_json), parse_comparison(info["comparison"]),
-                      info["work_dir"], args.study, info["dataset_dir"])
+                      os.path.abspath(args.quality_json), info["work_dir"], args.study,
+                      info["dataset_dir"], info["recipe"])
     else:
         study = load_study(args.study)
     n_var = sum(len(i["variants"]) for i in study.images)
     print(f"study {study.study_id}: {len(study.images)} images, {n_var} variants; targets "
-          f"{[(g.metric, g.values) for g in study.config.targets]}")
+          f"{[(g.metric, g.values) for g in figure_op(study, {}).options.target_groups]}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load "
           f"{os.getloadavg()[0]:.1f} (shared: compare cpu with wall); python "
           f"{platform.python_version()}")
     for k in range(args.repeat):
-        dt, m = run(study, Options())
+        dt, m = run(study, figure_op(study, {}).options)
         print(summary("imgjuicer dj-compare (refine=2)", dt, m))
-        dt0, m0 = run(study, Options(refine=0))
-        print(summary("peer: plain interpolation (refine=0)", dt0, m0))
+        dt0, m0 = run(study, figure_op(study, {"refine": 0, "interpolation": "linear"}).options)
+        print(summary("peer: reference tool's way (linear, refine=0)", dt0, m0))
     return 0
 
 

@@ -86,11 +86,13 @@ def metric_versions(metrics: Iterable[str]) -> dict:
 
 def measure(reference, distorted, encoded_bytes: Optional[bytes | int] = None,
             metrics: Iterable[str] = DEFAULT_METRICS, distmap: bool = False,
-            threads: int = 1) -> dict:
+            threads: int = 1, linear: Optional[tuple] = None) -> dict:
     """Compute ``metrics`` for one pair.  Returns ``{key: value}`` (see ``METRICS`` for the
     keys each metric writes), ``bytes`` and ``bpp`` when ``encoded_bytes`` (the bytes or their
     count) is given, ``seconds: {metric: wall time}``, and ``butteraugli_distmap`` (float32
-    HxW) when ``distmap`` is set.  PSNR is +inf for identical images."""
+    HxW) when ``distmap`` is set.  PSNR is +inf for identical images.  ``linear``: float32
+    HxWx3 linear-sRGB (reference, distorted) of colour-managed images (ops/image/colour.py
+    ``linear_srgb``); SSIMULACRA2 is then computed on them, without 8-bit rounding."""
     from ._inputs import check_pair
     metrics = check_metrics(metrics)
     ref, dis = check_pair(reference, distorted, "measure")
@@ -113,6 +115,13 @@ def measure(reference, distorted, encoded_bytes: Optional[bytes | int] = None,
             out["butteraugli_max"], out["butteraugli_p3"] = r.max_norm, r.pnorm
             if distmap:
                 out["butteraugli_distmap"] = r.distmap
+        elif m == "ssimulacra2" and linear is not None:
+            import numpy as np
+            mod = _module("ssimulacra2")
+            stack = np.stack([np.ascontiguousarray(a.transpose(2, 0, 1), np.float32)
+                              for a in linear])
+            out[m] = 100.0 if np.array_equal(stack[0], stack[1]) else \
+                float(mod.score_linear(stack))
         elif m == "ssimulacra2":
             out[m] = float(_module("ssimulacra2").ssimulacra2(ref, dis))
         seconds[m] = time.perf_counter() - t0

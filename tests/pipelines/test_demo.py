@@ -1,21 +1,11 @@
-"""tools/run_demo.py says what it is doing while a recipe runs (it used to be silent for the
-minutes the demo takes)."""
-import importlib.util
-
-from tests.conftest import REPO
+"""The demo runner (make demo, tools/run_demo.py, pipelines.cli.demo) says what it is doing
+while a recipe runs (it used to be silent for the minutes the demo takes)."""
+from pipelines.cli import demo
 
 BASIC = "tests/recipes/basic.yaml"
 
 
-def _run_demo():
-    spec = importlib.util.spec_from_file_location("run_demo", REPO / "tools" / "run_demo.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_each_recipe_shows_its_progress(small_images, tmp_path, capsys):
-    demo = _run_demo()
     label, msg = demo.run("basic", BASIC, [
         "--dataset_path", str(small_images / "data.jsonl"), "--work_dir", str(tmp_path),
         "--process", '[{"image_metadata_mapper": {}}, {"image_shape_filter": {}}]'],

@@ -1,7 +1,7 @@
 """Run the generation-loss recipe on the local and the Ray executor and print how far their
 scores differ (docs/run-promises.md: floats agree within a tolerance, not bit for bit).
 
-    python tools/compare_executor_scores.py FOLDER_OF_COPIES OUT_DIR [--key value ...]
+    python tools/bench/compare_executor_scores.py FOLDER_OF_COPIES OUT_DIR [--key value ...]
 
 Extra arguments are recipe overrides for both runs (e.g. ``--process '[...]'``).
 """

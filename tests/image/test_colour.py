@@ -1,0 +1,163 @@
+"""Colour management: Display P3 and Adobe RGB photos made here (profiles built from their
+published primaries with littleCMS), decoded to sRGB, and SSIMULACRA2 on ICC-tagged pairs
+against a reference computed independently of the ICC path.
+
+The reference C++ tool (libjxl's ``ssimulacra2``) is not packaged in Debian 12 (libjxl-tools
+0.7 ships cjxl / djxl only).  What it does with a tagged image is: convert to linear sRGB in
+float, then score.  The reference here does the same with its own arithmetic: the profile's
+defining primaries and transfer curve -> RGB-to-XYZ matrices (numpy, float64) -> linear sRGB,
+then the SSIMULACRA2 core that tests/image/test_ssimulacra2.py checks against the C++ tool's
+own scores.  The code under test reads the embedded ICC bytes with littleCMS instead.
+"""
+import io
+import logging
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ops.image.codecs import encode
+from ops.image.colour import describe, linear_srgb
+from ops.image.io import load_image
+from ops.image.metrics import measure
+from ops.image.metrics.ssimulacra2 import score_linear, ssimulacra2
+
+D65 = (0.3127, 0.3290)
+SPACES = {  # name: (primaries r, g, b as xy, transfer)
+    "display-p3": (((0.680, 0.320), (0.265, 0.690), (0.150, 0.060)), "srgb"),
+    "adobe-rgb": (((0.640, 0.330), (0.210, 0.710), (0.150, 0.060)), 563 / 256),
+}
+SRGB_PRIMARIES = ((0.64, 0.33), (0.30, 0.60), (0.15, 0.06))
+
+
+def _srgb_eotf(v):
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+def _srgb_oetf(v):
+    v = np.clip(v, 0, 1)
+    return np.where(v <= 0.0031308, 12.92 * v, 1.055 * v ** (1 / 2.4) - 0.055)
+
+
+def rgb_to_xyz(primaries, white=D65) -> np.ndarray:
+    """The RGB -> XYZ matrix of a set of primaries and white point (the textbook derivation)."""
+    xyz = np.array([[x / y, 1.0, (1 - x - y) / y] for x, y in primaries]).T
+    w = np.array([white[0] / white[1], 1.0, (1 - white[0] - white[1]) / white[1]])
+    return xyz * np.linalg.solve(xyz, w)
+
+
+def to_linear_srgb(numbers: np.ndarray, space: str) -> np.ndarray:
+    """Independent reference: the space's numbers -> float linear sRGB (no clipping)."""
+    prim, trc = SPACES[space]
+    v = numbers.astype(np.float64) / 255.0
+    lin = _srgb_eotf(v) if trc == "srgb" else v ** trc
+    m = np.linalg.inv(rgb_to_xyz(SRGB_PRIMARIES)) @ rgb_to_xyz(prim)
+    return (lin @ m.T).astype(np.float32)
+
+
+def from_srgb(rgb: np.ndarray, space: str) -> np.ndarray:
+    """sRGB photo -> the space's 8-bit numbers (same colours; what a wide-gamut file holds)."""
+    prim, trc = SPACES[space]
+    m = np.linalg.inv(rgb_to_xyz(prim)) @ rgb_to_xyz(SRGB_PRIMARIES)
+    lin = np.clip(_srgb_eotf(rgb / 255.0) @ m.T, 0, 1)
+    enc = _srgb_oetf(lin) if trc == "srgb" else lin ** (1 / trc)
+    return np.clip(np.round(enc * 255), 0, 255).astype(np.uint8)
+
+
+def icc(space: str) -> bytes:
+    import imagecodecs
+    prim, trc = SPACES[space]
+    kw = {"gamma": trc} if trc != "srgb" else {
+        "transferfunction": _srgb_eotf(np.linspace(0, 1, 4096)).astype(np.float32)}
+    return imagecodecs.cms_profile("rgb", whitepoint=[*D65, 1.0],
+                                   primaries=[c for p in prim for c in (*p, 1.0)], **kw)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    from tests.compare.conftest import synthetic_photo
+    root = tmp_path_factory.mktemp("icc")
+    srgb = synthetic_photo(160, 128, 7, 0.8)
+    out = {}
+    for space in SPACES:
+        numbers = from_srgb(srgb, space)
+        numbers[8:30, 8:50] = (250, 30, 25)          # a red outside sRGB in both spaces
+        path = root / f"{space}.png"
+        Image.fromarray(numbers).save(path, icc_profile=icc(space))
+        out[space] = (path, numbers, srgb)
+    return out
+
+
+@pytest.mark.parametrize("space", SPACES)
+def test_decode_converts_to_srgb(photos, space):
+    path, numbers, srgb = photos[space]
+    raw = load_image(str(path))
+    assert np.array_equal(np.asarray(raw), numbers) and raw.info.get("icc_profile")
+    info = describe(raw.info["icc_profile"])
+    assert not info["is_srgb"] and info["colour_space"] == "RGB"
+    conv = np.asarray(load_image(str(path), to_srgb=True)).astype(int)
+    # in-gamut pixels come back to the sRGB photo they were made from (8-bit rounding twice)
+    assert np.percentile(np.abs(conv[40:] - srgb[40:].astype(int)), 99) <= 2
+    assert np.abs(np.asarray(raw)[40:].astype(int) - srgb[40:].astype(int)).mean() > 3
+
+
+@pytest.mark.parametrize("space", SPACES)
+@pytest.mark.parametrize("fmt,quality", [("jpeg", 70), ("webp", 70), ("avif", 50)])
+def test_ssimulacra2_on_tagged_pairs_matches_the_reference_within_002(photos, space, fmt,
+                                                                        quality):
+    path, numbers, _ = photos[space]
+    profile = icc(space)
+    enc = encode(numbers, fmt, icc_profile=profile, quality=quality)
+    assert enc.icc_profile == profile                       # the encoder kept the profile
+    with Image.open(io.BytesIO(enc.data)) as im:
+        copy_numbers = np.asarray(im.convert("RGB"))
+    reference = score_linear(np.stack([to_linear_srgb(numbers, space).transpose(2, 0, 1),
+                                       to_linear_srgb(copy_numbers, space).transpose(2, 0, 1)]))
+    src = np.asarray(load_image(str(path), to_srgb=True))
+    ours = measure(src, enc.decoded, None, ["ssimulacra2"],
+                   linear=(linear_srgb(numbers, profile),
+                           linear_srgb(enc.raw, enc.icc_profile)))["ssimulacra2"]
+    assert ours == pytest.approx(reference, abs=0.02)
+    # measuring the numbers as if they were sRGB is what the colour management fixes
+    assert abs(ssimulacra2(numbers, copy_numbers) - reference) > 0.2
+
+
+def test_sweep_records_profile_and_warns_when_jxl_drops_it(photos, tmp_path, caplog):
+    from ops.base import RunContext
+    from ops.compare.quality_doc import QualityCollector
+    from ops.fields import Fields
+    from ops.mapper.image_codec_sweep_mapper import ImageCodecSweepMapper
+    path = photos["display-p3"][0]
+    op = ImageCodecSweepMapper(grid={"jpeg": {"quality": 80}, "jxl": {"quality": 80}},
+                               metrics=["ssimulacra2"], use_cache=False).bind(
+        RunContext(work_dir=str(tmp_path)))
+    op.ensure_setup()
+    with caplog.at_level(logging.WARNING, logger="imgjuicer"):
+        rows = op.process_batched([{Fields.id: "0", "images": [str(path)]}])
+    assert "jxl drops the ICC profile" in caplog.text
+    col = QualityCollector()
+    col.add(rows)
+    (img,) = col.document(bootstrap=0)["images"]
+    assert img["icc"]["description"] and not img["icc"]["is_srgb"]
+    kept = {v["format"]: v["icc_kept"] for v in img["variants"]}
+    assert kept == {"jpeg": True, "jxl": False}
+    score = {v["format"]: v["metrics"]["ssimulacra2"] for v in img["variants"]}
+    # same nominal quality; the JPEG XL copy is shown in the wrong colours, and that is measured
+    assert score["jxl"] < score["jpeg"] - 5
+    # the figures re-encode the photo as the sweep did (own numbers, profile embedded)
+    from ops.compare.generate import Options, generate_figures
+    from ops.compare.study import Study
+    op2 = ImageCodecSweepMapper(grid={"jpeg": {"quality": [30, 60, 90]}},
+                                metrics=["ssimulacra2", "butteraugli"], use_cache=False).bind(
+        RunContext(work_dir=str(tmp_path)))
+    op2.ensure_setup()
+    col = QualityCollector()
+    col.add(op2.process_batched([{Fields.id: "0", "images": [str(path)]}]))
+    doc = col.document(bootstrap=0)
+    mid = sorted(v["metrics"]["ssimulacra2"] for v in doc["images"][0]["variants"])[1]
+    m = generate_figures(Study("p3", doc, None, str(tmp_path)), str(tmp_path),
+                         Options(targets=[{"metric": "ssimulacra2", "values": [mid]}],
+                                 crop_size=32, zoom=1, report=False, refine=0))
+    (rec,) = m["groups"][0]["measured"]
+    assert rec["setting"] == 60          # the measured setting reproduces the sweep's value
+    assert rec["metrics"]["ssimulacra2"] == pytest.approx(mid, abs=1e-6)
