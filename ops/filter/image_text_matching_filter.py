@@ -8,9 +8,8 @@ from PIL import Image
 from ops.base import Filter, OpError
 from ops.fields import Fields, StatsKeys
 from ops.image.io import load_image
+from ops.filter._image_text_scores import REDUCE, check_score_settings
 from ops.registry import OPERATORS
-
-REDUCE = {"avg": lambda v: sum(v) / len(v), "max": max, "min": min}
 
 
 _MISSING = object()
@@ -39,15 +38,8 @@ class ImageTextMatchingFilter(Filter):
                  any_or_all: Literal["any", "all"] = "any", trust_remote_code: bool = False,
                  model_batch_size: int = 32, **kwargs):
         super().__init__(**kwargs)
-        if not 0.0 <= min_score <= max_score <= 1.0:
-            raise ValueError(f"need 0 <= min_score <= max_score <= 1, got [{min_score}, "
-                             f"{max_score}]")
-        if reduce_mode not in REDUCE:
-            raise ValueError(f"reduce_mode must be one of {sorted(REDUCE)}, got {reduce_mode!r}")
-        if any_or_all not in ("any", "all"):
-            raise ValueError(f"any_or_all must be 'any' or 'all', got {any_or_all!r}")
-        if model_batch_size < 1:
-            raise ValueError("model_batch_size must be >= 1")
+        check_score_settings(min_score, max_score, 0.0, reduce_mode, any_or_all,
+                             model_batch_size)
         self.hf_blip = hf_blip
         self.min_score, self.max_score = float(min_score), float(max_score)
         self.horizontal_flip, self.vertical_flip = horizontal_flip, vertical_flip
