@@ -55,7 +55,7 @@ def dumps(obj) -> str:
 
 
 def decode_dict(value) -> dict:
-    if value is None or value == "":
+    if value is None or value == "" or value == "{}":
         return {}
     if isinstance(value, dict):
         return value
@@ -66,13 +66,11 @@ def rows_of(batch: dict) -> list[dict]:
     """Columnar batch (storage form) -> list of sample dicts (op form)."""
     cols = list(batch)
     n = len(batch[cols[0]]) if cols else 0
-    rows = []
-    for i in range(n):
-        row = {c: batch[c][i] for c in cols}
-        for c in DICT_COLUMNS:
-            if c in row:
-                row[c] = decode_dict(row[c])
-        rows.append(row)
+    dict_cols = [c for c in DICT_COLUMNS if c in batch]
+    rows = [dict(zip(cols, values)) for values in zip(*(batch[c] for c in cols))] if n else []
+    for row in rows:
+        for c in dict_cols:
+            row[c] = decode_dict(row[c])
     return rows
 
 
@@ -81,17 +79,17 @@ def batch_of(rows: list[dict], columns: Optional[Iterable[str]] = None) -> dict:
     cols: list[str] = list(columns) if columns is not None else []
     seen = set(cols)
     for r in rows:
-        for c in r:
-            if c not in seen:
-                seen.add(c)
-                cols.append(c)
-    out = {c: [] for c in cols}
-    for r in rows:
-        for c in cols:
-            v = r.get(c)
-            if c in DICT_COLUMNS:
-                v = dumps(v or {})
-            out[c].append(v)
+        if len(r) != len(seen) or not seen.issuperset(r):
+            for c in r:
+                if c not in seen:
+                    seen.add(c)
+                    cols.append(c)
+    out = {}
+    for c in cols:
+        values = [r.get(c) for r in rows]
+        if c in DICT_COLUMNS:
+            values = [dumps(v) if v else "{}" for v in values]
+        out[c] = values
     return out
 
 
@@ -228,32 +226,49 @@ def pick_device(accelerator: str) -> str:
     return "cuda:0"
 
 
-class _RowOp(OP):
-    """Shared batch loop: errors are caught per sample, never per batch."""
+def _copy_row(row: dict) -> dict:
+    """A copy of a row that a failed hook call cannot have changed: the row and its
+    stats / meta dicts are copied (values inside them are replaced by ops, not edited)."""
+    out = dict(row)
+    for c in DICT_COLUMNS:
+        v = out.get(c)
+        if isinstance(v, dict):
+            out[c] = dict(v)
+    return out
 
-    def _isolate(self, batch: dict, fn, per_row: bool):
-        """Run ``fn(list_of_rows) -> list`` on the batch's rows.  With ``per_row`` (the op only
-        has a single-sample hook) or when the batched call raises, call it once per row, on
-        rows decoded afresh (the failed call may have changed them in place), so only the
-        failing sample is marked.  Returns ``[(indices, input_rows, outputs | None,
-        error | None)]``."""
-        rows = rows_of(batch)
+
+class _RowOp(OP):
+    """Shared batch loop: errors are caught per sample, never per batch.
+
+    ``run_rows(rows)`` works on op-form rows (dicts, stats / meta decoded) and returns them
+    with ``Fields.status`` / ``Fields.reason`` set; ``run_batched(batch)`` is the same on a
+    storage batch.  A fused pass hands the rows from op to op without re-encoding them."""
+
+    def _isolate(self, rows: list[dict], fn, per_row: bool):
+        """Run ``fn(list_of_rows) -> list`` on ``rows``.  With ``per_row`` (the op only has a
+        single-sample hook) or when the batched call raises, call it once per row, on copies
+        taken before the call (the failed call may have changed the rows in place), so only
+        the failing sample is marked.  Returns ``[(indices, input_rows, outputs | None,
+        error | None)]``; ``self._m_saved`` keeps the copies."""
         self._m_partial = {}
         if not per_row:
+            saved = self._m_saved = [_copy_row(r) for r in rows]
             try:
                 return [(range(len(rows)), rows, list(fn(rows)), None)]
             except Exception as exc:
                 if len(rows) == 1:
                     return self._unless_stopping(
-                        [(range(1), rows_of(batch), None, _error_text(self.name, exc))])
-                rows = rows_of(batch)
+                        [(range(1), saved, None, _error_text(self.name, exc))])
+                rows = saved
         groups = []
+        self._m_saved = []
         for i, r in enumerate(rows):
+            saved = _copy_row(r)
+            self._m_saved.append(saved)
             try:
                 groups.append(([i], [r], list(fn([r])), None))
             except Exception as exc:
-                groups.append(([i], rows_of({c: batch[c][i:i + 1] for c in batch}), None,
-                               _error_text(self.name, exc)))
+                groups.append(([i], [saved], None, _error_text(self.name, exc)))
         return self._unless_stopping(groups)
 
     def _unless_stopping(self, groups):
@@ -274,16 +289,17 @@ class _RowOp(OP):
     def recall(self, sample: dict, default=None):
         return getattr(self, "_m_partial", {}).get(sample.get(Fields.id), default)
 
-    def _map_rows(self, batch: dict, fn, per_row: bool) -> dict:
+    def _map_rows(self, rows: list[dict], fn, per_row: bool) -> list[dict]:
         """Apply a rows -> rows hook; failing samples pass through marked as errors."""
         def ids_clash(inputs, outputs) -> bool:
             return len(outputs) != len(inputs) and \
                 len({o.get(Fields.id) for o in outputs}) != len(outputs)
 
-        groups = self._isolate(batch, fn, per_row)
+        groups = self._isolate(rows, fn, per_row)
         if len(groups) == 1 and len(groups[0][1]) > 1 and groups[0][3] is None and \
                 ids_clash(groups[0][1], groups[0][2]):
-            groups = self._isolate(batch, fn, True)  # one row at a time: only the culprit errs
+            # one row at a time, on the rows as they came in: only the culprit errs
+            groups = self._isolate(self._m_saved, fn, True)
         out_rows = []
         for _, inputs, outputs, err in groups:
             if err is None and ids_clash(inputs, outputs):
@@ -297,7 +313,14 @@ class _RowOp(OP):
             for o in outputs:
                 o[Fields.status], o[Fields.reason] = Status.kept, ""
             out_rows.extend(outputs)
-        return batch_of(out_rows, list(batch))
+        return out_rows
+
+    def run_rows(self, rows: list[dict]) -> list[dict]:
+        raise NotImplementedError
+
+    def run_batched(self, batch: dict) -> dict:
+        """``run_rows`` on a storage batch (dict of lists, stats / meta as JSON)."""
+        return batch_of(self.run_rows(rows_of(batch)), list(batch))
 
     @staticmethod
     def _overrides(obj, base, *names) -> bool:
@@ -317,10 +340,10 @@ class Mapper(_RowOp):
     def process_batched(self, samples: list[dict]) -> list[dict]:
         return [self.process_single(s) for s in samples]
 
-    def run_batched(self, batch: dict) -> dict:
+    def run_rows(self, rows: list[dict]) -> list[dict]:
         self.ensure_setup()
         per_row = not self._overrides(self, Mapper, "process_batched")
-        return self._map_rows(batch, self.process_batched, per_row)
+        return self._map_rows(rows, self.process_batched, per_row)
 
 
 class Filter(RangeDecisions, _RowOp):
@@ -360,16 +383,15 @@ class Filter(RangeDecisions, _RowOp):
 
     def _decide(self, samples: list[dict]) -> list:
         for s in samples:
-            s.setdefault(Fields.stats, {})
+            if not isinstance(s.get(Fields.stats), dict):
+                s[Fields.stats] = decode_dict(s.get(Fields.stats))
         return self.process_batched(self.compute_stats_batched(samples))
 
-    def run_batched(self, batch: dict) -> dict:
+    def run_rows(self, rows: list[dict]) -> list[dict]:
         self.ensure_setup()
-        n = len(next(iter(batch.values()), []))
-        before = [decode_dict(v) for v in batch.get(Fields.stats) or [None] * n]
         per_row = not self._overrides(self, Filter, "compute_stats_batched", "process_batched")
         out_rows = []
-        for idx, inputs, outputs, err in self._isolate(batch, self._decide, per_row):
+        for idx, inputs, outputs, err in self._isolate(rows, self._decide, per_row):
             if err is None and len(outputs) != len(inputs):
                 err = (f"{self.name}: process_batched returned {len(outputs)} decisions for "
                        f"{len(inputs)} samples")
@@ -382,10 +404,11 @@ class Filter(RangeDecisions, _RowOp):
                 if keep:
                     r[Fields.status], r[Fields.reason] = Status.kept, ""
                     continue
-                if reason is None:
+                if reason is None:  # name what the op measured: stats it added or changed
+                    before = decode_dict(self._m_saved[i].get(Fields.stats))
                     stats = r.get(Fields.stats) or {}
                     changed = {k: v for k, v in stats.items()
-                               if before[i].get(k, _MISSING) != v}
+                               if before.get(k, _MISSING) != v}
                     shown = changed or stats
                     reason = ", ".join(f"{k}={_short(v)}" for k, v in shown.items()) or \
                         "rejected"
@@ -395,7 +418,7 @@ class Filter(RangeDecisions, _RowOp):
                     r[Fields.status], r[Fields.reason] = Status.kept, ""
                     continue
                 r[Fields.status], r[Fields.reason] = Status.filtered, f"{self.name}: {reason}"
-        return batch_of(out_rows, list(batch))
+        return out_rows
 
 
 _MISSING = object()
@@ -426,10 +449,10 @@ class Deduplicator(_RowOp):
     def group(self, samples: list[dict]) -> list[tuple[bool, Optional[dict]]]:
         raise NotImplementedError
 
-    def run_batched(self, batch: dict) -> dict:
+    def run_rows(self, rows: list[dict]) -> list[dict]:
         self.ensure_setup()
         per_row = not self._overrides(self, Deduplicator, "compute_hash_batched")
-        return self._map_rows(batch, self.compute_hash_batched, per_row)
+        return self._map_rows(rows, self.compute_hash_batched, per_row)
 
     def run_group(self, columns: dict) -> tuple[list[bool], list[Optional[dict]]]:
         """Whole-dataset phase, run once on the driver."""

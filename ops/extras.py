@@ -13,8 +13,8 @@ import importlib.util
 EXTRAS: dict[str, tuple[str, ...]] = {
     "ray": ("ray",),
     "models": ("torch", "torchvision", "transformers", "ultralytics", "nltk", "cv2", "simhash"),
-    "scorer": ("torch", "numba", "threadpoolctl"),
-    "train": ("torch", "numba", "threadpoolctl", "skimage", "sklearn"),
+    "scorer": ("torch", "numba", "threadpoolctl", "cv2"),
+    "train": ("torch", "numba", "threadpoolctl", "cv2", "skimage", "sklearn"),
 }
 
 

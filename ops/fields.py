@@ -10,6 +10,10 @@ class Fields:
     # Written by the op wrapper, consumed and removed by the executor after every op.
     status = "__dj__status__"    # "kept" | "filtered" | "error"
     reason = "__dj__reason__"    # why a sample was filtered / what error it raised
+    # Written by a fused pass: the process index of the op that decided the row's status, and
+    # on the first row of each batch, the pass's per-op timing (and trace snapshots), as JSON.
+    op = "__dj__op__"
+    batch_info = "__dj__batch__"
     # Original image paths of a sample whose images a mapper replaced (blur, face blur).
     source_file = "__dj__source_file__"
 
@@ -56,4 +60,4 @@ class MetaKeys:
     would_drop = "would_drop"    # analyzer runs: [{op, id, reason}] of each op that would drop
 
 
-BOOKKEEPING = (Fields.status, Fields.reason)
+BOOKKEEPING = (Fields.status, Fields.reason, Fields.op, Fields.batch_info)

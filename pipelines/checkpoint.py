@@ -1,13 +1,18 @@
-"""Checkpoint after each op; a rerun of the same recipe resumes after the last finished op."""
+"""Checkpoint after each pass (a fused run of ops, or one op); a rerun of the same recipe
+resumes after the last checkpointed op."""
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
+import time
 from typing import Optional
 
 from ops.base import dumps
+
+logger = logging.getLogger("imgjuicer")
 
 
 def _stat(path: str) -> list:
@@ -79,22 +84,28 @@ class Checkpoint:
     def data_path(self, state: dict) -> str:
         return os.path.join(self.dir, state["data"])
 
+    @staticmethod
+    def quiet_save(save_fn, path: str) -> None:
+        """``save_fn(path)`` without a progress bar of its own (saving is not an op)."""
+        import datasets
+        bars = datasets.is_progress_bar_enabled()
+        datasets.disable_progress_bars()
+        try:
+            save_fn(path)
+        finally:
+            if bars:
+                datasets.enable_progress_bars()
+
     def save(self, op_index: int, save_fn, extra: dict) -> None:
         """``save_fn(dir)`` writes the dataset; the state flips only once it is complete."""
         if not self.enabled:
             return
+        t0 = time.time()
         os.makedirs(self.dir, exist_ok=True)
         name = f"data_{op_index:03d}"
         tmp = os.path.join(self.dir, name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        import datasets
-        bars = datasets.is_progress_bar_enabled()
-        datasets.disable_progress_bars()  # a checkpoint is not an op: no bar of its own
-        try:
-            save_fn(tmp)
-        finally:
-            if bars:
-                datasets.enable_progress_bars()
+        self.quiet_save(save_fn, tmp)
         final = os.path.join(self.dir, name)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
@@ -105,3 +116,4 @@ class Checkpoint:
         for entry in os.listdir(self.dir):  # older snapshots are no longer needed
             if entry.startswith("data_") and entry != name:
                 shutil.rmtree(os.path.join(self.dir, entry), ignore_errors=True)
+        logger.info("checkpoint after op %d saved in %.2fs", op_index, time.time() - t0)

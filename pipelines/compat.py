@@ -46,7 +46,7 @@ RECIPE_IGNORED: dict[str, tuple[Any, str]] = {
     "open_monitor": (bool, "per-op seconds are in summary.json"),
     "op_list_to_trace": (list[str], "the tracer traces every op"),
     "open_insight_mining": (bool, "insight mining"), "op_list_to_mine": (list[str], ""),
-    "op_fusion": (bool, "op fusion"), "fusion_strategy": (str, "op fusion"),
+    "fusion_strategy": (str, "ops fuse by position and worker settings (op_fusion)"),
     "adaptive_batch_size": (bool, "batch sizes are per op"),
     "hpo_config": (str, "hyper-parameter search"),
     "data_probe_algo": (str, "sandbox sampling"), "data_probe_ratio": (float, ""),

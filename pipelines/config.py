@@ -33,6 +33,7 @@ class Recipe:
     open_tracer: bool = True
     trace_num: int = 10
     use_checkpoint: bool = True
+    op_fusion: bool = True              # consecutive mappers / filters share one pass
     image_columns: Optional[list] = None
     config_path: Optional[str] = None
     validated: bool = False             # parse_recipe: process holds validated, typed params
@@ -72,6 +73,8 @@ def _parser():
     p.add_argument("--open_tracer", type=bool, default=True)
     p.add_argument("--trace_num", type=int, default=10)
     p.add_argument("--use_checkpoint", type=bool, default=True)
+    p.add_argument("--op_fusion", type=bool, default=True,
+                   help="run consecutive mappers / filters in one pass per batch (same output)")
     p.add_argument("--image_columns", type=Optional[list[str]], default=None,
                    help="columns holding image paths, resolved relative to the dataset file")
     p.add_argument("--image_roots", type=Optional[list[str]], default=None,
@@ -165,7 +168,8 @@ def parse_recipe(argv: Optional[list[str]] = None) -> Recipe:
         custom_operator_paths=plugins, image_roots=image_roots,
         ray_address=cfg.get("ray_address"), ray_require_gpus=cfg.get("ray_require_gpus", False),
         open_tracer=cfg["open_tracer"], trace_num=cfg["trace_num"],
-        use_checkpoint=cfg["use_checkpoint"], image_columns=cfg.get("image_columns"),
+        use_checkpoint=cfg["use_checkpoint"], op_fusion=cfg["op_fusion"],
+        image_columns=cfg.get("image_columns"),
         config_path=config_path,
         validated=True, compat=compat)
 

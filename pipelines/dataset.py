@@ -66,12 +66,14 @@ def _decode_line(p: Path, n: int, raw: bytes) -> str:
                            f"at column {exc.start + 1}); re-encode the file as UTF-8") from None
 
 
+JSON_CHUNK_ROWS = 20_000  # JSON lines become Arrow this many at a time (bounded memory)
+
+
 def _read_json(p: Path) -> pa.Table:
     with open(p, "rb") as fh:
         head = fh.read(1).lstrip()
         while head in (b" ", b"\n", b"\r", b"\t"):
             head = fh.read(1)
-    rows: list
     if head == b"[":
         with open(p, "rb") as fh:
             raw = fh.read()
@@ -85,17 +87,30 @@ def _read_json(p: Path) -> pa.Table:
             rows = json.loads(text)
         except json.JSONDecodeError as exc:
             raise DatasetError(f"{p}: invalid JSON: {exc}") from None
-    else:
-        rows = []
-        with open(p, "rb") as fh:
-            for n, raw_line in enumerate(fh, 1):
-                line = _decode_line(p, n, raw_line)
-                if not line.strip():
-                    continue
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise DatasetError(f"{p}:{n}: invalid JSON line: {exc}") from None
+        return _rows_table(p, rows)
+    parts, rows = [], []
+    with open(p, "rb") as fh:
+        for n, raw_line in enumerate(fh, 1):
+            line = _decode_line(p, n, raw_line)
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise DatasetError(f"{p}:{n}: invalid JSON line: {exc}") from None
+            if len(rows) >= JSON_CHUNK_ROWS:
+                parts.append(_rows_table(p, rows))
+                rows = []
+    if rows or not parts:
+        parts.append(_rows_table(p, rows))
+    try:
+        return pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 \
+            else parts[0]
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DatasetError(f"{p}: columns have mixed types across rows: {exc}") from None
+
+
+def _rows_table(p: Path, rows: list) -> pa.Table:
     if not all(isinstance(r, dict) for r in rows):
         raise DatasetError(f"{p}: every record must be a JSON object")
     for r in rows:  # dict columns are stored as JSON strings whatever their content
@@ -131,8 +146,15 @@ def prepare_table(table: pa.Table, dataset_path: str,
         if c not in table.column_names:
             raise DatasetError(f"image column '{c}' is not in the dataset "
                                f"(columns: {', '.join(table.column_names)})")
-        resolved = [_resolve(v, base) for v in table.column(c).to_pylist()]
-        table = table.set_column(table.column_names.index(c), c, pa.array(resolved))
+        column = table.column(c)
+        chunks = []
+        for i in range(0, max(1, len(column)), JSON_CHUNK_ROWS):  # no list of every path
+            part = column.slice(i, JSON_CHUNK_ROWS)
+            values = part.to_pylist()
+            resolved = [_resolve(v, base) for v in values]
+            chunks += part.chunks if resolved == values else [pa.array(resolved, column.type)]
+        table = table.set_column(table.column_names.index(c), c,
+                                 pa.chunked_array(chunks, column.type))
     n = table.num_rows
     for c in DICT_COLUMNS:
         if c not in table.column_names:
@@ -141,7 +163,7 @@ def prepare_table(table: pa.Table, dataset_path: str,
             vals = [dumps(v or {}) for v in table.column(c).to_pylist()]
             table = table.set_column(table.column_names.index(c), c, pa.array(vals, pa.string()))
     if Fields.id not in table.column_names:
-        table = table.append_column(Fields.id, pa.array([str(i) for i in range(n)], pa.string()))
+        table = table.append_column(Fields.id, pa.array(range(n), pa.int64()).cast(pa.string()))
     else:
         _check_unique_ids(table.column(Fields.id).to_pylist())
     check_image_roots(table, cols, image_roots)

@@ -25,7 +25,8 @@ class OpCounts:
     filtered: int = 0
     errored: int = 0
     rows_out: int = 0      # rows handed to the next op (differs from kept only on fan-out)
-    seconds: float = 0.0
+    seconds: float = 0.0   # wall time; ops fused in one pass share it by busy_seconds
+    busy_seconds: float = 0.0  # time inside the op, summed over batches and workers
     artifacts: dict = field(default_factory=dict)
 
     def check(self) -> None:

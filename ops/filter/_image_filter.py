@@ -47,3 +47,11 @@ class ImageHeaderFilter(Filter):
     @staticmethod
     def scalar(v):
         return v
+
+    # The batched hooks run the single ones: one call per batch instead of one per sample
+    # (a sample that raises sends the batch through the per-sample path, which isolates it).
+    def compute_stats_batched(self, samples: list[dict]) -> list[dict]:
+        return [self.compute_stats_single(s) for s in samples]
+
+    def process_batched(self, samples: list[dict]) -> list:
+        return [self.process_single(s) for s in samples]

@@ -1,11 +1,11 @@
 """Keep samples whose image files' size in bytes lies in range (no decoding, just stat)."""
 from __future__ import annotations
 
-import os
 import re
 
 from ops.base import OpError
 from ops.fields import StatsKeys
+from ops.image.io import file_size
 from ops.registry import OPERATORS
 
 from ._image_filter import ImageHeaderFilter
@@ -46,7 +46,7 @@ class ImageSizeFilter(ImageHeaderFilter):
             except RemoteError as exc:
                 raise OpError(str(exc)) from None
         try:
-            return os.path.getsize(path)
+            return file_size(path)
         except FileNotFoundError:
             raise OpError(f"{path}: file not found") from None
 

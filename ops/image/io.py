@@ -4,11 +4,21 @@
 orientation); ``load_image`` decodes it: decompression-bomb limit, EXIF transpose,
 CMYK / 16-bit / palette+alpha / LA / I;16 normalised to RGB or RGBA, animated images ->
 first frame.  Every failure is an ``ImageLoadError`` with a message naming the file.
+
+Header facts are read once per file and process: ``read_header`` keeps its answers (and its
+errors) keyed by path, byte size, mtime and pixel limit, so every op of a run that asks about
+the same file gets them from memory (a changed file has another key; object-storage URLs are
+not cached).  Decoded pixels are shared only inside ``shared_decodes()`` (a fused pass opens it
+around each chunk of rows): ops of the pass that decode the same file with the same settings
+decode it once and get copy-on-write views.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Optional
 
@@ -33,7 +43,51 @@ def check_max_pixels(value: Optional[int]) -> Optional[int]:
     return value
 
 
-@dataclass
+HEADER_CACHE_ENTRIES = 200_000   # ~300 bytes each
+DECODE_CACHE_BYTES = int(os.environ.get("IMGJUICER_DECODE_CACHE_MB", "512")) * 2 ** 20
+
+# per process: how often headers were parsed and pixels decoded (tests, benchmarks)
+counters = {"header_reads": 0, "decodes": 0, "decoded_bytes": 0}
+
+
+class _LRU:
+    """A bounded map, least recently used entries leave first (by count or by size).  With
+    ``evict=False`` a full map takes nothing new instead: for scans that repeat in the same
+    order (op after op over one chunk of rows), keeping the first entries beats LRU, which
+    would drop each one just before it is asked for again."""
+
+    def __init__(self, limit: int, evict: bool = True):
+        self.limit, self.used, self.items, self.evict = limit, 0, OrderedDict(), evict
+
+    def get(self, key):
+        value = self.items.get(key)
+        if value is not None:
+            self.items.move_to_end(key)
+        return value
+
+    def put(self, key, value, size: int = 1) -> None:
+        if size > self.limit or (not self.evict and self.used + size > self.limit):
+            return
+        old = self.items.pop(key, None)
+        if old is not None:
+            self.used -= old[1]
+        self.items[key] = (value, size)
+        self.used += size
+        while self.used > self.limit:
+            _, (_, freed) = self.items.popitem(last=False)
+            self.used -= freed
+
+    def clear(self) -> None:
+        self.items.clear()
+        self.used = 0
+
+
+_headers = _LRU(HEADER_CACHE_ENTRIES)
+_decodes: Optional[_LRU] = None   # set while shared_decodes() is open
+_stats: Optional[dict] = None
+
+
+@dataclass(frozen=True)
 class ImageHeader:
     path: str
     width: int            # as displayed, i.e. after the EXIF orientation is applied
@@ -50,7 +104,25 @@ class ImageHeader:
         return dict(self.__dict__)
 
 
-def _check_file(path: str) -> int:
+def _stat(path: str) -> os.stat_result:
+    """``os.stat``, done once per file inside a ``shared_decodes()`` scope (one chunk of a
+    fused pass), where every op asking about the file gets the same answer."""
+    memo = _stats
+    if memo is None:
+        return os.stat(path)
+    st = memo.get(path)
+    if st is None:
+        st = memo[path] = os.stat(path)
+    return st
+
+
+def file_size(path: str) -> int:
+    """The file's size in bytes (its stat, shared like the header facts)."""
+    return stat_size(path) if is_url(path) else _stat(path).st_size
+
+
+def _check_file(path: str) -> tuple[int, Optional[int]]:
+    """(byte size, mtime in ns) of a readable, non-empty file; mtime is None for URLs."""
     if not isinstance(path, str) or not path:
         raise ImageLoadError(f"not an image path: {path!r}")
     if is_url(path):  # s3://bucket/key and other object-storage URLs
@@ -60,9 +132,9 @@ def _check_file(path: str) -> int:
             raise ImageLoadError(str(exc)) from None
         if size == 0:
             raise ImageLoadError(f"{path}: empty file (0 bytes)")
-        return size
+        return size, None
     try:
-        st = os.stat(path)
+        st = _stat(path)
     except FileNotFoundError:
         if os.path.islink(path):
             raise ImageLoadError(f"{path}: broken symlink (its target "
@@ -70,11 +142,11 @@ def _check_file(path: str) -> int:
         raise ImageLoadError(f"{path}: file not found") from None
     except OSError as exc:
         raise ImageLoadError(f"{path}: cannot stat: {exc.strerror or exc}") from None
-    if not os.path.isfile(path):
+    if not stat.S_ISREG(st.st_mode):
         raise ImageLoadError(f"{path}: not a regular file")
     if st.st_size == 0:
         raise ImageLoadError(f"{path}: empty file (0 bytes)")
-    return st.st_size
+    return st.st_size, st.st_mtime_ns
 
 
 def _open(path: str, max_pixels: Optional[int]) -> Image.Image:
@@ -123,8 +195,28 @@ def _orientation(img: Image.Image) -> int:
 
 
 def read_header(path: str, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> ImageHeader:
-    """Size, format, mode, frame count and EXIF orientation, without decoding pixels."""
-    size = _check_file(path)
+    """Size, format, mode, frame count and EXIF orientation, without decoding pixels; parsed
+    once per file version and process, then answered from memory (errors too)."""
+    size, mtime = _check_file(path)
+    key = (path, size, mtime, max_pixels)
+    hit = _headers.get(key) if mtime is not None else None
+    if hit is not None:
+        if isinstance(hit[0], ImageLoadError):
+            raise ImageLoadError(str(hit[0]))
+        return hit[0]
+    try:
+        header = _parse_header(path, size, max_pixels)
+    except ImageLoadError as exc:
+        if mtime is not None:
+            _headers.put(key, ImageLoadError(str(exc)))  # the message, not the traceback
+        raise
+    if mtime is not None:
+        _headers.put(key, header)
+    return header
+
+
+def _parse_header(path: str, size: int, max_pixels: Optional[int]) -> ImageHeader:
+    counters["header_reads"] += 1
     img = _open(path, max_pixels)
     try:
         orientation = _orientation(img)
@@ -178,9 +270,57 @@ def load_image(path: str, mode: Optional[str] = "RGB",
                max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
                to_srgb: bool = False) -> Image.Image:
     """Decode an image file: limits, EXIF transpose, first frame, mode normalised; with
-    ``to_srgb`` an embedded ICC profile is applied (pixels converted to sRGB)."""
-    _check_file(path)
-    return decode_opened(_open(path, max_pixels), path, mode, to_srgb)
+    ``to_srgb`` an embedded ICC profile is applied (pixels converted to sRGB).  Inside
+    ``shared_decodes()`` a file already decoded with the same settings is not decoded again
+    (each caller gets a copy-on-write view: edit pixels through Pillow's methods, or
+    ``img.copy()`` before writing through ``img.load()``)."""
+    size, mtime = _check_file(path)
+    cache = _decodes
+    if cache is None or mtime is None:
+        return decode_opened(_open(path, max_pixels), path, mode, to_srgb)
+    key = (path, size, mtime, mode, max_pixels, to_srgb)
+    hit = cache.get(key)
+    if hit is not None:
+        return _view(hit[0])
+    img = decode_opened(_open(path, max_pixels), path, mode, to_srgb)
+    nbytes = _image_bytes(img)
+    counters["decoded_bytes"] += nbytes
+    if nbytes > cache.limit - cache.used:
+        return img
+    cache.put(key, img, nbytes)
+    return _view(img)
+
+
+def _view(img: Image.Image) -> Image.Image:
+    """A copy-on-write view of a shared decoded image: Pillow copies the pixels before any
+    in-place change of a read-only image (paste, putpixel, ImageDraw ...), so no op sees
+    another's edits and none pays for a copy it does not need."""
+    view = img._new(img.im)
+    view.readonly = 1
+    return view
+
+
+def _image_bytes(img: Image.Image) -> int:
+    return img.width * img.height * max(1, len(img.getbands()))
+
+
+@contextlib.contextmanager
+def shared_decodes(max_bytes: Optional[int] = None):
+    """While open, ``load_image`` decodes each (file, mode, limit) once and hands out views
+    (the first ``max_bytes`` of decoded pixels are kept; beyond, images are decoded per
+    call), and each file is stat'ed once.  Yields the byte budget; nested use shares the
+    outer scope."""
+    global _decodes, _stats
+    if _decodes is not None:
+        yield _decodes.limit
+        return
+    limit = DECODE_CACHE_BYTES if max_bytes is None else max_bytes
+    _decodes, _stats = _LRU(limit, evict=False), {}
+    try:
+        yield limit
+    finally:
+        _decodes.clear()
+        _decodes = _stats = None
 
 
 def open_image(path: str, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> Image.Image:
@@ -194,12 +334,13 @@ def decode_opened(img: Image.Image, path: str, mode: Optional[str] = "RGB",
                   to_srgb: bool = False) -> Image.Image:
     """The rest of ``load_image`` on an image ``open_image`` returned.  Without ``to_srgb``
     the embedded ICC profile (if any) stays in ``info["icc_profile"]``."""
+    counters["decodes"] += 1
     try:
         if getattr(img, "n_frames", 1) > 1:
             img.seek(0)
         img.load()
         icc = img.info.get("icc_profile")
-        img = ImageOps.exif_transpose(img)
+        ImageOps.exif_transpose(img, in_place=True)  # no copy when nothing to turn
         if to_srgb and icc:
             from .colour import ColourError, to_srgb as convert
             try:

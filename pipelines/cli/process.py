@@ -32,6 +32,7 @@ def run_recipe(recipe, ops=None) -> dict:
     from ops.models.requirements import ensure_models
     from pipelines.compat import CompatError, validate_dataset, warn_ignored
     from pipelines.config import RecipeError, build_ops
+    from pipelines.executor import make_executor
     from pipelines.lock import work_dir_lock
 
     warn_ignored(recipe.compat)
@@ -42,13 +43,7 @@ def run_recipe(recipe, ops=None) -> dict:
     with work_dir_lock(recipe.work_dir):
         ops = build_ops(recipe) if ops is None else ops
         ensure_models(ops)
-        if recipe.executor_type == "ray":
-            from pipelines.executor.ray import RayExecutor
-            executor = RayExecutor(recipe, ops)
-        else:
-            from pipelines.executor.local import LocalExecutor
-            executor = LocalExecutor(recipe, ops)
-        return executor.run()
+        return make_executor(recipe, ops).run()
 
 
 def log_level(recipe) -> int:

@@ -1,129 +1,137 @@
-"""The embedded default executor: HF ``datasets`` for storage and batched map."""
+"""The embedded default executor: HF ``datasets`` for storage, one batched map per pass.
+
+Consecutive mappers / filters with the same worker settings run fused in one ``Dataset.map``
+(``fused.run_pass``); the dataset is checkpointed after each pass, not after each op.
+"""
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import shutil
 import time
 from dataclasses import asdict
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ops.base import OP, Deduplicator
 from ops.fields import BOOKKEEPING, Fields, Status
 from pipelines.checkpoint import Checkpoint, fingerprints
 from pipelines.compat import dataset_options, export_options
 from pipelines.dataset import export_batches, load_dataset, public_rows
-from pipelines.executor.common import (TRACE_WINDOW, bind_ops, mark_group_decision, op_kind,
-                                       set_counts)
+from pipelines.executor.base import Executor, tally_statuses
+from pipelines.executor.common import TRACE_WINDOW, mark_group_decision, op_kind
+from pipelines.executor.fused import Pass, batch_infos, run_pass
 from pipelines.executor.workers import OpCall, pool_start, probe_seconds
 from pipelines.report import OpCounts, RunReport
 from pipelines.tracer import trace_op
 
 logger = logging.getLogger("imgjuicer")
 
-# Starting a worker pool costs about half a second; below this much estimated work an op runs
+# Starting a worker pool costs about half a second; below this much estimated work a pass runs
 # in this process (estimated from a probe of a few rows), above it on `np` workers.
 POOL_WORTH_SECONDS = 1.5
 PROBE_ROWS = 32
 PROBE_SECONDS = 0.2
 
 
-class LocalExecutor:
-    def __init__(self, recipe, ops: list[OP]):
-        self.recipe = recipe
-        self.ops = ops
-        self.context = bind_ops(recipe, ops)
+class LocalExecutor(Executor):
+    name = "local"
+
+    def fuse_key(self, index: int):
+        """Ops share a pass when they run in the same place (workers or this process) with
+        the same worker count and batch size: those are settings of the whole pass."""
+        op = self.ops[index]
+        return (op.uses_accelerator, op.num_proc, op.batch_size)
 
     # ---------------------------------------------------------------- helpers
-    def _num_proc(self, op: OP, ds):
-        """Workers for a CPU op: ``np`` (or the op's ``num_proc``), unless the whole op is
-        estimated to take less than starting the pool does."""
-        if op.uses_accelerator:
+    def _num_proc(self, ops: list[OP], indices: list[int], ds):
+        """Workers for a CPU pass: ``np`` (or the ops' ``num_proc``), unless the whole pass
+        is estimated to take less than starting the pool does."""
+        if any(op.uses_accelerator for op in ops):
             return None  # model ops: one process per device (here: this one)
-        n = op.num_proc or self.recipe.np
-        n = min(n, len(ds))
+        n = min(ops[0].num_proc or self.recipe.np, len(ds))
         if n <= 1:
             return None
         # timed in a forked child: torch must not start here before workers fork (workers.py)
-        if op.num_proc is None and probe_seconds(self._estimate_seconds, op, ds) < \
-                POOL_WORTH_SECONDS:
-            logger.debug("%s: little work, running in-process", op.name)
+        if ops[0].num_proc is None and probe_seconds(self._estimate_seconds, (ops, indices),
+                                                     ds) < POOL_WORTH_SECONDS:
+            logger.debug("%s: little work, running in-process", self.describe(indices))
             return None
         return n
 
     @staticmethod
-    def _estimate_seconds(op: OP, ds) -> float:
-        """Time the op on single rows (the first one also warms imports and setup() up, so it
-        is not counted) until PROBE_SECONDS pass or PROBE_ROWS rows are done; extrapolate.
+    def _estimate_seconds(pass_: tuple, ds) -> float:
+        """Time the pass on single rows (the first one also warms imports and setup() up, so
+        it is not counted) until PROBE_SECONDS pass or PROBE_ROWS rows are done; extrapolate.
         A heavy op is thus probed on one or two samples at most."""
+        ops, indices = pass_
         times = []
         for i in range(min(PROBE_ROWS, len(ds))):
             t0 = time.perf_counter()
-            op.run_batched(ds[i:i + 1])
+            run_pass(ops, indices, ds[i:i + 1])
             times.append(time.perf_counter() - t0)
             if sum(times) > PROBE_SECONDS:
                 break
         per_row = (sum(times[1:]) / len(times[1:])) if len(times) > 1 else times[0]
         return per_row * len(ds)
 
-    def _map(self, ds, fn, op: OP, desc: str):
-        import datasets
-        if len(ds) == 0:
-            return ds
-        datasets.disable_caching()
-        num_proc = self._num_proc(op, ds)
-        if num_proc and fn == op.run_batched:
-            fn = OpCall(op, self.recipe.custom_operator_paths)
-        with pool_start(num_proc):  # spawned, not forked, once torch is loaded here
-            return ds.map(fn, batched=True, batch_size=op.batch_size, num_proc=num_proc,
-                          remove_columns=ds.column_names, load_from_cache_file=False, desc=desc)
-
     @staticmethod
     def _iter_batches(ds, size: int = 1000):
         for start in range(0, len(ds), size):
             yield ds[start:start + size]
 
-    def _split(self, ds, counts: OpCounts, report: RunReport):
-        """Record dropped rows, keep the rest, drop bookkeeping columns."""
-        statuses = np.asarray(ds[Fields.status]) if len(ds) else np.asarray([], dtype=object)
-        kept_mask = statuses == Status.kept
-        set_counts(counts, counts.kind, int((statuses == Status.error).sum()),
-                   int((statuses == Status.filtered).sum()), int(kept_mask.sum()))
-        dropped_idx = np.flatnonzero(~kept_mask)
-        dropped = ds.select(dropped_idx) if len(dropped_idx) else None
-        report.write_dropped(counts, self._iter_batches(dropped) if dropped else [])
-        kept = ds.select(np.flatnonzero(kept_mask)) if counts.rows_out != len(ds) else ds
-        kept = kept.remove_columns([c for c in BOOKKEEPING if c in kept.column_names])
-        return kept, dropped
-
-    # ---------------------------------------------------------------- one op
-    def run_op(self, index: int, op: OP, ds, report: RunReport):
-        kind = op_kind(op)
-        counts = OpCounts(index=index, op=op.name, kind=kind, rows_in=len(ds))
+    # ---------------------------------------------------------------- one pass
+    def run_group(self, group: list[int], ds, report: RunReport):
+        """Run a group of ops over ``ds``; returns the rows its last op kept."""
         t0 = time.time()
-        before = list(public_rows(ds[:TRACE_WINDOW])) if self.recipe.open_tracer and len(ds) \
-            else []
-        if kind == "aggregator":
-            counts.artifacts = op.run_aggregate(
-                ({c: b[c] for c in b} for b in self._iter_batches(ds, op.batch_size)))
+        ops = [self.ops[i] for i in group]
+        if op_kind(ops[0]) == "aggregator":
+            counts = OpCounts(index=group[0], op=ops[0].name, kind="aggregator",
+                              rows_in=len(ds))
+            before = list(public_rows(ds[:TRACE_WINDOW])) if self.recipe.open_tracer and \
+                len(ds) else []
+            counts.artifacts = ops[0].run_aggregate(
+                ({c: b[c] for c in b} for b in self._iter_batches(ds, ops[0].batch_size)))
             counts.kept = counts.rows_out = len(ds)
-            out, dropped = ds, None
-        else:
-            ds = self._map(ds, op.run_batched, op, f"{index}:{op.name}")
-            if kind == "deduplicator":
-                ds = self._group(op, ds)
-            out, dropped = self._split(ds, counts, report)
-        counts.seconds = round(time.time() - t0, 3)
-        if self.recipe.open_tracer:
-            dropped_recs = []
-            if dropped is not None:
-                head = dropped[: self.recipe.trace_num]
-                dropped_recs = [{"id": row.get(Fields.id), "sample": row, "reason": reason}
-                                for row, reason in zip(public_rows(head), head[Fields.reason])]
-            trace_op(self.recipe.work_dir, index, op.name, before,
-                     list(public_rows(out[:TRACE_WINDOW])) if len(out) else [], dropped_recs,
-                     self.recipe.trace_num)
-        return out, counts
+            if self.recipe.open_tracer:
+                trace_op(self.recipe.work_dir, group[0], ops[0].name, before, before, [],
+                         self.recipe.trace_num)
+            self.add_timed(report, [counts], [1.0], time.time() - t0)
+            return ds
+        out = ds
+        if len(ds):
+            import datasets
+            datasets.disable_caching()
+            fn = Pass(ops, group, self.trace_rows(), ds[0][Fields.id])
+            num_proc = self._num_proc(ops, group, ds)
+            if num_proc:  # spawned workers load the recipe's plugin files first
+                fn = OpCall(fn, self.recipe.custom_operator_paths)
+            with pool_start(num_proc):  # spawned, not forked, once torch is loaded here
+                out = ds.map(fn, batched=True, batch_size=max(op.batch_size for op in ops),
+                             num_proc=num_proc, remove_columns=ds.column_names,
+                             load_from_cache_file=False, desc=self.describe(group))
+            if op_kind(ops[0]) == "deduplicator":
+                out = self._group(ops[0], out)
+        table = out.data.table if len(out) else None
+        infos = batch_infos(table.column(Fields.batch_info).to_pylist()) \
+            if table is not None else []
+        counts = self.account(group, len(ds), _tally(table), infos)
+        busy = [sum(i["seconds"][k] for i in infos) for k in range(len(group))]
+        for c in counts:
+            report.write_dropped(c, _dropped(table, c.index))
+        snapshots = infos[0].get("trace") if infos else None
+        self.trace_pass(group, snapshots, functools.partial(_dropped_head, table))
+        kept = out
+        if table is not None:
+            mask = pc.equal(table.column(Fields.status), Status.kept)
+            if pc.sum(mask).as_py() != len(out):
+                kept = out.select(pc.indices_nonzero(mask).to_numpy().astype(np.int64))
+            kept = kept.remove_columns([c for c in BOOKKEEPING if c in kept.column_names])
+        self.add_timed(report, counts, busy, time.time() - t0)
+        return kept
 
     def _group(self, op: Deduplicator, ds):
         """Whole-dataset grouping phase of a deduplicator, on this process."""
@@ -154,6 +162,19 @@ class LocalExecutor:
         return ds.map(apply, batched=True, with_indices=True, batch_size=1000,
                       load_from_cache_file=False, desc=f"{name}: mark duplicates")
 
+    def _input_dir(self) -> str:
+        return os.path.join(self.recipe.work_dir, "input")
+
+    def _memory_mapped(self, ds):
+        """The loaded dataset written once as Arrow files and opened memory-mapped: worker
+        processes then map the file instead of receiving pickled copies of the table."""
+        from datasets import load_from_disk
+
+        path = self._input_dir()
+        shutil.rmtree(path, ignore_errors=True)
+        Checkpoint.quiet_save(ds.save_to_disk, path)
+        return load_from_disk(path)
+
     # ---------------------------------------------------------------- whole run
     def run(self) -> dict:
         import datasets
@@ -168,24 +189,58 @@ class LocalExecutor:
         if state is not None:
             ds = load_from_disk(ckpt.data_path(state))
             rows_in = state["rows_in"]
-            for c in state["counts"]:
-                report.ops.append(OpCounts(**c))
-            start = state["op_index"] + 1
+            start = self.restore(state, report)
             logger.info("resuming after op %d (%s) from %s", state["op_index"],
                         recipe.process[state["op_index"]][0], ckpt.dir)
         else:
-            ds = load_dataset(recipe.dataset_path, recipe.image_columns, recipe.image_roots,
-                              **dataset_options(recipe))
+            ds = self._memory_mapped(load_dataset(recipe.dataset_path, recipe.image_columns,
+                                                  recipe.image_roots, **dataset_options(recipe)))
             rows_in = len(ds)
-        logger.info("dataset %s: %d rows; %d ops", recipe.dataset_path, rows_in, len(self.ops))
+        groups = self.groups(start)
+        logger.info("dataset %s: %d rows; %d ops in %d passes", recipe.dataset_path, rows_in,
+                    len(self.ops), len(groups))
         datasets.disable_caching()
-        for index in range(start, len(self.ops)):
-            op = self.ops[index]
-            ds, counts = self.run_op(index, op, ds, report)
-            report.add(counts)
-            ckpt.save(index, ds.save_to_disk,
+        for group in groups:
+            ds = self.run_group(group, ds, report)
+            ckpt.save(group[-1], ds.save_to_disk,
                       {"rows_in": rows_in, "counts": [asdict(c) for c in report.ops]})
         n = export_batches(self._iter_batches(ds), recipe.export_path, **export_options(recipe))
         logger.info("exported %d rows to %s", n, recipe.export_path)
+        shutil.rmtree(self._input_dir(), ignore_errors=True)
         return report.finish(rows_in, len(ds), recipe.export_path,
                              {"executor": "local", "project_name": recipe.project_name})
+
+
+def _tally(table) -> dict:
+    if table is None or table.num_rows == 0:
+        return {}
+    g = table.select([Fields.op, Fields.status]).group_by([Fields.op, Fields.status]) \
+        .aggregate([([], "count_all")])
+    return tally_statuses(zip(g.column(Fields.op).to_pylist(),
+                              g.column(Fields.status).to_pylist(),
+                              g.column("count_all").to_pylist()))
+
+
+def _dropped_table(table, index: int):
+    if table is None:
+        return None
+    mask = pc.and_(pc.equal(table.column(Fields.op), index),
+                   pc.not_equal(table.column(Fields.status), Status.kept))
+    return table.filter(mask)
+
+
+def _dropped(table, index: int, size: int = 1000):
+    """Storage batches of the rows op ``index`` dropped."""
+    sub = _dropped_table(table, index)
+    if sub is None:
+        return
+    for rb in sub.to_batches(max_chunksize=size):
+        yield pa.Table.from_batches([rb]).to_pydict()
+
+
+def _dropped_head(table, index: int, n: int) -> list:
+    sub = _dropped_table(table, index)
+    if sub is None or n <= 0:
+        return []
+    head = sub.slice(0, n).to_pydict()
+    return list(zip(public_rows(head), head.get(Fields.reason, [])))

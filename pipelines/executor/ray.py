@@ -2,10 +2,10 @@
 
 The dataset lives as parquet block files under ``work_dir/checkpoint_ray``.  Ray Data schedules
 one task (or actor call) per block; it runs the op (or a run of consecutive CPU mappers /
-filters, fused) over the block and writes each op's output block.  The driver only counts
-statuses, writes the reports and the tracer, runs deduplicator grouping and aggregators, and
-streams the export, one block at a time.  Finished ops and finished blocks are not redone by
-a rerun.
+filters, fused in one pass) over the block and writes the pass's output block.  The driver only
+counts statuses per op, writes the reports and the tracer, runs deduplicator grouping and
+aggregators, and streams the export, one block at a time.  Finished passes and finished blocks
+are not redone by a rerun.
 """
 from __future__ import annotations
 
@@ -20,17 +20,17 @@ import warnings
 from dataclasses import asdict
 
 from ops.base import OP
-from ops.fields import Fields, Status
 from pipelines.checkpoint import Checkpoint, fingerprints
 from pipelines.compat import dataset_options, export_options
 from pipelines.dataset import export_batches, prepare_table, public_rows, read_rows
 from pipelines.executor import ray_stage as st
-from pipelines.executor.common import TRACE_WINDOW, bind_ops, op_kind, set_counts
+from pipelines.executor.base import Executor
+from pipelines.executor.common import TRACE_WINDOW, op_kind
+from pipelines.executor.ray_cluster import (ClusterInfo, OpPlan, connect, plan_op, quiet_ray_data,
+                                            ship_custom_operators)
 from pipelines.executor.ray_export import (LARGE_EXPORT_ROWS, export_sharded, folder_for,
                                            is_folder_export)
 from pipelines.executor.ray_input import write_sharded_input
-from pipelines.executor.ray_cluster import (ClusterInfo, OpPlan, connect, plan_op, quiet_ray_data,
-                                            ship_custom_operators)
 from pipelines.report import OpCounts, RunReport
 from pipelines.shards import is_sharded
 from pipelines.tracer import trace_op
@@ -42,12 +42,17 @@ class RayOpError(RuntimeError):
     """An op failed as a whole on Ray (not one sample): setup error, lost cluster, ..."""
 
 
-class RayExecutor:
+class RayExecutor(Executor):
+    name = "ray"
+
     def __init__(self, recipe, ops: list[OP]):
-        self.recipe = recipe
-        self.ops = ops
-        self.context = bind_ops(recipe, ops)
+        super().__init__(recipe, ops)
         self.run_key = uuid.uuid4().hex[:12]
+        self.plans: list[OpPlan] = []
+
+    def fuse_key(self, index: int):
+        """Mappers / filters that run as tasks with the same resources share one Ray pass."""
+        return self.plans[index].fuse_key
 
     # ---------------------------------------------------------------- whole run
     def run(self) -> dict:
@@ -65,8 +70,8 @@ class RayExecutor:
         recipe = self.recipe
         quiet_ray_data(progress=not os.environ.get("TQDM_DISABLE"))
         info = ClusterInfo.current()
-        plans = [plan_op(i, op, recipe.np, recipe.ray_require_gpus, info)
-                 for i, op in enumerate(self.ops)]  # every resource problem before any work
+        self.plans = [plan_op(i, op, recipe.np, recipe.ray_require_gpus, info)
+                      for i, op in enumerate(self.ops)]  # every resource problem before work
         ship_custom_operators(recipe.custom_operator_paths)
         report = RunReport(recipe.work_dir)
         self.fps = fingerprints(recipe)
@@ -76,33 +81,32 @@ class RayExecutor:
         if state is not None:
             files = st.stage_files(ckpt.data_path(state))
             rows_in = state["rows_in"]
-            report.ops = [OpCounts(**c) for c in state["counts"]]
-            start = state["op_index"] + 1
+            start = self.restore(state, report)
             rows = report.ops[-1].rows_out
             logger.info("resuming after op %d (%s) from %s", state["op_index"],
                         recipe.process[state["op_index"]][0], ckpt.dir)
         else:
             files, rows_in = self._input_blocks(ckpt.dir, info)
             rows, start = rows_in, 0
-        logger.info("dataset %s: %d rows in %d blocks; %d ops on Ray", recipe.dataset_path,
-                    rows_in, len(files), len(self.ops))
-        index = start
-        while index < len(self.ops):
-            group = self._fusable(index, plans)
+        groups = self.groups(start)
+        logger.info("dataset %s: %d rows in %d blocks; %d ops in %d passes on Ray",
+                    recipe.dataset_path, rows_in, len(files), len(self.ops), len(groups))
+        for group in groups:
             t0 = time.time()
-            if rows and op_kind(self.ops[index]) != "aggregator":
-                self._execute(group, plans[index], files, ckpt.dir)
-            shares = st.split_seconds(time.time() - t0, [  # fused ops split their pass
-                st.busy_seconds(st.stage_files(self._work_dir(ckpt.dir, j))) for j in group])
-            for j, share in zip(group, shares):
-                counts = self._account(j, files, rows, ckpt.dir, report, share)
-                report.add(counts)
-                ckpt.save(j, functools.partial(os.replace, self._work_dir(ckpt.dir, j)),
-                          {"rows_in": rows_in, "counts": [asdict(c) for c in report.ops],
-                           "executor": "ray"})
-                files = st.stage_files(os.path.join(ckpt.dir, f"data_{j:03d}"))
-                rows = counts.rows_out
-            index = group[-1] + 1
+            work = self._work_dir(ckpt.dir, group[-1])
+            if op_kind(self.ops[group[0]]) == "aggregator":
+                counts = [self._aggregate(group[0], files, rows, ckpt.dir)]
+                busy = [1.0]
+            else:
+                if rows:
+                    self._execute(group, files, ckpt.dir)
+                counts, busy = self._account(group, rows, work, report)
+            self.add_timed(report, counts, busy, time.time() - t0)
+            ckpt.save(group[-1], functools.partial(os.replace, work),
+                      {"rows_in": rows_in, "counts": [asdict(c) for c in report.ops],
+                       "executor": "ray"})
+            files = st.stage_files(os.path.join(ckpt.dir, f"data_{group[-1]:03d}"))
+            rows = counts[-1].rows_out
         export_path = self._export_target(rows)
         if export_path != recipe.export_path or is_folder_export(export_path):
             if export_options(recipe):
@@ -160,44 +164,31 @@ class RayExecutor:
         return os.path.join(root, f"work_{index:03d}_{self.fps[index]}")
 
     # ---------------------------------------------------------------- ops
-    def _fusable(self, index: int, plans: list[OpPlan]) -> list[int]:
-        """Consecutive mappers / filters that run as tasks with the same resources share one
-        Ray pass (each still writes its own output, so accounting and resume stay per op)."""
-        group = [index]
-        if plans[index].fuse_key is None or op_kind(self.ops[index]) not in ("mapper", "filter"):
-            return group
-        while group[-1] + 1 < len(self.ops):
-            j = group[-1] + 1
-            if plans[j].fuse_key != plans[index].fuse_key or \
-                    op_kind(self.ops[j]) not in ("mapper", "filter"):
-                break
-            group.append(j)
-        return group
-
-    def _execute(self, group: list[int], plan: OpPlan, files: list[str], root: str) -> None:
-        """Block k of ``files`` through the ops of ``group``, writing block k of each op's
+    def _execute(self, group: list[int], files: list[str], root: str) -> None:
+        """Block k of ``files`` through the pass of ``group``, writing block k of the pass's
         output folder; blocks already written (an interrupted run) are not computed again."""
         import ray.data
 
+        plan = self.plans[group[0]]
         ops = [self.ops[j] for j in group]
-        works = [self._work_dir(root, j) for j in group]
-        for j, work in zip(group, works):
+        work = self._work_dir(root, group[-1])
+        for j in group:
             _remove_stale(root, j, work)
-            os.makedirs(work, exist_ok=True)
-        todo = [f for f in files if not os.path.exists(os.path.join(works[-1],
-                                                                    os.path.basename(f)))]
-        names = ", ".join(f"{j}:{op.name}" for j, op in zip(group, ops))
+        os.makedirs(work, exist_ok=True)
+        todo = [f for f in files if not os.path.exists(os.path.join(work, os.path.basename(f)))]
+        names = self.describe(group)
         logger.info("ops %s: %d blocks, %s", names, len(files), plan.text)
         if len(todo) < len(files):
             logger.info("ops %s: %d of %d blocks already done, resuming", names,
                         len(files) - len(todo), len(files))
         if not todo:
             return
+        pass_args = (group, work, os.path.basename(files[0]), self.trace_rows())
         if plan.actors:
-            fn, extra = st.OpActor, {"fn_constructor_args": (ops, works)}
+            fn, extra = st.OpActor, {"fn_constructor_args": (ops, pass_args)}
         else:
             key = f"{self.run_key}:{group[0]}"
-            fn, extra = functools.partial(st.run_task, key, ops, works), {}
+            fn, extra = functools.partial(st.run_task, key, ops, pass_args), {}
         args = dict(plan.map_args, **extra)
         if not plan.actors:  # no more tasks than blocks (Ray warns otherwise)
             args["compute"] = ray.data.TaskPoolStrategy(size=min(plan.size, len(todo)))
@@ -216,47 +207,43 @@ class RayExecutor:
                                 if len(ops) > 1 else "")
                              + f" failed on Ray: {_short_error(exc)}") from exc
 
-    def _account(self, index: int, files: list[str], rows: int, root: str,
-                 report: RunReport, seconds: float) -> OpCounts:
-        """Counts, dropped-row reports and trace of one op whose output blocks are written."""
-        op = self.ops[index]
-        kind = op_kind(op)
-        counts = OpCounts(index=index, op=op.name, kind=kind, rows_in=rows)
-        t0 = time.time()
-        work = self._work_dir(root, index)
-        tracing = self.recipe.open_tracer
-        before = [dict(r) for r in public_rows(_columnar(
-            st.head_rows(files, "kept", TRACE_WINDOW)))] if tracing else []
-        if kind == "aggregator":
-            _remove_stale(root, index, work)
-            counts.artifacts = op.run_aggregate(
-                st.iter_batches(files, "kept", batch_rows=op.batch_size, bookkeeping=False))
-            counts.kept = counts.rows_out = rows
-            st.link_files(files, work)
-        else:
-            os.makedirs(work, exist_ok=True)
-            out_files = st.stage_files(work)
-            if kind == "deduplicator" and out_files:
-                st.apply_group(op, out_files)
-            c = st.count_statuses(out_files)
-            set_counts(counts, kind, c[Status.error], c[Status.filtered], c[Status.kept])
-            report.write_dropped(counts, st.iter_batches(out_files, "dropped"))
-        if tracing:
-            self._trace(index, op, before, st.stage_files(work))
-        counts.seconds = round(seconds + time.time() - t0, 3)
-        return counts
+    def _account(self, group: list[int], rows: int, work: str,
+                 report: RunReport) -> tuple[list[OpCounts], list[float]]:
+        """Counts, dropped-row reports and trace of a pass whose output blocks are written;
+        also each op's seconds measured inside the pass."""
+        os.makedirs(work, exist_ok=True)
+        out_files = st.stage_files(work)
+        op = self.ops[group[0]]
+        if op_kind(op) == "deduplicator" and out_files:
+            st.apply_group(op, out_files)
+        infos = st.pass_infos(out_files)
+        counts = self.account(group, rows, st.tally_files(out_files), infos)
+        for c in counts:
+            report.write_dropped(c, st.iter_dropped(out_files, c.index))
+        busy = [sum(i["seconds"][k] for i in infos) for k in range(len(group))]
+        snapshots = next((i["trace"] for i in infos if "trace" in i), None)
+        self.trace_pass(group, snapshots, functools.partial(st.dropped_head, out_files))
+        return counts, busy
 
-    def _trace(self, index: int, op: OP, before: list[dict], out_files: list[str]) -> None:
-        limit = self.recipe.trace_num
-        ids = {r.get(Fields.id) for r in before if r.get(Fields.id) is not None}
-        after = [dict(r) for r in public_rows(_columnar(
-            st.rows_by_id(out_files, ids, 4 * len(ids) or 1)))]
-        dropped = []
-        head = st.head_rows(out_files, "dropped", limit)
-        for row, raw in zip(public_rows(_columnar(head)), head):
-            dropped.append({"id": row.get(Fields.id), "sample": row,
-                            "reason": raw.get(Fields.reason)})
-        trace_op(self.recipe.work_dir, index, op.name, before, after, dropped, limit)
+    def _aggregate(self, index: int, files: list[str], rows: int, root: str) -> OpCounts:
+        """An aggregator on the driver over the kept rows; its output is its input."""
+        op = self.ops[index]
+        counts = OpCounts(index=index, op=op.name, kind="aggregator", rows_in=rows)
+        work = self._work_dir(root, index)
+        _remove_stale(root, index, work)
+        before = []
+        if self.recipe.open_tracer:
+            head = next(st.iter_batches(files, "kept", batch_rows=TRACE_WINDOW,
+                                        bookkeeping=False), None)
+            before = list(public_rows(head)) if head else []
+        counts.artifacts = op.run_aggregate(
+            st.iter_batches(files, "kept", batch_rows=op.batch_size, bookkeeping=False))
+        counts.kept = counts.rows_out = rows
+        st.link_files(files, work)
+        if self.recipe.open_tracer:
+            trace_op(self.recipe.work_dir, index, op.name, before, before, [],
+                     self.recipe.trace_num)
+        return counts
 
 
 def _remove_stale(root: str, index: int, keep: str) -> None:
@@ -268,15 +255,6 @@ def _remove_stale(root: str, index: int, keep: str) -> None:
             shutil.rmtree(path, ignore_errors=True)
     for tmp in glob.glob(os.path.join(keep, "*.tmp")):
         os.remove(tmp)
-
-
-def _columnar(rows: list[dict]) -> dict:
-    cols: list = []
-    for r in rows:
-        for c in r:
-            if c not in cols:
-                cols.append(c)
-    return {c: [r.get(c) for r in rows] for c in cols}
 
 
 def _short_error(exc: BaseException) -> str:

@@ -10,7 +10,6 @@ import glob
 import math
 import os
 import shutil
-import time
 from typing import Iterable, Iterator, Optional
 
 import pyarrow as pa
@@ -19,11 +18,13 @@ import pyarrow.parquet as pq
 
 from ops.base import DICT_COLUMNS, OP, Deduplicator
 from ops.fields import BOOKKEEPING, Fields, Status
+from pipelines.executor.base import tally_statuses
 from pipelines.executor.common import mark_group_decision
+from pipelines.executor.fused import batch_infos, run_pass
 
-STRING_COLUMNS = (Fields.id, Fields.status, Fields.reason) + tuple(DICT_COLUMNS)
+STRING_COLUMNS = (Fields.id, Fields.status, Fields.reason, Fields.batch_info) + \
+    tuple(DICT_COLUMNS)
 MAX_BLOCK_ROWS = 50_000
-SECONDS_KEY = b"imgjuicer.op_seconds"  # parquet metadata: the op's seconds on the block
 
 # ---------------------------------------------------------------------------- on workers
 _WORKER_OPS: dict = {}  # op key -> op already set up in this worker process
@@ -46,45 +47,43 @@ def to_table(batch: dict) -> pa.Table:
     return pa.table(cols)
 
 
-def process_block(ops: list[OP], works: list[str], src: str) -> int:
-    """One block file through each op in turn, ``op.batch_size`` rows at a time.  Each op's
-    output block appears atomically in its folder, so a retried or resumed block never leaves
-    a half-written file, and a block an op already wrote is read back instead of recomputed."""
+def process_block(ops: list[OP], indices: list[int], work: str, first: str,
+                  trace_rows: int, src: str) -> int:
+    """One block file through a fused pass of ``ops``, ``batch`` rows at a time (the largest
+    op batch size).  The pass's output block (every row that entered it, tagged with the op
+    that decided it) appears atomically in ``work``, so a retried or resumed block never
+    leaves a half-written file, and a block already written is not computed again."""
     name = os.path.basename(src)
-    table = pq.read_table(src)
-    for op, work in zip(ops, works):
-        dest = os.path.join(work, name)
-        if os.path.exists(dest):
-            table = pq.read_table(dest)
-            continue
-        t0 = time.perf_counter()
-        table = _apply(op, kept_input(table))
-        # this op's own time on the block: fused ops share one Ray pass, and the driver
-        # splits the pass's wall time between them in proportion to these
-        table = table.replace_schema_metadata(
-            {SECONDS_KEY: repr(time.perf_counter() - t0).encode()})
-        tmp = f"{dest}.{os.getpid()}.tmp"
-        pq.write_table(table, tmp)
-        os.replace(tmp, dest)
+    dest = os.path.join(work, name)
+    if os.path.exists(dest):
+        return pq.read_metadata(dest).num_rows
+    table = kept_input(pq.read_table(src))
+    size = max(op.batch_size for op in ops)
+    outs = []
+    for i in range(0, table.num_rows, size):
+        trace = trace_rows if name == first and i == 0 else 0
+        outs.append(to_table(run_pass(ops, indices, table.slice(i, size).to_pydict(), trace)))
+    if outs:
+        table = pa.concat_tables(outs, promote_options="permissive")
+    else:
+        table = table.append_column(Fields.status, pa.array([], pa.string())) \
+            .append_column(Fields.reason, pa.array([], pa.string())) \
+            .append_column(Fields.op, pa.array([], pa.int64())) \
+            .append_column(Fields.batch_info, pa.array([], pa.string()))
+    tmp = f"{dest}.{os.getpid()}.tmp"
+    pq.write_table(table, tmp)
+    os.replace(tmp, dest)
     return table.num_rows
 
 
-def _apply(op: OP, table: pa.Table) -> pa.Table:
-    outs = [to_table(op.run_batched(table.slice(i, op.batch_size).to_pydict()))
-            for i in range(0, table.num_rows, op.batch_size)]
-    if outs:
-        return pa.concat_tables(outs, promote_options="permissive")
-    return table.append_column(Fields.status, pa.array([], pa.string())) \
-        .append_column(Fields.reason, pa.array([], pa.string()))
-
-
-def _run_blocks(ops: list[OP], works: list[str], batch: dict) -> dict:
+def _run_blocks(ops: list[OP], args: tuple, batch: dict) -> dict:
     srcs = [str(s) for s in batch["src"]]
-    return {"src": srcs, "rows": [process_block(ops, works, s) for s in srcs]}
+    return {"src": srcs, "rows": [process_block(ops, *args, s) for s in srcs]}
 
 
-def run_task(key: str, ops: list[OP], works: list[str], batch: dict) -> dict:
-    """Task entry point: ops are set up once per worker process, not once per task."""
+def run_task(key: str, ops: list[OP], args: tuple, batch: dict) -> dict:
+    """Task entry point: ops are set up once per worker process, not once per task.
+    ``args``: (op indices, output folder, first block's name, trace rows)."""
     cached = _WORKER_OPS.get(key)
     if cached is None:
         if len(_WORKER_OPS) > 16:
@@ -92,19 +91,19 @@ def run_task(key: str, ops: list[OP], works: list[str], batch: dict) -> dict:
         for op in ops:
             op.ensure_setup()
         cached = _WORKER_OPS[key] = ops
-    return _run_blocks(cached, works, batch)
+    return _run_blocks(cached, args, batch)
 
 
 class OpActor:
     """Actor entry point: ``setup()`` (model loading) runs once, when the actor starts."""
 
-    def __init__(self, ops: list[OP], works: list[str]):
-        self.ops, self.works = ops, works
+    def __init__(self, ops: list[OP], args: tuple):
+        self.ops, self.args = ops, args
         for op in ops:
             op.ensure_setup()
 
     def __call__(self, batch: dict) -> dict:
-        return _run_blocks(self.ops, self.works, batch)
+        return _run_blocks(self.ops, self.args, batch)
 
 
 # ---------------------------------------------------------------------------- on the driver
@@ -157,56 +156,46 @@ def iter_batches(files: Iterable[str], which: Optional[str] = None, batch_rows: 
                 yield d
 
 
-def busy_seconds(files: Iterable[str]) -> float:
-    """Seconds the op that wrote these blocks spent on them (summed over blocks)."""
-    total = 0.0
+def tally_files(files: Iterable[str]) -> dict:
+    """``{(op index, status): rows}`` over a pass's output blocks."""
+    pairs = []
     for f in files:
-        meta = pq.read_schema(f).metadata or {}
-        total += float(meta.get(SECONDS_KEY, b"0"))
-    return total
+        t = pq.read_table(f, columns=[Fields.op, Fields.status])
+        if t.num_rows:
+            g = t.group_by([Fields.op, Fields.status]).aggregate([([], "count_all")])
+            pairs += zip(g.column(Fields.op).to_pylist(), g.column(Fields.status).to_pylist(),
+                         g.column("count_all").to_pylist())
+    return tally_statuses(pairs)
 
 
-def split_seconds(wall: float, busy: list[float]) -> list[float]:
-    """A fused pass's wall time split between its ops in proportion to their own time."""
-    total = sum(busy)
-    if total <= 0:
-        return [wall / len(busy)] * len(busy)
-    return [wall * b / total for b in busy]
-
-
-def count_statuses(files: Iterable[str]) -> dict:
-    counts = {Status.kept: 0, Status.filtered: 0, Status.error: 0}
-    for f in files:
-        col = pq.read_table(f, columns=[Fields.status])[Fields.status]
-        for item in pc.value_counts(col).to_pylist():
-            counts[item["values"]] = counts.get(item["values"], 0) + item["counts"]
-    return counts
-
-
-def head_rows(files: Iterable[str], which: Optional[str], n: int) -> list[dict]:
+def pass_infos(files: Iterable[str]) -> list[dict]:
+    """Every batch's timing (and the trace snapshots) a pass wrote into its blocks."""
     out: list[dict] = []
-    for b in iter_batches(files, which, batch_rows=max(1, n)):
-        cols = list(b)
-        out += [{c: b[c][i] for c in cols} for i in range(len(b[cols[0]]))]
+    for f in files:
+        col = pq.read_table(f, columns=[Fields.batch_info]).column(Fields.batch_info)
+        out += batch_infos(col.filter(pc.is_valid(col)).to_pylist())
+    return out
+
+
+def iter_dropped(files: Iterable[str], index: int, batch_rows: int = 1000) -> Iterator[dict]:
+    """Storage batches of the rows op ``index`` dropped, block by block."""
+    for f in files:
+        t = pq.read_table(f)
+        t = t.filter(pc.and_(pc.equal(t[Fields.op], index),
+                             pc.not_equal(t[Fields.status], Status.kept)))
+        for rb in t.to_batches(max_chunksize=batch_rows):
+            yield pa.Table.from_batches([rb]).to_pydict()
+
+
+def dropped_head(files: Iterable[str], index: int, n: int) -> list:
+    """The first ``n`` rows op ``index`` dropped, as (public row, reason)."""
+    from pipelines.dataset import public_rows
+    out: list = []
+    for b in iter_dropped(files, index, batch_rows=max(1, n)):
+        out += list(zip(public_rows(b), b[Fields.reason]))
         if len(out) >= n:
             break
     return out[:n]
-
-
-def rows_by_id(files: Iterable[str], ids: set, limit: int) -> list[dict]:
-    """Kept rows whose id, or whose parent's id (fan-out ``<parent>/<k>``), is in ``ids``."""
-    out: list[dict] = []
-    wanted = pa.array(sorted(ids), pa.string())
-    for f in files:
-        t = _select(pq.read_table(f), "kept")
-        parent = pc.replace_substring_regex(t[Fields.id], pattern="/[^/]*$", replacement="")
-        mask = pc.or_(pc.is_in(t[Fields.id], value_set=wanted), pc.is_in(parent, value_set=wanted))
-        sub = t.filter(mask).to_pydict()
-        cols = list(sub)
-        out += [{c: sub[c][i] for c in cols} for i in range(len(sub[cols[0]]) if cols else 0)]
-        if len(out) >= limit:
-            break
-    return out[:limit]
 
 
 def apply_group(op: Deduplicator, files: list[str]) -> None:

@@ -83,7 +83,7 @@ def test_all_keys_recipe_runs_unchanged(small_images, tmp_path):
                 "image_special_token", "audio_key", "audio_special_token", "video_key",
                 "video_special_token", "eoc_special_token", "turbo", "use_cache",
                 "open_monitor", "op_list_to_trace", "open_insight_mining", "op_list_to_mine",
-                "op_fusion", "fusion_strategy", "adaptive_batch_size", "data_probe_algo",
+                "fusion_strategy", "adaptive_batch_size", "data_probe_algo",
                 "data_probe_ratio"}
     assert named == expected                      # null ones (temp_dir ...) are not settings
     op_part = warnings[0].split("process[0] image_shape_filter: ")[1]

@@ -213,13 +213,15 @@ def _reached(op_module: str) -> dict:
         seen.add(name)
         for target, optional in _imports(name):
             top = target.split(".")[0]
+            if optional:                  # a fallback exists: neither it nor what it reaches
+                continue
             if top in ("ops", "pipelines"):
                 parts = target.split(".")
                 for k in range(2, len(parts) + 1):
                     mod = ".".join(parts[:k])
                     if _module_file(mod):
                         todo.append((mod, chain + [mod]))
-            elif not optional:
+            else:
                 found.setdefault(top, chain)
     return found
 

@@ -56,7 +56,10 @@ def test_no_network_and_no_offline_variable_fails_fast_with_every_model(tmp_path
     r, seconds = _run_headline({"HF_ENDPOINT": black_hole}, tmp_path / "assets")
     err = _one_error_all_models(r)
     assert "no network" in err
-    assert seconds < 5, f"took {seconds:.1f}s"
+    # a bound against the hub client's 30-40 s of retries, not a speed figure: the whole command
+    # (interpreter and imports included) takes ~2 s on an idle machine (docs/models.md), but a
+    # loaded CI machine must not make this test flaky
+    assert seconds < 15, f"took {seconds:.1f}s"
     assert not (tmp_path / "work" / "result.jsonl").exists()
 
 
@@ -65,7 +68,7 @@ def test_offline_variable_gives_the_same_listing(tmp_path):
     r, seconds = _run_headline({"HF_HUB_OFFLINE": "1"}, tmp_path / "assets")
     err = _one_error_all_models(r)
     assert "downloads are off: HF_HUB_OFFLINE=1" in err
-    assert seconds < 5
+    assert seconds < 15
 
 
 class _DeclaringOp(Mapper):
