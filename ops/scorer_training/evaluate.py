@@ -337,7 +337,3 @@ def main(argv=None) -> int:
           f"(target 0.90), generation Spearman (log-spaced, worst photo) {sp:.3f} (target 0.95)",
           file=sys.stderr)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -181,7 +180,3 @@ def _scores(a, seed: int, s: dict) -> np.ndarray:
         raise RuntimeError("the evaluation pair set and the oracle set hold different pairs "
                            "(a chain failed in one of them, or a stale cache): rebuild both")
     return score_set(scorer.model, ps)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

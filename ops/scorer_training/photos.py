@@ -313,7 +313,3 @@ def main(argv=None) -> int:
     sheet = Path(a.contact_sheet) if a.contact_sheet else None
     print(json.dumps(prepare(Path(a.out), Path(a.cache).resolve(), a.heldout_percent, sheet)))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,10 +8,11 @@ assets_cache/generation_loss/scorer.pt with the training record in the file's "e
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
-import subprocess
+import os
 import sys
 import time
 from pathlib import Path
@@ -127,9 +128,12 @@ def main(argv=None) -> int:
         if getattr(a, key) is not None:
             p[key] = getattr(a, key)
     work = Path(a.work)
-    subprocess.run([sys.executable, "-m", "ops.scorer_training.photos",
-                    "--out", str(work / "photos"), "--cache", str(work / "cache"),
-                    "--if-stale"], check=True, stdout=subprocess.DEVNULL)
+    from .photos import main as prepare_photos
+    with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+        failed = prepare_photos(["--out", str(work / "photos"), "--cache", str(work / "cache"),
+                                 "--if-stale"])
+    if failed:
+        raise RuntimeError(f"preparing the scorer photos in {work / 'photos'} failed")
     t0 = time.time()
     train_set = pair_set(work, a.train_split, p["chains"], data_seed, a.workers, a.k,
                          a.augment, a.realistic)
@@ -170,7 +174,3 @@ def main(argv=None) -> int:
     log_path.write_text("\n".join(json.dumps(r) for r in log))
     print(json.dumps({**record, "weights": str(out), "bytes": out.stat().st_size}))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -32,12 +32,9 @@ def _rows(path):
     return sorted(read_jsonl(path), key=lambda r: r[Fields.id])
 
 
-@pytest.mark.slow
-def test_kill_9_then_rerun_resumes_and_matches(tmp_path, small_images):
-    log = tmp_path / "calls.log"
-    recipe = _recipe(tmp_path, small_images, log)
-    work = tmp_path / "killed"
-    args = ["--config", str(recipe), "--work_dir", str(work)]
+def _kill_9_once_b_ran(args: list, log) -> None:
+    """Start dj-process, wait until op b has handled 4 samples, then kill -9 the whole job
+    (driver and its workers)."""
     proc = subprocess.Popen([DJ_PROCESS, *args], cwd=REPO, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
@@ -49,8 +46,17 @@ def test_kill_9_then_rerun_resumes_and_matches(tmp_path, small_images):
     else:
         proc.kill()
         pytest.fail("op b never started")
-    os.killpg(proc.pid, signal.SIGKILL)     # the whole job: driver and its workers
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+@pytest.mark.slow
+def test_kill_9_then_rerun_resumes_and_matches(tmp_path, small_images):
+    log = tmp_path / "calls.log"
+    recipe = _recipe(tmp_path, small_images, log)
+    work = tmp_path / "killed"
+    args = ["--config", str(recipe), "--work_dir", str(work)]
+    _kill_9_once_b_ran(args, log)
     assert not (work / "result.jsonl").exists()
     state = json.loads((work / "checkpoint" / "state.json").read_text())
     assert state["op_index"] == 1           # ops 0 and 1 finished, op 2 was running
@@ -93,19 +99,7 @@ def test_checkpoint_per_pass_kill_9_resume_matches(tmp_path, small_images):
         "process": proc_ops}))
     work = tmp_path / "killed"
     args = ["--config", str(recipe), "--work_dir", str(work)]
-    proc = subprocess.Popen([DJ_PROCESS, *args], cwd=REPO, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        lines = log.read_text().split("\n") if log.exists() else []
-        if sum(1 for ln in lines if ln.startswith("b ")) >= 4:
-            break
-        time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.fail("op b never started")
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    _kill_9_once_b_ran(args, log)
     saved = [ln for ln in (work / "run.log").read_text().splitlines() if "checkpoint after" in ln]
     assert len(saved) == 1 and "checkpoint after op 1 " in saved[0]   # one write for ops 0-1
     assert json.loads((work / "checkpoint" / "state.json").read_text())["op_index"] == 1
