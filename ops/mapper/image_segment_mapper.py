@@ -7,6 +7,7 @@ from ops.base import Mapper, OpError
 from ops.fields import Fields, MetaKeys
 from ops.image.io import load_image
 from ops.imgdiff.boxes import xyxy_to_dj
+from ops.mapper._yolo_settings import check_yolo_settings
 from ops.registry import OPERATORS
 
 
@@ -33,12 +34,7 @@ class ImageSegmentMapper(Mapper):
                  image_keys: Optional[list[str]] = None, model_batch_size: int = 8,
                  **kwargs):
         super().__init__(**kwargs)
-        if imgsz < 32:
-            raise ValueError(f"imgsz must be >= 32, got {imgsz}")
-        if not 0.0 <= conf <= 1.0 or not 0.0 <= iou <= 1.0:
-            raise ValueError(f"conf and iou must lie in [0, 1], got conf={conf}, iou={iou}")
-        if max_det < 1 or model_batch_size < 1:
-            raise ValueError("max_det and model_batch_size must be >= 1")
+        check_yolo_settings(imgsz, conf, iou, max_det, model_batch_size)
         self.imgsz, self.conf, self.iou, self.max_det = imgsz, conf, iou, max_det
         self.model_path = model_path
         self.image_keys = list(image_keys) if image_keys else [self.image_key]
