@@ -229,9 +229,10 @@ def _choose(w: _Windows, filters: list, b: Copy) -> tuple:
     return best
 
 
-def fit(a: Copy, b: Copy, g: Geometry | None) -> Fit:
+def fit(a: Copy, b: Copy, g: Geometry | None, whole: bool = False) -> Fit:
     """Reproduce child ``b`` from parent ``a`` under geometry ``g``: resample (the filter
-    that fits best), then code as b is coded; the MSE over b's windows, plus
+    that fits best), then code as b is coded; the MSE over b's windows (``whole``: over
+    all of b, for pairs whose windows reproduce both ways almost exactly), plus
     ``UNCOVERED_COST`` times the share of b that a does not hold."""
     if g is None:
         return Fit(float("inf"), None, ["unrelated"])
@@ -240,6 +241,8 @@ def fit(a: Copy, b: Copy, g: Geometry | None) -> Fit:
     if b.format == "JPEG" and b.subsampling == 0:
         grid = 8
     wins = _windows(bw, bh, grid)
+    if whole and wins:
+        wins = [(0, 0, bw // grid * grid, bh // grid * grid)]
     steps = g.describe(a.size, b.size)
     if not wins:
         return Fit(float("inf"), g, steps + ["too small to compare"])

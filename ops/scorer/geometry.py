@@ -215,11 +215,13 @@ def align(a: Copy, b: Copy) -> Geometry | None:
                                                  ransacReprojThreshold=max(2.0, thr))
             if m is not None and inl is not None and inl.sum() >= max(8, 0.15 * len(matches)):
                 g = _geometry_from_matrix(m, a, b)
-    if g is None:
-        g = _match_crop(a, b)
-    if g is None:
-        return _whole_frame(a, b)
-    return refine(a, b, g)
+    if g is not None:
+        return refine(a, b, g)
+    # no keypoint geometry: a crop at scale 1 or the whole frame, whichever agrees better
+    cands = [c for c in (_match_crop(a, b), _whole_frame(a, b)) if c is not None]
+    if not cands:
+        return None
+    return refine(a, b, min(cands, key=lambda c: _thumb_error(a, b, c)))
 
 
 def inverse(g: Geometry, a: Copy, b: Copy) -> Geometry:

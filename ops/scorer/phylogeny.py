@@ -23,7 +23,9 @@ import numpy as np
 from .fit import Copy, Fit, align, fit, inverse, refine
 
 logger = logging.getLogger("imgjuicer")
+ERROR_FLOOR = 0.003     # see fit_cost
 NET_WEIGHT = 0.5       # weight of the no-reference logit difference in an edge's cost
+NEAR_EXACT = 0.05     # both fits' windows this close: fit both on the whole pictures
 UNCERTAIN = 0.25       # |log(1+e(a->b)) - log(1+e(b->a))| below this: the fits cannot tell
 
 
@@ -60,6 +62,12 @@ class Family:
         return self.members[0]
 
 
+def fit_cost(error: float) -> float:
+    """An edge's fit term: log(ERROR_FLOOR + error), so that a bit-exact reproduction
+    (error 0) stands apart from a nearly exact one."""
+    return float(np.log(ERROR_FLOOR + error))
+
+
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(np.asarray(p, np.float64), 1e-12, 1 - 1e-12)
     return np.log(p / (1 - p))
@@ -76,9 +84,14 @@ def pair_fits(copies: list[Copy], progress: bool = False) -> dict[tuple[int, int
         it = tqdm(pairs, desc="copy pairs", mininterval=2)
     for i, j in it:
         a, b = copies[i], copies[j]
+        if a.pixels.shape == b.pixels.shape and np.array_equal(a.pixels, b.pixels):
+            out[i, j] = out[j, i] = Fit(0.0, None, ["same pixels"])
+            continue
         g = align(a, b)
-        out[i, j] = fit(a, b, g)
-        out[j, i] = fit(b, a, None if g is None else refine(b, a, inverse(g, a, b)))
+        gi = None if g is None else refine(b, a, inverse(g, a, b))
+        out[i, j], out[j, i] = fit(a, b, g), fit(b, a, gi)
+        if max(out[i, j].error, out[j, i].error) < NEAR_EXACT:     # look at every pixel
+            out[i, j], out[j, i] = fit(a, b, g, whole=True), fit(b, a, gi, whole=True)
     return out
 
 
@@ -100,7 +113,7 @@ def reconstruct(copies: list[Copy], scores: np.ndarray,
     for (i, j), f in fits.items():
         if np.isfinite(f.error):
             related.add_edge(i, j)
-            cost[i, j] = np.log1p(f.error) + net_weight * max(0.0, z[i] - z[j])
+            cost[i, j] = fit_cost(f.error) + net_weight * max(0.0, z[i] - z[j])
     families = []
     for comp in sorted(nx.connected_components(related), key=min):
         comp = sorted(comp)
@@ -121,26 +134,31 @@ def reconstruct(copies: list[Copy], scores: np.ndarray,
 
 
 def _family(comp, parent, fits, scores, z, copies) -> Family:
-    """Rank a tree: the root first, then repeatedly the lowest-scoring copy whose parent is
-    already ranked (an order in which every copy comes after the one it was made from)."""
+    """Rank a tree: the root first, then repeatedly, among the copies whose parent is
+    already ranked, a copy with its parent's very pixels (fits exact both ways) or else the
+    lowest-scoring one (an order in which every copy comes after the one it was made from,
+    and lossless re-saves right after their source)."""
     children: dict[int, list[int]] = {v: [] for v in comp}
     root = next(v for v in comp if parent[v] is None)
     for v, p in parent.items():
         if p is not None:
             children[p].append(v)
-    members, heap, depth = [], [(z[root], root)], {root: 0}
+    def key(c):
+        p = parent[c]
+        return (not (fits[p, c].error == 0 and fits[c, p].error == 0), z[c], c)
+    members, heap, depth = [], [(False, z[root], root)], {root: 0}
     while heap:
-        _, v = heapq.heappop(heap)
+        v = heapq.heappop(heap)[-1]
         m = Member(v, copies[v].name, float(scores[v]), rank=len(members) + 1,
                    parent=parent[v], depth=depth[v])
         if parent[v] is not None:
             f, back = fits[parent[v], v], fits[v, parent[v]]
             m.transform, m.error = f.steps, f.error
-            m.uncertain = bool(abs(np.log1p(back.error) - np.log1p(f.error)) < UNCERTAIN)
+            m.uncertain = bool(abs(fit_cost(back.error) - fit_cost(f.error)) < UNCERTAIN)
         members.append(m)
         for c in children[v]:
             depth[c] = depth[v] + 1
-            heapq.heappush(heap, (z[c], c))
+            heapq.heappush(heap, key(c))
     return Family(members)
 
 
