@@ -56,6 +56,12 @@ class Copy:
             self._cache["grey", t] = np.asarray(self.turned_image(t).convert("L"), np.float32)
         return self._cache["grey", t]
 
+    def digest(self) -> bytes:
+        """A digest of the pixels (equal digests: the very same pixels), cached."""
+        import hashlib
+        return self.memo("digest", lambda: hashlib.blake2b(
+            np.ascontiguousarray(self.pixels).data, digest_size=16).digest())
+
     def memo(self, key, make):
         """A value computed once per copy (keypoints, thumbnails)."""
         if key not in self._cache:

@@ -37,6 +37,7 @@ UNCOVERED_COST = 1e4     # added per unit share of the child a parent cannot cov
 FILTERS = {"nearest": R.NEAREST, "box": R.BOX, "bilinear": R.BILINEAR, "hamming": R.HAMMING,
            "bicubic": R.BICUBIC, "lanczos": R.LANCZOS, "area": None, "bilinear, no prefilter":
            None}
+FILTERS_CODED = 3        # filters still tried after coding (the nearest before it)
 GRID = {"JPEG": 16, "WEBP": 16, "AVIF": 64}
 PLAIN = "plain"
 MEDIAN_CUT_MAX_PIXELS = 1_000_000   # palette children up to this size: median cut re-run          # a coding setting: the resampled pixels as they are
@@ -124,10 +125,11 @@ def _filters(g: Geometry, a: Copy, bsize: tuple[int, int]) -> list[str | None]:
 
 # ---------------------------------------------------------------- coding like the child
 def _mse(x: np.ndarray, y: np.ndarray) -> float:
+    import cv2
     m = MARGIN if min(x.shape[:2]) > 4 * MARGIN else 0
-    d = x[m:x.shape[0] - m, m:x.shape[1] - m].astype(np.float32) - \
-        y[m:y.shape[0] - m, m:y.shape[1] - m]
-    return float(np.mean(d * d))
+    x = np.ascontiguousarray(x[m:x.shape[0] - m, m:x.shape[1] - m])
+    y = np.ascontiguousarray(y[m:y.shape[0] - m, m:y.shape[1] - m])
+    return float(cv2.norm(x, y, cv2.NORM_L2SQR)) / max(1, x.size)
 
 
 def _decode(buf: io.BytesIO) -> np.ndarray:
@@ -183,41 +185,48 @@ class _Windows:
     def __init__(self, a: Copy, b: Copy, g: Geometry, wins):
         self.a, self.b, self.g, self.wins = a, b, g, wins
         self._src: dict = {}
+        self._err: dict = {}
 
-    def pairs(self, filt, n: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
-        out = []
-        for w in self.wins[:n]:
-            key = (filt, w)
-            if key not in self._src:
-                self._src[key] = _region(self.a, self.g, w, self.b.size, filt)
-            s = self._src[key]
-            if s is not None:
-                out.append((s, self.b.pixels[w[1]:w[3], w[0]:w[2]]))
-        return out
+    def source(self, filt, w) -> np.ndarray | None:
+        """The parent's resampled pixels for window ``w`` (None: outside the parent)."""
+        key = (filt, w)
+        if key not in self._src:
+            self._src[key] = _region(self.a, self.g, w, self.b.size, filt)
+        return self._src[key]
 
     def error(self, filt, setting, n: int | None = None) -> float:
-        ps = self.pairs(filt, n)
-        if not ps:
-            return float("inf")
-        return float(np.mean([_mse(_code(s, self.b, setting), want) for s, want in ps]))
+        errs = []
+        for w in self.wins[:n]:
+            key = (filt, setting, w)
+            if key not in self._err:
+                s = self.source(filt, w)
+                self._err[key] = None if s is None else _mse(_code(s, self.b, setting),
+                                                             self.b.pixels[w[1]:w[3],
+                                                                           w[0]:w[2]])
+            if self._err[key] is not None:
+                errs.append(self._err[key])
+        return float(np.mean(errs)) if errs else float("inf")
 
 
 def _choose(w: _Windows, filters: list, b: Copy) -> tuple:
     """The (filter, setting) whose coded reproduction of the first windows is nearest b:
-    every filter with every coding setting for JPEG and palette children; for WebP / AVIF
-    the two best filters before coding, then a quality search (coarse, then closer)."""
+    the ``FILTERS_CODED`` filters nearest b before coding, each with every coding setting
+    (JPEG, palette children); for WebP / AVIF the nearest filter and a quality search
+    (coarse, then closer)."""
     n = CHOOSE_WINDOWS
     settings = _settings(b)
+    if len(filters) > 1:                    # the few nearest before coding
+        keep = FILTERS_CODED if settings[0] is not None else len(filters)
+        keep = 1 if len(settings) > 2 else keep
+        filters = sorted(filters, key=lambda f: w.error(f, PLAIN, n=1))[:keep]
     if len(settings) <= 2:
         return min(((f, s) for f in filters for s in settings),
                    key=lambda fs: w.error(*fs, n=n))
-    if len(filters) > 2:
-        filters = sorted(filters, key=lambda f: w.error(f, PLAIN, n=n))[:2]
     errs: dict = {}
 
-    def err(f, q):
+    def err(f, q):                          # one window for the search
         if (f, q) not in errs:
-            errs[f, q] = w.error(f, q, n=n)
+            errs[f, q] = w.error(f, q, n=1)
         return errs[f, q]
     best = min(((f, q) for f in filters for q in settings), key=lambda fq: err(*fq))
     for step in (12, 6, 3):
@@ -249,8 +258,11 @@ def fit(a: Copy, b: Copy, g: Geometry | None, whole: bool = False) -> Fit:
     penalty = UNCOVERED_COST * (1.0 - g.covered)
     w = _Windows(a, b, g, wins)
     filters = _filters(g, a, b.size)
-    if not w.pairs(filters[0]):
+    if all(w.source(filters[0], win) is None for win in wins):
         return Fit(penalty + UNCOVERED_COST, g, steps + ["not covered"])
+    if g.covered < 0.99:     # the parent lacks part of the child: no need to code
+        filt = min(filters, key=lambda f: w.error(f, PLAIN, n=CHOOSE_WINDOWS))
+        return Fit(penalty + w.error(filt, PLAIN), g, steps + ["partly outside the parent"])
     filt, setting = _choose(w, filters, b)
     if filt is not None:
         steps.append(filt)

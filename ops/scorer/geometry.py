@@ -82,11 +82,12 @@ def _grey(px: np.ndarray, side: int) -> tuple[np.ndarray, float]:
     return np.asarray(img), img.width / px.shape[1]
 
 
-def _orb(c: Copy):
+def keypoints(c: Copy):
+    """ORB keypoints (full-size pixel-edge coordinates) and descriptors of a copy, cached."""
     def make():
         import cv2
         g, f = _grey(c.pixels, ORB_SIDE)
-        orb = cv2.ORB_create(nfeatures=800, fastThreshold=8)
+        orb = cv2.ORB_create(nfeatures=500, fastThreshold=8)
         kp, desc = orb.detectAndCompute(g, None)
         pts = np.array([k.pt for k in kp], np.float64).reshape(-1, 2)
         return (pts + 0.5) / f, desc                 # pixel-edge coordinates, full size
@@ -202,8 +203,8 @@ def align(a: Copy, b: Copy) -> Geometry | None:
     then template matching for crops at scale 1, else the whole frame under the
     best-matching dihedral turn; None when unrelated."""
     import cv2
-    pa, da = _orb(a)
-    pb, db = _orb(b)
+    pa, da = keypoints(a)
+    pb, db = keypoints(b)
     g = None
     if da is not None and db is not None and len(pa) >= 8 and len(pb) >= 8:
         matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(db, da)

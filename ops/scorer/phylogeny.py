@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .fit import Copy, Fit, align, fit, inverse, refine
+from .geometry import keypoints
 
 logger = logging.getLogger("imgjuicer")
 ERROR_FLOOR = 0.003     # see fit_cost
@@ -73,26 +74,52 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def pair_fits(copies: list[Copy], progress: bool = False) -> dict[tuple[int, int], Fit]:
-    """``fit`` of every ordered pair (i, j) = i -> j, geometry found once per pair."""
+def pair_fits(copies: list[Copy], progress: bool = False,
+              workers: int | None = None) -> dict[tuple[int, int], Fit]:
+    """``fit`` of every ordered pair (i, j) = i -> j, geometry found once per pair, on
+    ``workers`` threads (default: up to 2; the fits spend their time in Pillow and OpenCV,
+    which release the GIL)."""
+    import os
     n = len(copies)
-    out: dict[tuple[int, int], Fit] = {}
     pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
-    it = pairs
-    if progress and len(pairs) > 20:
-        from tqdm import tqdm
-        it = tqdm(pairs, desc="copy pairs", mininterval=2)
-    for i, j in it:
-        a, b = copies[i], copies[j]
-        if a.pixels.shape == b.pixels.shape and np.array_equal(a.pixels, b.pixels):
-            out[i, j] = out[j, i] = Fit(0.0, None, ["same pixels"])
-            continue
-        g = align(a, b)
-        gi = None if g is None else refine(b, a, inverse(g, a, b))
-        out[i, j], out[j, i] = fit(a, b, g), fit(b, a, gi)
-        if max(out[i, j].error, out[j, i].error) < NEAR_EXACT:     # look at every pixel
-            out[i, j], out[j, i] = fit(a, b, g, whole=True), fit(b, a, gi, whole=True)
+    for c in copies:                   # per-copy work once, before the threads share it
+        keypoints(c)
+        c.digest()
+    workers = min(2, os.cpu_count() or 1) if workers is None else workers
+
+    def one(ij):
+        return ij, _pair(copies[ij[0]], copies[ij[1]])
+    if workers > 1 and len(pairs) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(workers) as pool:
+            res = pool.map(one, pairs)
+            res = list(_progress(res, len(pairs), progress))
+    else:
+        res = [one(ij) for ij in _progress(pairs, len(pairs), progress)]
+    out: dict[tuple[int, int], Fit] = {}
+    for (i, j), (fwd, back) in res:
+        out[i, j], out[j, i] = fwd, back
     return out
+
+
+def _progress(it, total: int, enabled: bool):
+    if not enabled or total <= 20:
+        return it
+    from tqdm import tqdm
+    return tqdm(it, total=total, desc="copy pairs", mininterval=2)
+
+
+def _pair(a: Copy, b: Copy) -> tuple[Fit, Fit]:
+    """The fits a -> b and b -> a."""
+    if a.pixels.shape == b.pixels.shape and a.digest() == b.digest():
+        same = Fit(0.0, None, ["same pixels"])
+        return same, same
+    g = align(a, b)
+    gi = None if g is None else refine(b, a, inverse(g, a, b))
+    fwd, back = fit(a, b, g), fit(b, a, gi)
+    if max(fwd.error, back.error) < NEAR_EXACT:     # look at every pixel
+        fwd, back = fit(a, b, g, whole=True), fit(b, a, gi, whole=True)
+    return fwd, back
 
 
 def reconstruct(copies: list[Copy], scores: np.ndarray,

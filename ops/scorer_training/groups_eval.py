@@ -22,7 +22,7 @@ def _fits_of(copies) -> np.ndarray:
     from ops.scorer.phylogeny import pair_fits
     cs = [copy_from_bytes(c.data, str(k)) for k, c in enumerate(copies)]
     e = np.zeros((len(cs), len(cs)))
-    for (i, j), f in pair_fits(cs).items():
+    for (i, j), f in pair_fits(cs, workers=1).items():
         e[i, j] = f.error
     return e
 
