@@ -50,6 +50,7 @@ class Fit:
     error: float
     geometry: Geometry | None
     steps: list[str]
+    geometric_steps: int = 0     # turn, crop, resize: how many the geometry needs
 
 
 # ---------------------------------------------------------------- windows and resampling
@@ -253,6 +254,7 @@ def fit(a: Copy, b: Copy, g: Geometry | None, whole: bool = False) -> Fit:
     if whole and wins:
         wins = [(0, 0, bw // grid * grid, bh // grid * grid)]
     steps = g.describe(a.size, b.size)
+    k = len(steps)
     if not wins:
         return Fit(float("inf"), g, steps + ["too small to compare"])
     penalty = UNCOVERED_COST * (1.0 - g.covered)
@@ -262,7 +264,7 @@ def fit(a: Copy, b: Copy, g: Geometry | None, whole: bool = False) -> Fit:
         return Fit(penalty + UNCOVERED_COST, g, steps + ["not covered"])
     if g.covered < 0.99:     # the parent lacks part of the child: no need to code
         filt = min(filters, key=lambda f: w.error(f, PLAIN, n=CHOOSE_WINDOWS))
-        return Fit(penalty + w.error(filt, PLAIN), g, steps + ["partly outside the parent"])
+        return Fit(penalty + w.error(filt, PLAIN), g, steps + ["partly outside the parent"], k)
     filt, setting = _choose(w, filters, b)
     if filt is not None:
         steps.append(filt)
@@ -271,7 +273,7 @@ def fit(a: Copy, b: Copy, g: Geometry | None, whole: bool = False) -> Fit:
         e2, how2 = _median_cut(a, b, g, filt, wins)
         if e2 < err:
             err, how = e2, how2
-    return Fit(err + penalty, g, steps + [how])
+    return Fit(err + penalty, g, steps + [how], k)
 
 
 def _median_cut(a: Copy, b: Copy, g: Geometry, filt, wins) -> tuple[float, str]:

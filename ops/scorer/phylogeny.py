@@ -4,12 +4,19 @@ For every ordered pair of related copies ``fit.fit`` measures how well the trans
 from one to the other reproduces it (an asymmetric dissimilarity).  The derivation tree is the
 optimum branching (Edmonds' minimum spanning arborescence, as in Dias, Rocha, Goldenstein,
 "Image Phylogeny by Minimal Spanning Trees", IEEE TIFS 7(2), 2012, and Costa et al., "Image
-Phylogeny Forests Reconstruction", IEEE TIFS 9(10), 2014) over the cost
+Phylogeny Forests Reconstruction", IEEE TIFS 9(10), 2014) over the edge cost
 
-    log(1 + error(parent -> child)) + NET_WEIGHT * max(0, logit(parent) - logit(child))
+    log(ERROR_FLOOR + error(parent -> child)) + STEP_COST * geometric steps of the fit
+        + NET_WEIGHT * max(0, logit(parent) - logit(child))
 
-so where the fits cannot tell the direction (both errors alike: an upscale, lossless
-re-saves, heavy crops), the no-reference score of each copy decides.  The root is the best
+The small floor keeps a bit-exact reproduction (a JPEG re-encoded with the child's own
+tables gives the child again) apart from a nearly exact one; the step cost prefers the
+simpler of two transforms that reproduce a copy equally well (its parent's "add a palette"
+over its grandparent's "enlarge, then add a palette"); where the fits cannot tell the
+direction (both errors alike: lossless re-saves, heavy crops), the no-reference score of
+each copy decides.  The three weights were chosen on chains of the training photos
+(seed 7, group mode as ``ops/scorer_training/groups_eval.py`` runs it), never on the
+held-out ones.  The root is the best
 copy; copies whose geometry cannot be matched to any other form families of their own.
 """
 from __future__ import annotations
@@ -24,10 +31,11 @@ from .fit import Copy, Fit, align, fit, inverse, refine
 from .geometry import keypoints
 
 logger = logging.getLogger("imgjuicer")
-ERROR_FLOOR = 0.003     # see fit_cost
-NET_WEIGHT = 0.5       # weight of the no-reference logit difference in an edge's cost
+ERROR_FLOOR = 0.003   # see fit_cost
+STEP_COST = 0.3       # per geometric step (turn, crop, resize) of an edge's transform
+NET_WEIGHT = 0.25     # weight of the no-reference logit difference in an edge's cost
 NEAR_EXACT = 0.05     # both fits' windows this close: fit both on the whole pictures
-UNCERTAIN = 0.25       # |log(1+e(a->b)) - log(1+e(b->a))| below this: the fits cannot tell
+UNCERTAIN = 0.25      # |fit_cost(a->b) - fit_cost(b->a)| below this: the fits cannot tell
 
 
 @dataclass
@@ -140,7 +148,8 @@ def reconstruct(copies: list[Copy], scores: np.ndarray,
     for (i, j), f in fits.items():
         if np.isfinite(f.error):
             related.add_edge(i, j)
-            cost[i, j] = fit_cost(f.error) + net_weight * max(0.0, z[i] - z[j])
+            cost[i, j] = (fit_cost(f.error) + STEP_COST * f.geometric_steps +
+                          net_weight * max(0.0, z[i] - z[j]))
     families = []
     for comp in sorted(nx.connected_components(related), key=min):
         comp = sorted(comp)

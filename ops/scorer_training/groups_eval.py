@@ -17,13 +17,14 @@ REUPLOAD_SEED = 20261207
 
 
 def _fits_of(copies) -> np.ndarray:
-    """(n, n) fit errors e[i, j] of i -> j (inf: unrelated; diagonal 0)."""
+    """(2, n, n): fit errors e[i, j] of i -> j (inf: unrelated; diagonal 0) and the
+    geometric steps of each fit."""
     from ops.scorer.fit import copy_from_bytes
     from ops.scorer.phylogeny import pair_fits
     cs = [copy_from_bytes(c.data, str(k)) for k, c in enumerate(copies)]
-    e = np.zeros((len(cs), len(cs)))
+    e = np.zeros((2, len(cs), len(cs)))
     for (i, j), f in pair_fits(cs, workers=1).items():
-        e[i, j] = f.error
+        e[:, i, j] = f.error, f.geometric_steps
     return e
 
 
@@ -41,7 +42,7 @@ def _chain_fits(args):
 
 def group_fits(photos_dir, chains: int, seed: int, workers: int, realistic: float,
                cache: str | Path | None) -> dict[int, np.ndarray]:
-    """Fit-error matrices of every chain (chain index -> matrix), cached as an npz."""
+    """Fit matrices of every chain (chain index -> ``_fits_of``), cached as an npz."""
     from .chains import GENERATOR_VERSION
     from .pairsets import list_photos, map_chains, photo_set_id
     from ops.scorer.fit import FIT_VERSION
@@ -62,10 +63,12 @@ def group_fits(photos_dir, chains: int, seed: int, workers: int, realistic: floa
 
 
 def _ranks(e: np.ndarray, scores: np.ndarray) -> tuple[dict[int, tuple[int, int]], list]:
+    """Family and rank of each copy, from the (2, n, n) fits of ``_fits_of``."""
     from ops.scorer.fit import Fit
     from ops.scorer.phylogeny import reconstruct
-    n = e.shape[0]
-    fits = {(i, j): Fit(float(e[i, j]), None, []) for i in range(n) for j in range(n) if i != j}
+    n = e.shape[1]
+    fits = {(i, j): Fit(float(e[0, i, j]), None, [], int(e[1, i, j]))
+            for i in range(n) for j in range(n) if i != j}
     fams = reconstruct([_Named(str(i)) for i in range(n)], scores, fits)
     return {m.index: (fi, m.rank) for fi, f in enumerate(fams) for m in f.members}, fams
 
@@ -90,7 +93,7 @@ def group_report(ps, z: np.ndarray, fits: dict[int, np.ndarray]) -> dict:
     tie_pairs = {(int(a), int(b)) for a, b in zip(ps.closer[ps.tie], ps.further[ps.tie])}
     for a, b in zip(starts, ends):
         e = fits.get(int(ps.chain[a]))
-        if e is None or e.shape[0] != b - a:
+        if e is None or e.shape[1] != b - a:
             missing += 1
             continue
         ranks, fams = _ranks(e, s[a:b])
@@ -169,7 +172,7 @@ def reupload_set(photos_dir, n: int, k: int, workers: int, cache) -> tuple[list,
         ok = [r for r in res if r[1] is not None]
         feats = [f for r in ok for f in (r[1], r[2])]
         arr = {a: np.stack([getattr(f, a) for f in feats]) for a in FEATURE_ARRAYS}
-        arr["fits"] = np.stack([r[3] for r in ok]) if ok else np.zeros((0, 2, 2))
+        arr["fits"] = np.stack([r[3] for r in ok]) if ok else np.zeros((0, 2, 2, 2))
         arr["errors"] = np.array(sum(1 for r in res if r[4]))
         if path is not None:
             np.savez(path, **arr)
