@@ -125,9 +125,9 @@ def _filters(g: Geometry, a: Copy, bsize: tuple[int, int]) -> list[str | None]:
 
 
 # ---------------------------------------------------------------- coding like the child
-def _mse(x: np.ndarray, y: np.ndarray) -> float:
+def _mse(x: np.ndarray, y: np.ndarray, margin: int = MARGIN) -> float:
     import cv2
-    m = MARGIN if min(x.shape[:2]) > 4 * MARGIN else 0
+    m = margin if min(x.shape[:2]) > 4 * margin else 0
     x = np.ascontiguousarray(x[m:x.shape[0] - m, m:x.shape[1] - m])
     y = np.ascontiguousarray(y[m:y.shape[0] - m, m:y.shape[1] - m])
     return float(cv2.norm(x, y, cv2.NORM_L2SQR)) / max(1, x.size)
@@ -183,8 +183,8 @@ class _Windows:
     """The child's windows and the parent's resampled regions for them, computed once per
     filter."""
 
-    def __init__(self, a: Copy, b: Copy, g: Geometry, wins):
-        self.a, self.b, self.g, self.wins = a, b, g, wins
+    def __init__(self, a: Copy, b: Copy, g: Geometry, wins, margin: int = MARGIN):
+        self.a, self.b, self.g, self.wins, self.margin = a, b, g, wins, margin
         self._src: dict = {}
         self._err: dict = {}
 
@@ -201,9 +201,9 @@ class _Windows:
             key = (filt, setting, w)
             if key not in self._err:
                 s = self.source(filt, w)
-                self._err[key] = None if s is None else _mse(_code(s, self.b, setting),
-                                                             self.b.pixels[w[1]:w[3],
-                                                                           w[0]:w[2]])
+                self._err[key] = None if s is None else _mse(
+                    _code(s, self.b, setting), self.b.pixels[w[1]:w[3], w[0]:w[2]],
+                    self.margin)
             if self._err[key] is not None:
                 errs.append(self._err[key])
         return float(np.mean(errs)) if errs else float("inf")
@@ -251,14 +251,15 @@ def fit(a: Copy, b: Copy, g: Geometry | None, whole: bool = False) -> Fit:
     if b.format == "JPEG" and b.subsampling == 0:
         grid = 8
     wins = _windows(bw, bh, grid)
-    if whole and wins:
-        wins = [(0, 0, bw // grid * grid, bh // grid * grid)]
+    margin = MARGIN
+    if whole and wins:                      # every pixel, borders included
+        wins, margin = [(0, 0, bw, bh)], 0
     steps = g.describe(a.size, b.size)
     k = len(steps)
     if not wins:
         return Fit(float("inf"), g, steps + ["too small to compare"])
     penalty = UNCOVERED_COST * (1.0 - g.covered)
-    w = _Windows(a, b, g, wins)
+    w = _Windows(a, b, g, wins, margin)
     filters = _filters(g, a, b.size)
     if all(w.source(filters[0], win) is None for win in wins):
         return Fit(penalty + UNCOVERED_COST, g, steps + ["not covered"])
@@ -270,13 +271,13 @@ def fit(a: Copy, b: Copy, g: Geometry | None, whole: bool = False) -> Fit:
         steps.append(filt)
     err, how = w.error(filt, setting), _describe(b, setting)
     if b.palette is not None and bw * bh <= MEDIAN_CUT_MAX_PIXELS and g.covered > 0.999:
-        e2, how2 = _median_cut(a, b, g, filt, wins)
+        e2, how2 = _median_cut(a, b, g, filt, wins, margin)
         if e2 < err:
             err, how = e2, how2
     return Fit(err + penalty, g, steps + [how], k)
 
 
-def _median_cut(a: Copy, b: Copy, g: Geometry, filt, wins) -> tuple[float, str]:
+def _median_cut(a: Copy, b: Copy, g: Geometry, filt, wins, margin: int) -> tuple[float, str]:
     """The palette maker run again on the whole resampled parent (median cut to b's number
     of colours, with and without dithering): the best error over b's windows."""
     bw, bh = b.size
@@ -287,7 +288,7 @@ def _median_cut(a: Copy, b: Copy, g: Geometry, filt, wins) -> tuple[float, str]:
     for dither in (Image.Dither.NONE, Image.Dither.FLOYDSTEINBERG):
         q = np.asarray(Image.fromarray(src).quantize(
             colors=max(2, b.colors), method=Image.Quantize.MEDIANCUT, dither=dither).convert("RGB"))
-        e = float(np.mean([_mse(q[y0:y1, x0:x1], b.pixels[y0:y1, x0:x1])
+        e = float(np.mean([_mse(q[y0:y1, x0:x1], b.pixels[y0:y1, x0:x1], margin)
                            for x0, y0, x1, y1 in wins]))
         name = "dithered" if dither == Image.Dither.FLOYDSTEINBERG else "not dithered"
         best = min(best, (e, f"{b.colors} colours, median cut, {name}"))

@@ -32,6 +32,7 @@ from .geometry import keypoints
 
 logger = logging.getLogger("imgjuicer")
 ERROR_FLOOR = 0.003   # see fit_cost
+EXACT_BONUS = 1.0     # see fit_cost
 STEP_COST = 0.3       # per geometric step (turn, crop, resize) of an edge's transform
 NET_WEIGHT = 0.25     # weight of the no-reference logit difference in an edge's cost
 NEAR_EXACT = 0.05     # both fits' windows this close: fit both on the whole pictures
@@ -72,9 +73,9 @@ class Family:
 
 
 def fit_cost(error: float) -> float:
-    """An edge's fit term: log(ERROR_FLOOR + error), so that a bit-exact reproduction
-    (error 0) stands apart from a nearly exact one."""
-    return float(np.log(ERROR_FLOOR + error))
+    """An edge's fit term: log(ERROR_FLOOR + error), less EXACT_BONUS for a bit-exact
+    reproduction (error 0), which stands apart from a nearly exact one."""
+    return float(np.log(ERROR_FLOOR + error)) - (EXACT_BONUS if error == 0 else 0.0)
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
