@@ -196,14 +196,28 @@ class _Windows:
         return self._src[key]
 
     def error(self, filt, setting, n: int | None = None) -> float:
+        """Mean error of the first ``n`` windows coded with ``setting``.  JPEG windows of
+        one size are coded together, stacked: JPEG codes its blocks independently, so
+        the stack gives each window's very pixels (the margin hides the seams, where
+        chroma upsampling reads across)."""
+        todo = [w for w in self.wins[:n] if (filt, setting, w) not in self._err]
+        srcs = [(w, self.source(filt, w)) for w in todo]
+        for w, s in srcs:
+            if s is None:
+                self._err[filt, setting, w] = None
+        srcs = [(w, s) for w, s in srcs if s is not None]
+        if len(srcs) > 1 and self.b.format == "JPEG" and setting is not PLAIN and \
+                len({s.shape for _, s in srcs}) == 1:
+            coded = np.split(_code(np.concatenate([s for _, s in srcs]), self.b, setting),
+                             len(srcs))
+        else:
+            coded = [_code(s, self.b, setting) for _, s in srcs]
+        for (w, _), c in zip(srcs, coded):
+            self._err[filt, setting, w] = _mse(c, self.b.pixels[w[1]:w[3], w[0]:w[2]],
+                                               self.margin)
         errs = []
         for w in self.wins[:n]:
             key = (filt, setting, w)
-            if key not in self._err:
-                s = self.source(filt, w)
-                self._err[key] = None if s is None else _mse(
-                    _code(s, self.b, setting), self.b.pixels[w[1]:w[3], w[0]:w[2]],
-                    self.margin)
             if self._err[key] is not None:
                 errs.append(self._err[key])
         return float(np.mean(errs)) if errs else float("inf")

@@ -17,6 +17,7 @@ from .copies import Copy
 
 R = Image.Resampling
 ORB_SIDE = 640           # long side of the grey image keypoints are found on
+SAME_FRAME_MSE = 4.0     # grey MSE of 64-px thumbnails below which equal frames match
 THUMB_SIDE = 160         # long side of the thumbnails crops are first searched on
 
 
@@ -203,6 +204,11 @@ def align(a: Copy, b: Copy) -> Geometry | None:
     then template matching for crops at scale 1, else the whole frame under the
     best-matching dihedral turn; None when unrelated."""
     import cv2
+    for t in range(8):           # same size, same picture: the whole frame, no keypoints
+        if _turned_size(a, t) == b.size:
+            whole = Geometry(t, (0.0, 0.0, float(b.size[0]), float(b.size[1])))
+            if _thumb_error(a, b, whole) < SAME_FRAME_MSE:
+                return whole
     pa, da = keypoints(a)
     pb, db = keypoints(b)
     g = None
@@ -246,10 +252,12 @@ def refine(a: Copy, b: Copy, g: Geometry | None) -> Geometry | None:
     if g is None:
         return None
     g = _snap(g, a, b)
+    tw, th = _turned_size(a, g.turn)
+    if g.box == (0.0, 0.0, float(tw), float(th)):      # the whole frame
+        return g
     if g.unit(b.size) and g.covered > 0.999:
         radius = 2 + int(np.ceil(3 * max(a.size) / ORB_SIDE))
         return place_crop(a, b, g, radius)
-    tw, th = _turned_size(a, g.turn)
     whole = Geometry(g.turn, (0.0, 0.0, float(tw), float(th)))
     if g.box == whole.box or not _aspect_close(tw, th, *b.size):
         return g

@@ -7,7 +7,7 @@ from PIL import Image
 
 from ops.scorer_training import transforms as T
 from ops.scorer.fit import align, copy_from_bytes, fit, inverse, refine
-from ops.scorer.phylogeny import reconstruct
+from ops.scorer.phylogeny import pair_fits, reconstruct
 from tests.scorer.synth import photo_like
 
 
@@ -115,3 +115,76 @@ def test_dj_score_groups_folders_json_and_sheet(photo, tmp_path, capsys):
     assert dj_score([str(d / "orig.jpg"), str(d / "small.jpg")]) == 0
     text = capsys.readouterr()
     assert "group 1: 2 copies" in text.out and "<- " in text.out and text.err == ""
+
+
+def _parents(copies, scores):
+    fams = reconstruct(copies, np.asarray(scores, np.float64))
+    assert len(fams) == 1
+    return fams[0], {m.name: (None if m.parent is None else copies[m.parent].name)
+                     for m in fams[0].members}
+
+
+def test_crop_by_an_odd_offset_is_placed_exactly_and_is_the_child(photo):
+    parent = T.to_jpeg(photo, 90, "4:2:0")
+    child = T.to_jpeg(T.crop(parent.pixels, (37, 23, 338, 234)), 85, "4:2:0")
+    a, b = _copies([parent, child])
+    g = align(a, b)
+    assert g.turn == 0 and g.box == (37.0, 23.0, 338.0, 234.0)
+    fwd, back = _both_ways(a, b)
+    assert fwd.error == 0.0                   # the crop re-encoded with its own tables
+    assert back.error > 100                   # the crop lacks the rest of the picture
+    fam, parents = _parents([b, a], [0.1, 0.9])   # scores alone would pick the crop
+    assert fam.root.name == "c0" and parents["c1"] == "c0"
+
+
+@pytest.mark.parametrize("method", ["bicubic", "bilinear_noaa", "area"])
+def test_screenshot_at_a_device_pixel_ratio_is_the_child_of_its_source(photo, method):
+    src = T.to_jpeg(photo, 80, "4:2:0")
+    scale = 0.4 if method == "area" else 1.5        # area resamplers only shrink
+    size = (round(384 * scale), round(288 * scale))
+    shot = T.to_png(T.resize(src.pixels, size, method))
+    a, b = _copies([src, shot])
+    fwd, back = _both_ways(a, b)
+    # near exact (Pillow resamples a window a little differently from the whole picture)
+    assert fwd.error < 0.3 and back.error > 2 * fwd.error, (fwd, back)
+    fam, parents = _parents([b, a], [0.05, 0.95])
+    assert fam.root.name == "c0" and parents["c1"] == "c0"
+
+
+def test_a_lossless_copy_is_ranked_right_after_its_source(photo):
+    c0 = T.to_jpeg(photo, 90, "4:2:0")
+    c1 = T.to_jpeg(c0.pixels, 75, "4:2:0")
+    png = T.to_png(c1.pixels)                            # the very pixels of c1
+    c3 = T.to_jpeg(c1.pixels, 60, "4:2:0")
+    copies = _copies([c0, c1, png, c3])
+    fits = pair_fits(copies, workers=1)
+    assert fits[1, 2].error == fits[2, 1].error == 0 and fits[1, 2].steps == ["same pixels"]
+    fam, _ = _parents(copies, [0.2, 0.5, 0.9, 0.4])     # the PNG scores worst of all
+    assert [m.name for m in fam.members][:3] in (["c0", "c1", "c2"], ["c0", "c2", "c1"])
+    assert fam.members[3].name == "c3"
+
+
+def test_group_of_eight_copies_gets_its_true_tree(photo):
+    h, w = photo.shape[:2]
+    cam = T.to_jpeg(photo, 92, "4:2:0")
+    plat = T.to_jpeg(T.resize(cam.pixels, (288, 216), "bicubic"), 80, "4:2:0")
+    made = {"camera": (cam, None), "platform": (plat, "camera"),
+            "reupload": (T.to_jpeg(plat.pixels, 70, "4:2:0"), "platform"),
+            "messenger": (T.to_webp(plat.pixels, 70), "platform"),
+            "gif": (T.to_gif(cam.pixels, 256, dither=True), "camera"),
+            "screenshot": (T.to_png(T.resize(plat.pixels, (432, 324), "bilinear")),
+                           "platform"),
+            "crop": (T.to_jpeg(T.crop(cam.pixels, (19, 13, w - 21, h - 15)), 85, "4:4:4"),
+                     "camera"),
+            "small": (T.to_jpeg(T.resize(cam.pixels, (160, 120), "area"), 80, "4:2:0"),
+                      "camera")}
+    names = list(made)
+    copies = [copy_from_bytes(made[n][0].data, n) for n in names]
+    for worst in ("camera", "platform"):      # the net taking an original for the worst copy
+        scores = [0.95 if n == worst else 0.5 for n in names]
+        fam, parents = _parents(copies, scores)
+        assert fam.root.name == "camera"
+        # WebP is fitted in windows, only approximately: the messenger copy may hang on
+        # the platform copy or on its lossless enlargement (the same information)
+        assert parents.pop("messenger") in ("platform", "screenshot")
+        assert parents == {n: made[n][1] for n in names if n != "messenger"}
