@@ -86,29 +86,37 @@ def _logit(p: np.ndarray) -> np.ndarray:
 def pair_fits(copies: list[Copy], progress: bool = False,
               workers: int | None = None) -> dict[tuple[int, int], Fit]:
     """``fit`` of every ordered pair (i, j) = i -> j, geometry found once per pair, on
-    ``workers`` threads (default: up to 2; the fits spend their time in Pillow and OpenCV,
-    which release the GIL)."""
-    import os
+    ``workers`` threads (default ``default_workers()``)."""
     n = len(copies)
     pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
-    for c in copies:                   # per-copy work once, before the threads share it
+
+    def prepare(c):                    # per-copy work once, before the pairs share it
         keypoints(c)
         c.digest()
-    workers = min(2, os.cpu_count() or 1) if workers is None else workers
 
     def one(ij):
         return ij, _pair(copies[ij[0]], copies[ij[1]])
+    workers = default_workers() if workers is None else workers
     if workers > 1 and len(pairs) > 1:
         from concurrent.futures import ThreadPoolExecutor
         with ThreadPoolExecutor(workers) as pool:
-            res = pool.map(one, pairs)
-            res = list(_progress(res, len(pairs), progress))
+            list(pool.map(prepare, copies))
+            res = list(_progress(pool.map(one, pairs), len(pairs), progress))
     else:
+        for c in copies:
+            prepare(c)
         res = [one(ij) for ij in _progress(pairs, len(pairs), progress)]
     out: dict[tuple[int, int], Fit] = {}
     for (i, j), (fwd, back) in res:
         out[i, j], out[j, i] = fwd, back
     return out
+
+
+def default_workers() -> int:
+    """Threads for group mode's per-copy and per-pair work: up to 2 (the fits and decoders
+    spend their time in Pillow, OpenCV and numpy, which release the GIL)."""
+    import os
+    return min(2, os.cpu_count() or 1)
 
 
 def _progress(it, total: int, enabled: bool):
@@ -219,6 +227,26 @@ def group_and_reconstruct(copies: list[Copy], scores: np.ndarray, hashes: list[l
                 m.parent = None if m.parent is None else idx[m.parent]
             out.append(fam)
     return sorted(out, key=lambda f: min(m.index for m in f.members))
+
+
+def load_copies(paths: list[str], k: int | None = None, workers: int | None = None) -> list:
+    """``load_copy`` of every path on ``workers`` threads (default ``default_workers()``),
+    in order; a file that cannot be read gives its ``ImageLoadError`` in its place."""
+    from ops.image.io import ImageLoadError
+    from .features import blas_one_thread
+
+    def one(p):
+        try:
+            return load_copy(p, k)
+        except ImageLoadError as exc:
+            return exc
+    workers = default_workers() if workers is None else workers
+    with blas_one_thread():
+        if workers < 2 or len(paths) < 2:
+            return [one(p) for p in paths]
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(one, paths))
 
 
 def load_copy(path: str, k: int | None = None, method: str = "phash"):

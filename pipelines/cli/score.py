@@ -88,20 +88,16 @@ def _independent(scorer, files: list[str], as_json: bool) -> int:
 
 def _groups(scorer, files: list[str], a) -> int:
     from ops.image.io import ImageLoadError
-    from ops.scorer.features import blas_one_thread
-    from ops.scorer.phylogeny import group_and_reconstruct, load_copy
+    from ops.scorer.phylogeny import group_and_reconstruct, load_copies
     copies, feats, hashes, names, bad = [], [], [], [], []
-    with blas_one_thread():
-        for p in files:
-            try:
-                c, f, h = load_copy(p, scorer.k)
-            except ImageLoadError as exc:
-                bad.append(exc)
-                continue
-            copies.append(c)
-            feats.append(f)
-            hashes.append(h)
-            names.append(p)
+    for p, got in zip(files, load_copies(files, scorer.k)):
+        if isinstance(got, ImageLoadError):
+            bad.append(got)
+            continue
+        copies.append(got[0])
+        feats.append(got[1])
+        hashes.append(got[2])
+        names.append(p)
     scores = scorer.score_features(feats)
     families = group_and_reconstruct(copies, scores, hashes, a.threshold,
                                      progress=len(copies) > 6)

@@ -51,10 +51,8 @@ def make_copies(folder: Path, photo: Path) -> list[str]:
 
 
 def group_mode(scorer, paths: list[str]):
-    from ops.scorer.features import blas_one_thread
-    from ops.scorer.phylogeny import group_and_reconstruct, load_copy
-    with blas_one_thread():
-        loaded = [load_copy(p, scorer.k) for p in paths]
+    from ops.scorer.phylogeny import group_and_reconstruct, load_copies
+    loaded = load_copies(paths, scorer.k)
     scores = scorer.score_features([f for _, f, _ in loaded])
     return group_and_reconstruct([c for c, _, _ in loaded], scores, [h for _, _, h in loaded])
 
