@@ -107,19 +107,70 @@ def to_srgb(img: Image.Image, icc: Optional[bytes] = None, where: str = "image")
     return out
 
 
+# The reference SSIMULACRA2 tool converts a tagged image with littleCMS to the linear-sRGB
+# profile libjxl builds itself (relative colorimetric, black-point compensation, float in and
+# out).  libjxl derives that profile's colorants from its own sRGB primaries, adapted (Bradford,
+# with the 7-digit published inverse) to a D50 of (0.96422, 1, 0.82521) -- not the ICC
+# connection space's (0.9642, 1, 0.8249) -- so a tagged white lands on linear (1.0001, 1.0000,
+# 0.9996), not on 1.0.  SSIMULACRA 2 turns such 1e-4 offsets into score changes of up to 0.07
+# on some pairs, so the reference's target profile is rebuilt here value for value.
+_JXL_SRGB_PRIMARIES = ((0.639998686, 0.330010138), (0.300003784, 0.600003357),
+                       (0.150002046, 0.059997204))
+_D65 = (0.3127, 0.3290)
+_JXL_D50 = (0.96422, 1.0, 0.82521)
+_BRADFORD = ((0.8951, 0.2664, -0.1614), (-0.7502, 1.7135, 0.0367), (0.0389, -0.0685, 1.0296))
+_BRADFORD_INV = ((0.9869929, -0.1470543, 0.1599627), (0.4323053, 0.5183603, 0.0492912),
+                 (-0.0085287, 0.0400428, 0.9684867))
+_CMS_FLAGS = ("BLACKPOINTCOMPENSATION", "HIGHRESPRECALC", "NOCACHE")
+
+
+def _reference_colorants():
+    """The 3x3 linear-sRGB -> D50 XYZ matrix (columns = the rXYZ, gXYZ, bXYZ tags) of the
+    reference tool's linear-sRGB profile, as s15Fixed16 integers."""
+    import numpy as np
+    f32 = np.float32
+
+    def xyz(x, y):
+        return np.array([x / y, 1.0, (1.0 - x - y) / y])
+
+    prim = np.array([[x, y, 1.0 - x - y] for x, y in _JXL_SRGB_PRIMARIES]).T
+    to_xyz = prim * np.linalg.solve(prim, xyz(*_D65))
+    brad = np.array(_BRADFORD, f32).astype(np.float64)
+    brad_inv = np.array(_BRADFORD_INV, f32).astype(np.float64)
+    gain = (brad @ np.array(_JXL_D50)) / (brad @ xyz(*_D65))
+    m = (brad_inv @ np.diag(gain) @ brad @ to_xyz).astype(f32)
+    return np.trunc(m * f32(65536.0) + f32(0.5)).astype(np.int64)
+
+
 @functools.lru_cache(maxsize=1)
 def _linear_srgb_icc() -> bytes:
+    """littleCMS's linear-light sRGB profile with the reference tool's colorants written in."""
+    import struct
+
     import imagecodecs
-    return imagecodecs.cms_profile("rgb", whitepoint=[0.3127, 0.3290, 1.0],
-                                   primaries=[0.64, 0.33, 1.0, 0.30, 0.60, 1.0,
-                                              0.15, 0.06, 1.0], gamma=1.0)
+    icc = bytearray(imagecodecs.cms_profile(
+        "rgb", whitepoint=[*_D65, 1.0], gamma=1.0,
+        primaries=[c for xy in _JXL_SRGB_PRIMARIES for c in (*xy, 1.0)]))
+    cols = _reference_colorants()
+    (count,) = struct.unpack_from(">I", icc, 128)
+    done = set()
+    for k in range(count):
+        sig, off, _ = struct.unpack_from(">4sII", icc, 132 + 12 * k)
+        if sig in (b"rXYZ", b"gXYZ", b"bXYZ") and icc[off:off + 4] == b"XYZ ":
+            struct.pack_into(">3i", icc, off + 8, *cols[:, b"rgb".index(sig[:1])].tolist())
+            done.add(sig)
+    if len(done) != 3:
+        raise ColourError("littleCMS's linear-sRGB profile has no rXYZ/gXYZ/bXYZ tags")
+    return bytes(icc)
 
 
 def linear_srgb(arr, icc: Optional[bytes] = None):
-    """uint8 HxWx3 numbers in the space of ``icc`` -> float32 HxWx3 linear-light sRGB, in
-    float (no 8-bit rounding; colours outside sRGB keep values below 0 or above 1), as the
-    reference SSIMULACRA2 tool sees a colour-managed image.  Untagged / sRGB numbers go
-    through the exact sRGB curve."""
+    """uint8 HxWx3 numbers in the space of ``icc`` -> float32 HxWx3 linear-light sRGB exactly
+    as the reference SSIMULACRA2 tool computes it: numbers * (1/255) in float32, then
+    littleCMS float to float (relative colorimetric, black-point compensation) into libjxl's
+    linear-sRGB profile; no clipping (colours outside sRGB keep values below 0 or above 1),
+    no 8-bit rounding.  Untagged / sRGB numbers go through libjxl's sRGB curve, as the tool
+    does for them."""
     import numpy as np
     info = describe(icc)
     if info is None or info["is_srgb"]:
@@ -127,10 +178,18 @@ def linear_srgb(arr, icc: Optional[bytes] = None):
         return _module("ssimulacra2").srgb_to_linear(np.asarray(arr, np.float32) /
                                                      np.float32(255.0))
     import imagecodecs
+    numbers = np.asarray(arr)
+    if numbers.dtype != np.uint8 or numbers.ndim != 3 or numbers.shape[2] != 3:
+        raise ColourError(f"colour management takes uint8 HxWx3 numbers, not "
+                          f"{numbers.dtype} {numbers.shape}")
+    flags = 0
+    for name in _CMS_FLAGS:
+        flags |= int(getattr(imagecodecs.CMS.FLAGS, name))
     try:
-        return imagecodecs.cms_transform(np.ascontiguousarray(arr), icc, _linear_srgb_icc(),
-                                         colorspace="rgb", outcolorspace="rgb",
-                                         outdtype="float32", intent=0)
+        return imagecodecs.cms_transform(
+            numbers.astype(np.float32) * np.float32(1.0 / 255.0), icc, _linear_srgb_icc(),
+            colorspace="rgb", outcolorspace="rgb", outdtype="float32",
+            intent=int(imagecodecs.CMS.INTENT.RELATIVE_COLORIMETRIC), flags=flags)
     except Exception as exc:      # imagecodecs.CmsError and friends
         raise ColourError(f"cannot apply ICC profile '{info['description']}': {exc}") from None
 

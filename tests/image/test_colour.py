@@ -1,13 +1,14 @@
 """Colour management: Display P3 and Adobe RGB photos made here (profiles built from their
 published primaries with littleCMS), decoded to sRGB, and SSIMULACRA2 on ICC-tagged pairs
-against a reference computed independently of the ICC path.
+against the reference C++ tool's own scores and against an independent model of its colour
+conversion.
 
-The reference C++ tool (libjxl's ``ssimulacra2``) is not packaged in Debian 12 (libjxl-tools
-0.7 ships cjxl / djxl only).  What it does with a tagged image is: convert to linear sRGB in
-float, then score.  The reference here does the same with its own arithmetic: the profile's
-defining primaries and transfer curve -> RGB-to-XYZ matrices (numpy, float64) -> linear sRGB,
-then the SSIMULACRA2 core that tests/image/test_ssimulacra2.py checks against the C++ tool's
-own scores.  The code under test reads the embedded ICC bytes with littleCMS instead.
+What the reference tool (cloudinary/ssimulacra2, on libjxl) does with a tagged image: the
+numbers / 255 in float go through littleCMS into libjxl's own linear-sRGB profile, whose
+colorants are adapted to a D50 of (0.96422, 1, 0.82521) instead of the ICC connection space's
+(0.9642, 1, 0.8249), so a tagged white becomes linear (1.0001, 1.0000, 0.9996).  The model
+here redoes that with numpy in float64 from the published primaries, Bradford matrices and
+transfer curves; the code under test runs littleCMS on the embedded ICC bytes instead.
 """
 import io
 import logging
@@ -46,12 +47,33 @@ def rgb_to_xyz(primaries, white=D65) -> np.ndarray:
     return xyz * np.linalg.solve(xyz, w)
 
 
+BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367],
+                     [0.0389, -0.0685, 1.0296]])
+ICC_D50 = np.array([0.9642, 1.0, 0.8249])          # the ICC connection space's white
+JXL_D50 = np.array([0.96422, 1.0, 0.82521])        # the white libjxl adapts its profiles to
+# libjxl's sRGB primaries (those of the quantised sRGB ICC colorants)
+JXL_SRGB = ((0.639998686, 0.330010138), (0.300003784, 0.600003357), (0.150002046, 0.059997204))
+
+
+def to_d50(primaries, d50, bradford_inv=None) -> np.ndarray:
+    """RGB -> XYZ of ``primaries`` (D65 white) Bradford-adapted to the white ``d50``."""
+    d65 = np.array([D65[0] / D65[1], 1.0, (1 - D65[0] - D65[1]) / D65[1]])
+    inv = np.linalg.inv(BRADFORD) if bradford_inv is None else bradford_inv
+    return inv @ np.diag((BRADFORD @ d50) / (BRADFORD @ d65)) @ BRADFORD @ \
+        rgb_to_xyz(primaries)
+
+
 def to_linear_srgb(numbers: np.ndarray, space: str) -> np.ndarray:
-    """Independent reference: the space's numbers -> float linear sRGB (no clipping)."""
+    """Independent model of the reference tool's conversion: the space's numbers -> float
+    linear sRGB (no clipping) through D50 XYZ, into libjxl's linear-sRGB profile."""
     prim, trc = SPACES[space]
     v = numbers.astype(np.float64) / 255.0
     lin = _srgb_eotf(v) if trc == "srgb" else v ** trc
-    m = np.linalg.inv(rgb_to_xyz(SRGB_PRIMARIES)) @ rgb_to_xyz(prim)
+    # libjxl inverts Bradford with the 7-digit published matrix; its colorants are s15.16
+    jxl_inv = np.array([[0.9869929, -0.1470543, 0.1599627], [0.4323053, 0.5183603, 0.0492912],
+                        [-0.0085287, 0.0400428, 0.9684867]])
+    dst = np.round(to_d50(JXL_SRGB, JXL_D50, jxl_inv) * 65536) / 65536
+    m = np.linalg.inv(dst) @ to_d50(prim, ICC_D50)
     return (lin @ m.T).astype(np.float32)
 
 
@@ -103,21 +125,29 @@ def test_decode_converts_to_srgb(photos, space):
 
 @pytest.mark.parametrize("space", SPACES)
 @pytest.mark.parametrize("fmt,quality", [("jpeg", 70), ("webp", 70), ("avif", 50)])
-def test_ssimulacra2_on_tagged_pairs_matches_the_reference_within_002(photos, space, fmt,
-                                                                        quality):
+def test_ssimulacra2_on_tagged_pairs_follows_the_reference_conversion(photos, space, fmt,
+                                                                       quality):
     path, numbers, _ = photos[space]
     profile = icc(space)
     enc = encode(numbers, fmt, icc_profile=profile, quality=quality)
     assert enc.icc_profile == profile                       # the encoder kept the profile
     with Image.open(io.BytesIO(enc.data)) as im:
         copy_numbers = np.asarray(im.convert("RGB"))
-    reference = score_linear(np.stack([to_linear_srgb(numbers, space).transpose(2, 0, 1),
-                                       to_linear_srgb(copy_numbers, space).transpose(2, 0, 1)]))
+    model = [to_linear_srgb(n, space) for n in (numbers, copy_numbers)]
+    lin = (linear_srgb(numbers, profile), linear_srgb(enc.raw, enc.icc_profile))
+    # float, unclipped: the red outside sRGB keeps R > 1
+    assert lin[0].dtype == np.float32 and lin[0][8:30, 8:50, 0].min() > 1.05
+    for got, want in zip(lin, model):
+        # the model's exact curves vs the profile's tables / s15.16 colorants: ~2e-5
+        assert np.abs(got - want).max() < 1e-4
+    white = linear_srgb(np.full((8, 8, 3), 255, np.uint8), profile)[0, 0]
+    np.testing.assert_allclose(white, [1.00011, 1.0, 0.99956], atol=4e-5)
+    reference = score_linear(np.stack([m.transpose(2, 0, 1) for m in model]))
     src = np.asarray(load_image(str(path), to_srgb=True))
-    ours = measure(src, enc.decoded, None, ["ssimulacra2"],
-                   linear=(linear_srgb(numbers, profile),
-                           linear_srgb(enc.raw, enc.icc_profile)))["ssimulacra2"]
-    assert ours == pytest.approx(reference, abs=0.02)
+    ours = measure(src, enc.decoded, None, ["ssimulacra2"], linear=lin)["ssimulacra2"]
+    # 1e-5 differences in linear light move SSIMULACRA 2.1 by up to ~0.08 on such pairs (its
+    # float32 blur); agreement with the C++ tool itself, within 0.02, is tested below
+    assert ours == pytest.approx(reference, abs=0.1)
     # measuring the numbers as if they were sRGB is what the colour management fixes
     assert abs(ssimulacra2(numbers, copy_numbers) - reference) > 0.2
 
