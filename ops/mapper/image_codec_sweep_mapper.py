@@ -288,8 +288,8 @@ class ImageCodecSweepMapper(Mapper):
                  dm_path: Optional[str], colour: Optional[tuple] = None) -> dict:
         """Encode, decode to sRGB and measure against ``pixels`` (the sRGB source view), and
         on the fragment.  ``colour`` = (the view's own numbers, their ICC profile, keep):
-        with keep the own numbers are encoded with the profile embedded; SSIMULACRA2 then
-        compares the float linear-sRGB conversions of source and copy."""
+        with keep the own numbers are encoded with the profile embedded; SSIMULACRA2 and
+        Butteraugli then compare the float linear-sRGB conversions of source and copy."""
         from ops.image.codecs import encode
         from ops.image.colour import linear_srgb
         from ops.image.metrics import measure
@@ -297,7 +297,7 @@ class ImageCodecSweepMapper(Mapper):
         enc = encode(own if keep else pixels, setting.format, threads=self.threads,
                      icc_profile=icc if keep else None, **setting.params)
         linear = None
-        if own is not None and "ssimulacra2" in self.metrics:
+        if own is not None and {"ssimulacra2", "butteraugli"} & set(self.metrics):
             copy = enc.raw if enc.raw is not None else enc.decoded
             linear = (linear_srgb(own, icc), linear_srgb(copy, enc.icc_profile))
         m = measure(pixels, enc.decoded, enc.data, self.metrics, threads=self.threads,

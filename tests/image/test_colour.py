@@ -95,6 +95,20 @@ def icc(space: str) -> bytes:
                                    primaries=[c for p in prim for c in (*p, 1.0)], **kw)
 
 
+def _srgb_like(**kw) -> bytes:
+    import imagecodecs
+    return imagecodecs.cms_profile("rgb", whitepoint=[*D65, 1.0],
+                                   primaries=[c for p in SRGB_PRIMARIES for c in (*p, 1.0)], **kw)
+
+
+SRGB_LIKE = {  # profile name: builder; the reference tool reads the first two as sRGB
+    "littlecms-srgb": lambda: __import__("imagecodecs").cms_profile("srgb"),
+    "srgb-curve-table-unnamed": lambda: _srgb_like(
+        transferfunction=_srgb_eotf(np.linspace(0, 1, 4096)).astype(np.float32)),
+    "srgb-primaries-gamma-2.2": lambda: _srgb_like(gamma=2.2),
+}
+
+
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory):
     from tests.compare.conftest import synthetic_photo
@@ -152,6 +166,33 @@ def test_ssimulacra2_on_tagged_pairs_follows_the_reference_conversion(photos, sp
     assert abs(ssimulacra2(numbers, copy_numbers) - reference) > 0.2
 
 
+@pytest.mark.parametrize("space", SPACES)
+def test_a_copy_that_dropped_the_profile_scores_worse_on_every_metric(photos, space):
+    """The same WebP q90 encode of a wide-gamut photo, once with its profile and once without
+    (as an encoder that drops it writes it), measured the way the codec sweep measures:
+    PSNR / SSIM on 8-bit sRGB, SSIMULACRA2 / Butteraugli on float linear sRGB."""
+    path, numbers, _ = photos[space]
+    profile = icc(space)
+    src = np.asarray(load_image(str(path), to_srgb=True))
+    scores = {}
+    for name, keep in (("kept", profile), ("dropped", None)):
+        enc = encode(numbers, "webp", icc_profile=keep, quality=90)
+        assert enc.icc_profile == keep
+        copy = enc.raw if enc.raw is not None else enc.decoded
+        scores[name] = measure(src, enc.decoded, enc.data, linear=(
+            linear_srgb(numbers, profile), linear_srgb(copy, enc.icc_profile)))
+    kept, dropped = scores["kept"], scores["dropped"]
+    for key in ("psnr", "ssim", "ssimulacra2"):
+        assert kept[key] > dropped[key], key
+    for key in ("butteraugli_max", "butteraugli_p3"):
+        assert kept[key] < dropped[key], key
+    # the float path: Butteraugli sees the out-of-sRGB red the 8-bit sRGB source clips
+    clipped = measure(src, np.asarray(load_image(str(path), to_srgb=True)), None,
+                      ["butteraugli"], linear=(linear_srgb(numbers, profile),
+                                               linear_srgb(src, None)))
+    assert clipped["butteraugli_max"] > 0.5
+
+
 def test_sweep_records_profile_and_warns_when_jxl_drops_it(photos, tmp_path, caplog):
     from ops.base import RunContext
     from ops.compare.quality_doc import QualityCollector
@@ -159,7 +200,8 @@ def test_sweep_records_profile_and_warns_when_jxl_drops_it(photos, tmp_path, cap
     from ops.mapper.image_codec_sweep_mapper import ImageCodecSweepMapper
     path = photos["display-p3"][0]
     op = ImageCodecSweepMapper(grid={"jpeg": {"quality": 80}, "jxl": {"quality": 80}},
-                               metrics=["ssimulacra2"], use_cache=False).bind(
+                               metrics=["ssimulacra2", "butteraugli", "psnr", "ssim"],
+                               use_cache=False).bind(
         RunContext(work_dir=str(tmp_path)))
     op.ensure_setup()
     with caplog.at_level(logging.WARNING, logger="imgjuicer"):
@@ -171,9 +213,13 @@ def test_sweep_records_profile_and_warns_when_jxl_drops_it(photos, tmp_path, cap
     assert img["icc"]["description"] and not img["icc"]["is_srgb"]
     kept = {v["format"]: v["icc_kept"] for v in img["variants"]}
     assert kept == {"jpeg": True, "jxl": False}
-    score = {v["format"]: v["metrics"]["ssimulacra2"] for v in img["variants"]}
-    # same nominal quality; the JPEG XL copy is shown in the wrong colours, and that is measured
-    assert score["jxl"] < score["jpeg"] - 5
+    score = {v["format"]: v["metrics"] for v in img["variants"]}
+    # same nominal quality; the JPEG XL copy is shown in the wrong colours, and every metric
+    # measures that
+    assert score["jxl"]["ssimulacra2"] < score["jpeg"]["ssimulacra2"] - 5
+    assert score["jxl"]["psnr"] < score["jpeg"]["psnr"] - 1
+    assert score["jxl"]["ssim"] < score["jpeg"]["ssim"]
+    assert score["jxl"]["butteraugli_p3"] > score["jpeg"]["butteraugli_p3"] + 0.5
     # the figures re-encode the photo as the sweep did (own numbers, profile embedded)
     from ops.compare.generate import Options, generate_figures
     from ops.compare.study import Study
@@ -197,19 +243,49 @@ CXX = __import__("json").loads(
     (__import__("pathlib").Path(__file__).parent / "data" / "icc_reference.json").read_text())
 
 
-@pytest.mark.parametrize("p", CXX["pairs"], ids=lambda p: p["copy"].split("/")[-1])
+def _pair_id(p):
+    return p["copy"].split("/")[-1] + (f"-{p['profile']}" if p.get("profile") else "")
+
+
+@pytest.mark.parametrize("p", CXX["pairs"], ids=_pair_id)
 def test_ssimulacra2_on_tagged_files_matches_the_cxx_tool(p):
-    """Display P3 / Adobe RGB pairs scored by the reference C++ tool (tests/image/data/
-    make_icc_refs.py): our colour-managed path agrees within 0.02; the numbers read as sRGB
-    do not."""
+    """Pairs scored by the reference C++ tool (tests/image/data/make_icc_refs.py): Display P3 /
+    Adobe RGB files, and an sRGB photo with sRGB-like profiles embedded.  Our colour-managed
+    path agrees within 0.02 (measured: 1e-8); the numbers read as sRGB do not."""
     data = __import__("pathlib").Path(__file__).parent / "data"
     src, dis = load_image(str(data / p["source"])), load_image(str(data / p["copy"]))
-    profile = src.info["icc_profile"]
-    assert dis.info["icc_profile"] == profile and not describe(profile)["is_srgb"]
     a, b = np.asarray(src.convert("RGB")), np.asarray(dis.convert("RGB"))
-    ours = measure(np.asarray(load_image(str(data / p["source"]), to_srgb=True)),
-                   np.asarray(load_image(str(data / p["copy"]), to_srgb=True)), None,
-                   ["ssimulacra2"], linear=(linear_srgb(a, profile),
-                                            linear_srgb(b, profile)))["ssimulacra2"]
+    if p["space"] == "srgb":
+        profile = SRGB_LIKE[p["profile"]]() if p.get("profile") else None
+    else:
+        profile = src.info["icc_profile"]
+        assert dis.info["icc_profile"] == profile and not describe(profile)["is_srgb"]
+    ours = measure(a, b, None, ["ssimulacra2"],
+                   linear=(linear_srgb(a, profile), linear_srgb(b, profile)))["ssimulacra2"]
     assert abs(ours - p["cxx"]) <= CXX["tolerance"], (ours, p["cxx"])
-    assert abs(ssimulacra2(a, b) - p["cxx"]) > CXX["tolerance"]
+    if p["space"] != "srgb":
+        assert abs(ssimulacra2(a, b) - p["cxx"]) > CXX["tolerance"]
+        return
+    # the tool reads a profile as sRGB (and scores as untagged) by its own rule, not the name
+    untagged = ssimulacra2(a, b)
+    reads_as_srgb = profile is None or describe(profile)["is_srgb"]
+    assert reads_as_srgb == (p["cxx"] == next(q["cxx"] for q in CXX["pairs"]
+                                              if q["space"] == "srgb" and not q["profile"]))
+    assert (ours == untagged) == reads_as_srgb
+
+
+def test_a_profile_counts_as_srgb_by_colorimetry_not_by_name():
+    """The reference tool's rule: sRGB's white and primaries within 8e-5 (xy) and its curve;
+    a red primary 3e-4 off or a 2.2 gamma make a profile that is converted, not assumed."""
+    table = _srgb_eotf(np.linspace(0, 1, 4096)).astype(np.float32)
+    assert describe(SRGB_LIKE["littlecms-srgb"]())["is_srgb"]
+    assert describe(SRGB_LIKE["srgb-curve-table-unnamed"]())["is_srgb"]
+    assert not describe(SRGB_LIKE["srgb-primaries-gamma-2.2"]())["is_srgb"]
+    import imagecodecs
+    off = imagecodecs.cms_profile("rgb", whitepoint=[*D65, 1.0], transferfunction=table,
+                                  primaries=[0.6403, 0.33, 1.0, 0.30, 0.60, 1.0, 0.15, 0.06, 1.0])
+    assert not describe(off)["is_srgb"]
+    numbers = np.arange(256, dtype=np.uint8)[None, :, None].repeat(3, 2)
+    exact = linear_srgb(numbers, None)
+    assert np.array_equal(linear_srgb(numbers, SRGB_LIKE["littlecms-srgb"]()), exact)
+    assert not np.array_equal(linear_srgb(numbers, off), exact)
