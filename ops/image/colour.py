@@ -18,6 +18,9 @@ from PIL import Image, ImageCms
 logger = logging.getLogger("imgjuicer")
 
 INTENT = ImageCms.Intent.RELATIVE_COLORIMETRIC
+# how tagged sources are measured; part of the measurement cache key of colour-managed sources
+VERSION = ("2: littleCMS float into libjxl's linear-sRGB profile for SSIMULACRA2 and "
+           "Butteraugli; sRGB by the reference tool's rule")
 _SRGB_XY_TOLERANCE = 8e-5     # libjxl (littleCMS build): white point / primaries match sRGB
 _SRGB_XYZ_TOLERANCE = 2e-4    # ... and the tone curve gives sRGB's XYZ on a 5x5x5 grid
 _ICC_D50 = (0.96420288, 1.0, 0.8249054)   # the connection-space white, as stored in ICC

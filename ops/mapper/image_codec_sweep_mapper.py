@@ -219,6 +219,7 @@ class ImageCodecSweepMapper(Mapper):
 
     def _sweep_image(self, sample: dict, path: str):
         from ops.image.metrics import HIGHER_IS_BETTER
+        from ops.image.colour import VERSION as COLOUR_VERSION
         from ops.image.colour import ColourError, check_kept, describe, to_srgb
         sha = file_sha256(path)
         img = load_image(path, "RGB", self.max_pixels)
@@ -257,7 +258,7 @@ class ImageCodecSweepMapper(Mapper):
                            "resolution": res, "fragment": frag, "metrics": list(self.metrics),
                            "versions": self._versions}
                 if managed:       # caches of untagged / sRGB sources keep their keys
-                    variant["colour"] = [self.colour, info["sha256"]]
+                    variant["colour"] = [self.colour, info["sha256"], COLOUR_VERSION]
                 dm_path = self._distmap_path(sha, variant)
                 record = cache.get(sha, variant) if cache else None
                 if record is not None and dm_path and not os.path.exists(dm_path):
