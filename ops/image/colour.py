@@ -2,8 +2,10 @@
 
 Metrics (SSIMULACRA2, Butteraugli, PSNR) assume sRGB pixels, as do viewers without colour
 management.  A Display P3 or Adobe RGB photo measured as if its numbers were sRGB is measured
-wrongly; the reference SSIMULACRA2 tool converts both images to sRGB first, and so does this
-module (relative colorimetric intent, the only one matrix/TRC profiles define).
+wrongly; the reference tools convert both images to sRGB first, and so does this module
+(relative colorimetric intent, the only one matrix/TRC profiles define): ``to_srgb`` to 8-bit
+sRGB (decode, PSNR, SSIM, figures), ``linear_srgb`` to float linear sRGB exactly as the
+reference SSIMULACRA2 / Butteraugli tools do (docs/codec-studies.md, Colour management).
 """
 from __future__ import annotations
 
