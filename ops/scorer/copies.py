@@ -57,10 +57,11 @@ class Copy:
         return self._cache["grey", t]
 
     def digest(self) -> tuple:
-        """Shape and CRC-32 of the pixels, cached (equal digests: compare the pixels)."""
+        """Shape and CRC-32 of a sample of the pixels, cached (equal digests: compare all
+        the pixels)."""
         import zlib
         return self.memo("digest", lambda: (self.pixels.shape, zlib.crc32(
-            np.ascontiguousarray(self.pixels).data)))
+            np.ascontiguousarray(self.pixels.reshape(-1)[::97]).data)))
 
     def same_pixels(self, other: "Copy") -> bool:
         return self.digest() == other.digest() and np.array_equal(self.pixels, other.pixels)

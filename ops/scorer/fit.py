@@ -24,7 +24,7 @@ from .copies import Copy, copy_from_bytes, copy_from_image, turn_pixels  # noqa:
 from .geometry import Geometry, align, inverse, refine  # noqa: F401
 
 R = Image.Resampling
-FIT_VERSION = 3          # bump when fits change: cached evaluation fits carry it
+FIT_VERSION = 4          # bump when fits change: cached evaluation fits carry it
 WINDOW = 128             # side of a comparison window (multiple of 16)
 MAX_WINDOWS = 6          # windows per ordered pair (a grid over the child)
 CHOOSE_WINDOWS = 2       # windows the filter and coding setting are chosen on
@@ -39,8 +39,10 @@ FILTERS = {"nearest": R.NEAREST, "box": R.BOX, "bilinear": R.BILINEAR, "hamming"
            None}
 FILTERS_CODED = 3        # filters still tried after coding (the nearest before it)
 GRID = {"JPEG": 16, "WEBP": 16, "AVIF": 64}
-PLAIN = "plain"
-MEDIAN_CUT_MAX_PIXELS = 1_000_000   # palette children up to this size: median cut re-run          # a coding setting: the resampled pixels as they are
+PLAIN = "plain"          # a coding setting: the resampled pixels as they are
+MEDIAN_CUT_MAX_PIXELS = 1_000_000   # palette children up to this size: median cut re-run
+WEBP_WHOLE_MAX_PIXELS = 500_000     # lossy WebP children up to this size: whole-picture search
+WEBP_METHODS = (4, 0, 1, 2, 3, 5, 6)  # libwebp's effort settings, its default first
 
 
 @dataclass
@@ -136,7 +138,8 @@ def _mse(x: np.ndarray, y: np.ndarray, margin: int = MARGIN) -> float:
 def _decode(buf: io.BytesIO) -> np.ndarray:
     buf.seek(0)
     with Image.open(buf) as im:
-        return np.asarray(im.convert("RGB"))
+        im.load()
+        return np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
 
 
 def _code(px: np.ndarray, b: Copy, setting) -> np.ndarray:
@@ -288,7 +291,40 @@ def fit(a: Copy, b: Copy, g: Geometry | None, whole: bool = False) -> Fit:
         e2, how2 = _median_cut(a, b, g, filt, wins, margin)
         if e2 < err:
             err, how = e2, how2
+    if b.format == "WEBP" and not b.lossless and bw * bh <= WEBP_WHOLE_MAX_PIXELS and \
+            g.covered > 0.999:
+        err, how = _webp_whole(_region(a, g, (0, 0, bw, bh), b.size, filt), b)
     return Fit(err + penalty, g, steps + [how], k)
+
+
+def _webp_whole(src: np.ndarray | None, b: Copy) -> tuple[float, str]:
+    """A lossy WebP child re-made from the whole resampled parent: the quality (at
+    libwebp's default effort: coarse, then closer) and then the effort setting (method)
+    that reproduce b best, by the MSE over all of b.  The encoder makes the same file from
+    the same pixels and settings, so the true parent at its settings gives b exactly; its
+    rate control and segment map see the whole picture, so windows cannot."""
+    if src is None:
+        return float("inf"), ""
+    img = Image.fromarray(src)
+    errs: dict = {}
+
+    def err(q, m=4):
+        if (q, m) not in errs and 0 <= q <= 100:
+            buf = io.BytesIO()
+            img.save(buf, "WEBP", quality=int(q), method=int(m))
+            errs[q, m] = _mse(_decode(buf), b.pixels, 0)
+        return errs.get((q, m), float("inf"))
+    q4 = min((30, 50, 70, 90), key=err)
+    for step in (8, 4, 2, 1):
+        q4 = min((q4 - step, q4, q4 + step), key=err)
+    for m in WEBP_METHODS[1:]:              # each effort from there: closer and closer
+        q = q4
+        for step in (4, 2, 1):
+            if min(errs.values()) == 0:
+                break
+            q = min((q - step, q, q + step), key=lambda x, m=m: err(x, m))
+    (q, m), e = min(errs.items(), key=lambda kv: kv[1])
+    return e, f"WEBP at quality {q}, method {m}"
 
 
 def _median_cut(a: Copy, b: Copy, g: Geometry, filt, wins, margin: int) -> tuple[float, str]:

@@ -272,6 +272,9 @@ def _thumb_error(a: Copy, b: Copy, g: Geometry) -> float:
     box = tuple(float(v) for v in g.box)
     if g.covered < 0.999:
         return 1e9 * (1 - g.covered) + 1e6
+    if g.box == (0.0, 0.0, float(b.size[0]), float(b.size[1])) and \
+            _turned_size(a, g.turn) == b.size:          # the same frame: cached thumbnails
+        return float(np.mean((_thumb(a, g.turn, f) - tb) ** 2))
     img = a.memo(("grey_img", g.turn), lambda: Image.fromarray(a.grey(g.turn)))
     box = (max(box[0], 0.0), max(box[1], 0.0), min(box[2], img.width), min(box[3], img.height))
     ra = img.resize(tb.shape[::-1], R.BOX, box=box)
