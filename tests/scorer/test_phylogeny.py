@@ -185,3 +185,15 @@ def test_group_of_eight_copies_gets_its_true_tree(photo):
         fam, parents = _parents(copies, scores)
         assert fam.root.name == "camera"
         assert parents == {n: made[n][1] for n in names}
+
+
+def test_evaluation_fits_carry_errors_and_steps_and_rank_the_chain(photo):
+    from ops.scorer_training.groups_eval import _fits_of, _ranks
+    c0 = T.to_jpeg(photo, 90, "4:2:0")
+    c1 = T.to_jpeg(T.resize(c0.pixels, (256, 192), "lanczos"), 75, "4:2:0")
+    c2 = T.to_jpeg(c1.pixels, 65, "4:2:0")
+    e = _fits_of([c0, c1, c2])
+    assert e.shape == (2, 3, 3)
+    assert e[1, 0, 1] == 1 and e[1, 1, 2] == 0        # a resize; a plain re-save
+    ranks, fams = _ranks(e, np.array([0.9, 0.5, 0.1]))   # scores reversed
+    assert len(fams) == 1 and [ranks[i][1] for i in range(3)] == [1, 2, 3]
