@@ -221,11 +221,12 @@ def load_dataset(path: str, image_columns: Optional[Iterable[str]] = None,
     return datasets.Dataset(InMemoryTable(table))
 
 
-def public_rows(batch: dict) -> Iterator[dict]:
-    """Rows of a storage batch as users see them: dict columns decoded, bookkeeping dropped."""
+def public_rows(batch: dict, indices: Optional[Iterable[int]] = None) -> Iterator[dict]:
+    """Rows of a storage batch as users see them: dict columns decoded, bookkeeping dropped
+    (all rows, or those at ``indices``)."""
     cols = [c for c in batch if c not in BOOKKEEPING]
     n = len(batch[cols[0]]) if cols else 0
-    for i in range(n):
+    for i in range(n) if indices is None else indices:
         row = {}
         for c in cols:
             v = batch[c][i]
@@ -233,7 +234,9 @@ def public_rows(batch: dict) -> Iterator[dict]:
         yield row
 
 
-def _export_rows(batches: Iterable[dict], drop_stats: bool, drop_hashes: bool) -> Iterator[dict]:
+def export_rows(batches: Iterable[dict], drop_stats: bool = False,
+                drop_hashes: bool = False) -> Iterator[dict]:
+    """Rows as exported: public rows, without stats / hash meta keys when asked."""
     for b in batches:
         for r in public_rows(b):
             if drop_stats:
@@ -277,7 +280,7 @@ def export_batches(batches: Iterable[dict], path: str, shard_size: int = 0,
     ``drop_hashes``: leave out the stats column / meta keys ending in "hash"."""
     os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
     ext = Path(path).suffix.lower()
-    rows_iter = _export_rows(batches, drop_stats, drop_hashes)
+    rows_iter = export_rows(batches, drop_stats, drop_hashes)
     written: list[str] = []     # temporary shard files, in order
     n = 0
     if ext == ".parquet":
