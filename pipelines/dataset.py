@@ -88,19 +88,24 @@ def _read_json(p: Path) -> pa.Table:
         except json.JSONDecodeError as exc:
             raise DatasetError(f"{p}: invalid JSON: {exc}") from None
         return _rows_table(p, rows)
-    parts, rows = [], []
     with open(p, "rb") as fh:
-        for n, raw_line in enumerate(fh, 1):
-            line = _decode_line(p, n, raw_line)
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{p}:{n}: invalid JSON line: {exc}") from None
-            if len(rows) >= JSON_CHUNK_ROWS:
-                parts.append(_rows_table(p, rows))
-                rows = []
+        return json_lines_table(p, enumerate(fh, 1))
+
+
+def json_lines_table(p: Path, lines: Iterable[tuple[int, bytes]]) -> pa.Table:
+    """JSON lines ``(line number, raw line)`` as one Arrow table; blank lines are skipped."""
+    parts, rows = [], []
+    for n, raw_line in lines:
+        line = _decode_line(p, n, raw_line)
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{p}:{n}: invalid JSON line: {exc}") from None
+        if len(rows) >= JSON_CHUNK_ROWS:
+            parts.append(_rows_table(p, rows))
+            rows = []
     if rows or not parts:
         parts.append(_rows_table(p, rows))
     try:
@@ -135,10 +140,12 @@ def _resolve(value, base: str):
 
 def prepare_table(table: pa.Table, dataset_path: str,
                   image_columns: Optional[Iterable[str]] = None,
-                  image_roots: Optional[list[str]] = None) -> pa.Table:
+                  image_roots: Optional[list[str]] = None, first_id: int = 0,
+                  check_ids: bool = True) -> pa.Table:
     """Add id / stats / meta columns and resolve image paths; with ``image_roots`` (real
     folders or URL prefixes, see pipelines.paths) refuse a dataset whose image paths leave
-    them."""
+    them.  A piece of a larger dataset numbers its rows from ``first_id``; ``check_ids``
+    False leaves the dataset's own ids to be checked over the whole dataset."""
     base = dataset_path if os.path.isdir(dataset_path) else os.path.dirname(dataset_path)
     cols = list(image_columns) if image_columns else [c for c in DEFAULT_IMAGE_COLUMNS
                                                       if c in table.column_names]
@@ -163,9 +170,10 @@ def prepare_table(table: pa.Table, dataset_path: str,
             vals = [dumps(v or {}) for v in table.column(c).to_pylist()]
             table = table.set_column(table.column_names.index(c), c, pa.array(vals, pa.string()))
     if Fields.id not in table.column_names:
-        table = table.append_column(Fields.id, pa.array(range(n), pa.int64()).cast(pa.string()))
-    else:
-        _check_unique_ids(table.column(Fields.id).to_pylist())
+        table = table.append_column(Fields.id, pa.array(range(first_id, first_id + n),
+                                                        pa.int64()).cast(pa.string()))
+    elif check_ids:
+        check_unique_ids(table.column(Fields.id).to_pylist())
     check_image_roots(table, cols, image_roots)
     return table
 
@@ -184,7 +192,7 @@ def check_image_roots(table: pa.Table, image_columns: Optional[Iterable[str]],
         raise DatasetError(describe(bad, image_roots))
 
 
-def _check_unique_ids(ids: list) -> None:
+def check_unique_ids(ids: list) -> None:
     """Ids the dataset brings (``__dj__id__``) must be distinct: every report, the resume and a
     fan-out op's '<parent>/<k>' children are keyed by them."""
     seen: dict = {}

@@ -32,6 +32,7 @@ from pipelines.executor.ray_cluster import (ClusterInfo, OpPlan, connect, plan_o
 from pipelines.executor.ray_export import (LARGE_EXPORT_ROWS, export_sharded, folder_for,
                                            is_folder_export)
 from pipelines.executor.ray_input import write_sharded_input
+from pipelines.executor.ray_jsonl import rows_per_block, write_jsonl_input
 from pipelines.executor.ray_tasks import run_tasks, warm_workers
 from pipelines.report import OpCounts, RunReport
 from pipelines.shards import is_sharded
@@ -151,11 +152,21 @@ class RayExecutor(Executor):
             with open(done, "w", encoding="utf-8") as fh:
                 fh.write(str(rows))
             return st.stage_files(folder), rows
+        min_rows = max([op.batch_size for op in self.ops] or [1])
+        if self.recipe.dataset_path.lower().endswith(".jsonl") and \
+                os.path.isfile(self.recipe.dataset_path):  # parsed by Ray workers
+            per = rows_per_block(info.total.get("CPU", 1), min_rows, st.MAX_BLOCK_ROWS)
+            read = write_jsonl_input(self.recipe.dataset_path, folder,
+                                     self.recipe.image_columns, self.recipe.image_roots, per,
+                                     max(1, int(info.total.get("CPU", 1))))
+            if read is not None:
+                with open(done, "w", encoding="utf-8") as fh:
+                    fh.write(str(read[1]))
+                return read
         table = prepare_table(read_rows(self.recipe.dataset_path,
                                         **dataset_options(self.recipe)),
                               self.recipe.dataset_path, self.recipe.image_columns,
                               self.recipe.image_roots)
-        min_rows = max([op.batch_size for op in self.ops] or [1])
         files = st.write_input(table, folder, info.total.get("CPU", 1), min_rows)
         with open(done, "w", encoding="utf-8") as fh:
             fh.write(str(table.num_rows))
