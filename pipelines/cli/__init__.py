@@ -8,7 +8,18 @@ from __future__ import annotations
 import sys
 from typing import Optional
 
-from .process import main, process_main, run_recipe, setup_logging
+# The dj-process functions are imported on first use (PEP 562), not here: importing
+# process.py with the package would make ``python -m pipelines.cli.process`` find its own
+# module already loaded (runpy warns and would run a second copy of it).
+_FROM_PROCESS = ("main", "process_main", "run_recipe", "setup_logging")
+
+
+def __getattr__(name: str):
+    if name in _FROM_PROCESS:
+        from . import process
+        return getattr(process, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["analyze_main", "compare_main", "main", "process_main", "run_recipe", "score_main", "setup_logging"]
 

@@ -173,3 +173,17 @@ def test_image_roots_confine_paths(data, tmp_path_factory):
     r = cli(["--config", _recipe(data, {"image_roots": [str(data / "img")],
                                         "work_dir": str(data / "out2")})])
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("module", ["pipelines.cli", "pipelines.cli.process"])
+def test_module_entry_points_run_without_runpy_warnings(module):
+    """``python -m`` on the CLI package or its module runs one copy of the module: with
+    warnings as errors, runpy's "found in sys.modules" warning would fail the run."""
+    import subprocess
+    import sys
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    out = subprocess.run([sys.executable, "-W", "error", "-m", module, "--help"], cwd=REPO,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "usage: dj-process" in out.stdout
+    assert "RuntimeWarning" not in out.stderr
