@@ -76,6 +76,11 @@ class RayExecutor(Executor):
         self.plans = [plan_op(i, op, recipe.np, recipe.ray_require_gpus, info)
                       for i, op in enumerate(self.ops)]  # every resource problem before work
         ship_custom_operators(recipe.custom_operator_paths)
+        tasks = [p.size for p in self.plans if not p.actors]
+        if tasks:  # workers import what the tasks need while the driver prepares the run
+            self._warm = warm_workers(sorted({type(op).__module__ for op in self.ops}) +
+                                      [st.__name__, "pipelines.executor.ray_jsonl", "pandas"],
+                                      min(max(tasks), int(info.total.get("CPU", 1))))
         report = RunReport(recipe.work_dir)
         self.fps = fingerprints(recipe)
         ckpt = Checkpoint(recipe.work_dir, self.fps, True,
@@ -158,11 +163,6 @@ class RayExecutor(Executor):
                 with open(done, "w", encoding="utf-8") as fh:
                     fh.write(str(read[1]))
                 return read
-        tasks = [p.size for p in self.plans if not p.actors]
-        if tasks:  # workers import what the first pass needs while the driver reads
-            self._warm = warm_workers(sorted({type(op).__module__ for op in self.ops}) +
-                                      [st.__name__], min(max(tasks),
-                                                         int(info.total.get("CPU", 1))))
         table = prepare_table(read_rows(self.recipe.dataset_path,
                                         **dataset_options(self.recipe)),
                               self.recipe.dataset_path, self.recipe.image_columns,
