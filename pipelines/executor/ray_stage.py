@@ -10,6 +10,7 @@ import glob
 import math
 import os
 import shutil
+from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Optional
 
@@ -219,15 +220,14 @@ def iter_batches(files: Iterable[str], which: Optional[str] = None, batch_rows: 
 
 
 def tally_files(files: Iterable[str]) -> dict:
-    """``{(op index, status): rows}`` over a pass's output blocks."""
-    pairs = []
+    """``{(op index, status): rows}`` over a pass's output blocks (counted in Python: Arrow's
+    group_by would import its query engine, pyarrow.dataset and pandas into the driver,
+    which cost more than counting)."""
+    counts: Counter = Counter()
     for f in files:
         t = read_block(f, [Fields.op, Fields.status])
-        if t.num_rows:
-            g = t.group_by([Fields.op, Fields.status]).aggregate([([], "count_all")])
-            pairs += zip(g.column(Fields.op).to_pylist(), g.column(Fields.status).to_pylist(),
-                         g.column("count_all").to_pylist())
-    return tally_statuses(pairs)
+        counts.update(zip(t.column(Fields.op).to_pylist(), t.column(Fields.status).to_pylist()))
+    return tally_statuses((op, status, n) for (op, status), n in counts.items())
 
 
 def pass_infos(files: Iterable[str]) -> list[dict]:

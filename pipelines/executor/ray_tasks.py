@@ -22,6 +22,19 @@ def _call(fn: Callable, item):
     return fn(item)
 
 
+_REMOTES: dict = {}
+
+
+def _remote(fn: Callable):
+    """``ray.remote(fn)``, made once per process: Ray exports a remote function's code when it
+    is made, and again by itself for a new Ray session."""
+    import ray
+
+    if fn not in _REMOTES:
+        _REMOTES[fn] = ray.remote(fn)
+    return _REMOTES[fn]
+
+
 def run_tasks(fn: Callable, items: Iterable, size: int, *, num_cpus: float = 1.0,
               memory: Optional[int] = None, max_retries: int = 3,
               desc: Optional[str] = None) -> Iterator[tuple]:
@@ -36,7 +49,7 @@ def run_tasks(fn: Callable, items: Iterable, size: int, *, num_cpus: float = 1.0
                "scheduling_strategy": "SPREAD"}
     if memory:
         options["memory"] = memory
-    remote = ray.remote(_call).options(**options)
+    remote = _remote(_call).options(**options)
     fn_ref = ray.put(fn)  # shipped once, not once per task
     todo = iter(items)
     pending: dict = {}
@@ -81,7 +94,5 @@ def warm_workers(modules: list[str], n: int) -> list:
     Pillow, the ops' modules, and pandas, which pyarrow imports the first time it converts a
     Python list: about 0.8 CPU seconds per worker process) then overlap the driver's own
     preparation (or reading) of the dataset instead of delaying the first tasks."""
-    import ray
-
-    remote = ray.remote(_import).options(num_cpus=1, scheduling_strategy="SPREAD")
+    remote = _remote(_import).options(num_cpus=1, scheduling_strategy="SPREAD")
     return [remote.remote(modules) for _ in range(max(0, n))]
