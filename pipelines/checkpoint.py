@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from typing import Optional
 
@@ -86,8 +87,12 @@ class Checkpoint:
 
     @staticmethod
     def quiet_save(save_fn, path: str) -> None:
-        """``save_fn(path)`` without a progress bar of its own (saving is not an op)."""
-        import datasets
+        """``save_fn(path)`` without a progress bar of its own (saving is not an op).  Only
+        HF datasets draws one, and only when loaded (the Ray executor never imports it)."""
+        datasets = sys.modules.get("datasets")
+        if datasets is None:
+            save_fn(path)
+            return
         bars = datasets.is_progress_bar_enabled()
         datasets.disable_progress_bars()
         try:

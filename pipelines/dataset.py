@@ -88,19 +88,24 @@ def _read_json(p: Path) -> pa.Table:
         except json.JSONDecodeError as exc:
             raise DatasetError(f"{p}: invalid JSON: {exc}") from None
         return _rows_table(p, rows)
-    parts, rows = [], []
     with open(p, "rb") as fh:
-        for n, raw_line in enumerate(fh, 1):
-            line = _decode_line(p, n, raw_line)
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{p}:{n}: invalid JSON line: {exc}") from None
-            if len(rows) >= JSON_CHUNK_ROWS:
-                parts.append(_rows_table(p, rows))
-                rows = []
+        return json_lines_table(p, enumerate(fh, 1))
+
+
+def json_lines_table(p: Path, lines: Iterable[tuple[int, bytes]]) -> pa.Table:
+    """JSON lines ``(line number, raw line)`` as one Arrow table; blank lines are skipped."""
+    parts, rows = [], []
+    for n, raw_line in lines:
+        line = _decode_line(p, n, raw_line)
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{p}:{n}: invalid JSON line: {exc}") from None
+        if len(rows) >= JSON_CHUNK_ROWS:
+            parts.append(_rows_table(p, rows))
+            rows = []
     if rows or not parts:
         parts.append(_rows_table(p, rows))
     try:
@@ -135,10 +140,12 @@ def _resolve(value, base: str):
 
 def prepare_table(table: pa.Table, dataset_path: str,
                   image_columns: Optional[Iterable[str]] = None,
-                  image_roots: Optional[list[str]] = None) -> pa.Table:
+                  image_roots: Optional[list[str]] = None, first_id: int = 0,
+                  check_ids: bool = True) -> pa.Table:
     """Add id / stats / meta columns and resolve image paths; with ``image_roots`` (real
     folders or URL prefixes, see pipelines.paths) refuse a dataset whose image paths leave
-    them."""
+    them.  A piece of a larger dataset numbers its rows from ``first_id``; ``check_ids``
+    False leaves the dataset's own ids to be checked over the whole dataset."""
     base = dataset_path if os.path.isdir(dataset_path) else os.path.dirname(dataset_path)
     cols = list(image_columns) if image_columns else [c for c in DEFAULT_IMAGE_COLUMNS
                                                       if c in table.column_names]
@@ -163,9 +170,10 @@ def prepare_table(table: pa.Table, dataset_path: str,
             vals = [dumps(v or {}) for v in table.column(c).to_pylist()]
             table = table.set_column(table.column_names.index(c), c, pa.array(vals, pa.string()))
     if Fields.id not in table.column_names:
-        table = table.append_column(Fields.id, pa.array(range(n), pa.int64()).cast(pa.string()))
-    else:
-        _check_unique_ids(table.column(Fields.id).to_pylist())
+        table = table.append_column(Fields.id, pa.array(range(first_id, first_id + n),
+                                                        pa.int64()).cast(pa.string()))
+    elif check_ids:
+        check_unique_ids(table.column(Fields.id).to_pylist())
     check_image_roots(table, cols, image_roots)
     return table
 
@@ -184,7 +192,7 @@ def check_image_roots(table: pa.Table, image_columns: Optional[Iterable[str]],
         raise DatasetError(describe(bad, image_roots))
 
 
-def _check_unique_ids(ids: list) -> None:
+def check_unique_ids(ids: list) -> None:
     """Ids the dataset brings (``__dj__id__``) must be distinct: every report, the resume and a
     fan-out op's '<parent>/<k>' children are keyed by them."""
     seen: dict = {}
@@ -221,11 +229,12 @@ def load_dataset(path: str, image_columns: Optional[Iterable[str]] = None,
     return datasets.Dataset(InMemoryTable(table))
 
 
-def public_rows(batch: dict) -> Iterator[dict]:
-    """Rows of a storage batch as users see them: dict columns decoded, bookkeeping dropped."""
+def public_rows(batch: dict, indices: Optional[Iterable[int]] = None) -> Iterator[dict]:
+    """Rows of a storage batch as users see them: dict columns decoded, bookkeeping dropped
+    (all rows, or those at ``indices``)."""
     cols = [c for c in batch if c not in BOOKKEEPING]
     n = len(batch[cols[0]]) if cols else 0
-    for i in range(n):
+    for i in range(n) if indices is None else indices:
         row = {}
         for c in cols:
             v = batch[c][i]
@@ -233,7 +242,9 @@ def public_rows(batch: dict) -> Iterator[dict]:
         yield row
 
 
-def _export_rows(batches: Iterable[dict], drop_stats: bool, drop_hashes: bool) -> Iterator[dict]:
+def export_rows(batches: Iterable[dict], drop_stats: bool = False,
+                drop_hashes: bool = False) -> Iterator[dict]:
+    """Rows as exported: public rows, without stats / hash meta keys when asked."""
     for b in batches:
         for r in public_rows(b):
             if drop_stats:
@@ -277,7 +288,7 @@ def export_batches(batches: Iterable[dict], path: str, shard_size: int = 0,
     ``drop_hashes``: leave out the stats column / meta keys ending in "hash"."""
     os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
     ext = Path(path).suffix.lower()
-    rows_iter = _export_rows(batches, drop_stats, drop_hashes)
+    rows_iter = export_rows(batches, drop_stats, drop_hashes)
     written: list[str] = []     # temporary shard files, in order
     n = 0
     if ext == ".parquet":

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, Optional
@@ -35,6 +36,28 @@ class OpCounts:
                                f"{self.filtered} + errored {self.errored}")
 
 
+def dropped_lines(op: str, index: int, batch: dict) -> tuple[list[str], list[str]]:
+    """The report lines (errors, filtered) of the rows op ``index`` dropped in a storage
+    batch: the full sample as users see it, the op and the error / reason."""
+    errors: list[str] = []
+    filtered: list[str] = []
+    statuses = batch[Fields.status]
+    by_op = batch.get(Fields.op) or [index] * len(statuses)
+    picked = [i for i, (st, by) in enumerate(zip(statuses, by_op))
+              if by == index and st in (Status.error, Status.filtered)]
+    for i, row in zip(picked, public_rows(batch, picked)):
+        rec = {"id": row.get(Fields.id), "op": op, "op_index": index}
+        if statuses[i] == Status.error:
+            rec["error"] = batch[Fields.reason][i]
+            rec["sample"] = row
+            errors.append(dumps(rec) + "\n")
+        else:
+            rec["reason"] = batch[Fields.reason][i]
+            rec["sample"] = row
+            filtered.append(dumps(rec) + "\n")
+    return errors, filtered
+
+
 class RunReport:
     """Writes ``work_dir/report/<i>_<op>.{errors,filtered}.jsonl`` per op (so a rerun of one op
     overwrites only its own files), and at the end ``errors.jsonl``, ``filtered.jsonl`` and
@@ -55,19 +78,23 @@ class RunReport:
         with open(self._path(counts, "errors") + ".tmp", "w", encoding="utf-8") as ef, \
                 open(self._path(counts, "filtered") + ".tmp", "w", encoding="utf-8") as ff:
             for b in batches:
-                statuses, reasons = b[Fields.status], b[Fields.reason]
-                for st, reason, row in zip(statuses, reasons, public_rows(b)):
-                    rec = {"id": row.get(Fields.id), "op": counts.op, "op_index": counts.index}
-                    if st == Status.error:
-                        rec["error"] = reason
-                        fh = ef
-                    elif st == Status.filtered:
-                        rec["reason"] = reason
-                        fh = ff
-                    else:
-                        continue
-                    rec["sample"] = row
-                    fh.write(dumps(rec) + "\n")
+                errors, filtered = dropped_lines(counts.op, counts.index, b)
+                ef.writelines(errors)
+                ff.writelines(filtered)
+        self._publish(counts)
+
+    def write_dropped_parts(self, counts: OpCounts, parts: Iterable[tuple[str, str]]) -> None:
+        """``write_dropped`` from files of ``dropped_lines`` written elsewhere (Ray workers):
+        ``(errors part, filtered part)`` per block, in order, copied as they are."""
+        with open(self._path(counts, "errors") + ".tmp", "wb") as ef, \
+                open(self._path(counts, "filtered") + ".tmp", "wb") as ff:
+            for err_part, filt_part in parts:
+                for src, out in ((err_part, ef), (filt_part, ff)):
+                    with open(src, "rb") as fh:
+                        shutil.copyfileobj(fh, out)
+        self._publish(counts)
+
+    def _publish(self, counts: OpCounts) -> None:
         for what in ("errors", "filtered"):
             os.replace(self._path(counts, what) + ".tmp", self._path(counts, what))
 

@@ -7,16 +7,21 @@ from ops.base import dumps
 from ops.fields import Fields
 
 
+def _keys(before: dict, after: dict) -> list:
+    """Both rows' keys in a fixed order (a set's order changes from process to process)."""
+    return list(before) + [k for k in after if k not in before]
+
+
 def _diff(before: dict, after: dict) -> dict:
     changed = {}
-    for k in set(before) | set(after):
+    for k in _keys(before, after):
         if k == Fields.id:
             continue
         b, a = before.get(k), after.get(k)
         if b != a:
             if isinstance(b, dict) and isinstance(a, dict):
                 sub = {kk: {"before": b.get(kk), "after": a.get(kk)}
-                       for kk in set(b) | set(a) if b.get(kk) != a.get(kk)}
+                       for kk in _keys(b, a) if b.get(kk) != a.get(kk)}
                 changed[k] = sub
             else:
                 changed[k] = {"before": b, "after": a}

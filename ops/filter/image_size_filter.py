@@ -6,6 +6,7 @@ import re
 from ops.base import OpError
 from ops.fields import StatsKeys
 from ops.image.io import file_size
+from ops.image.remote import RemoteError, is_url, stat_size
 from ops.registry import OPERATORS
 
 from ._image_filter import ImageHeaderFilter
@@ -39,7 +40,6 @@ class ImageSizeFilter(ImageHeaderFilter):
             raise ValueError("min_size must not exceed max_size")
 
     def measure(self, path: str):
-        from ops.image.remote import RemoteError, is_url, stat_size
         if is_url(path):
             try:
                 return stat_size(path)

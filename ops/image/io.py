@@ -196,22 +196,37 @@ def _orientation(img: Image.Image) -> int:
 
 def read_header(path: str, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> ImageHeader:
     """Size, format, mode, frame count and EXIF orientation, without decoding pixels; parsed
-    once per file version and process, then answered from memory (errors too)."""
+    once per file version and process, then answered from memory (errors too).  Inside a
+    ``shared_decodes()`` scope, where a file's stat is taken once, a file's answer is also
+    looked up once: every later op of the chunk gets it without checking the file again."""
+    memo = _stats if type(path) is str else None
+    if memo is not None:
+        known = memo.get((path, max_pixels))
+        if known is not None:
+            if isinstance(known, ImageLoadError):
+                raise ImageLoadError(str(known))
+            return known
     size, mtime = _check_file(path)
     key = (path, size, mtime, max_pixels)
     hit = _headers.get(key) if mtime is not None else None
     if hit is not None:
         if isinstance(hit[0], ImageLoadError):
             raise ImageLoadError(str(hit[0]))
+        if memo is not None:
+            memo[(path, max_pixels)] = hit[0]
         return hit[0]
     try:
         header = _parse_header(path, size, max_pixels)
     except ImageLoadError as exc:
         if mtime is not None:
             _headers.put(key, ImageLoadError(str(exc)))  # the message, not the traceback
+        if memo is not None:
+            memo[(path, max_pixels)] = ImageLoadError(str(exc))
         raise
     if mtime is not None:
         _headers.put(key, header)
+    if memo is not None:
+        memo[(path, max_pixels)] = header
     return header
 
 

@@ -18,6 +18,7 @@ import time
 import uuid
 import warnings
 from dataclasses import asdict
+from typing import Optional
 
 from ops.base import OP
 from pipelines.checkpoint import Checkpoint, fingerprints
@@ -26,11 +27,13 @@ from pipelines.dataset import export_batches, prepare_table, public_rows, read_r
 from pipelines.executor import ray_stage as st
 from pipelines.executor.base import Executor
 from pipelines.executor.common import TRACE_WINDOW, op_kind
-from pipelines.executor.ray_cluster import (ClusterInfo, OpPlan, connect, plan_op, quiet_ray_data,
-                                            ship_custom_operators)
+from pipelines.executor.ray_cluster import (ClusterInfo, OpPlan, connect, plan_op,
+                                            ray_data_module, ship_custom_operators)
 from pipelines.executor.ray_export import (LARGE_EXPORT_ROWS, export_sharded, folder_for,
                                            is_folder_export)
 from pipelines.executor.ray_input import write_sharded_input
+from pipelines.executor.ray_jsonl import rows_per_block, write_jsonl_input
+from pipelines.executor.ray_tasks import run_tasks, warm_workers
 from pipelines.report import OpCounts, RunReport
 from pipelines.shards import is_sharded
 from pipelines.tracer import trace_op
@@ -49,6 +52,7 @@ class RayExecutor(Executor):
         super().__init__(recipe, ops)
         self.run_key = uuid.uuid4().hex[:12]
         self.plans: list[OpPlan] = []
+        self._warm: list = []  # warm-up tasks, kept so they are not cancelled
 
     def fuse_key(self, index: int):
         """Mappers / filters that run as tasks with the same resources share one Ray pass."""
@@ -68,11 +72,15 @@ class RayExecutor(Executor):
 
     def _run(self) -> dict:
         recipe = self.recipe
-        quiet_ray_data(progress=not os.environ.get("TQDM_DISABLE"))
         info = ClusterInfo.current()
         self.plans = [plan_op(i, op, recipe.np, recipe.ray_require_gpus, info)
                       for i, op in enumerate(self.ops)]  # every resource problem before work
         ship_custom_operators(recipe.custom_operator_paths)
+        tasks = [p.size for p in self.plans if not p.actors]
+        if tasks:  # workers import what the tasks need while the driver prepares the run
+            self._warm = warm_workers(sorted({type(op).__module__ for op in self.ops}) +
+                                      [st.__name__, "pipelines.executor.ray_jsonl", "pandas"],
+                                      min(max(tasks), int(info.total.get("CPU", 1))))
         report = RunReport(recipe.work_dir)
         self.fps = fingerprints(recipe)
         ckpt = Checkpoint(recipe.work_dir, self.fps, True,
@@ -99,7 +107,8 @@ class RayExecutor(Executor):
                 busy = [1.0]
             else:
                 if rows:
-                    self._execute(group, files, ckpt.dir)
+                    last = group is groups[-1] and rows_in <= LARGE_EXPORT_ROWS
+                    self._execute(group, files, ckpt.dir, self._part_export() if last else None)
                 counts, busy = self._account(group, rows, work, report)
             self.add_timed(report, counts, busy, time.time() - t0)
             ckpt.save(group[-1], functools.partial(os.replace, work),
@@ -115,8 +124,10 @@ class RayExecutor(Executor):
                                export_path)
             n = export_sharded(files, export_path, max(1, int(info.total.get("CPU", 1))))
         else:
-            n = export_batches(st.iter_batches(files, "kept", bookkeeping=False), export_path,
-                               **export_options(recipe))
+            n = self._export_parts(files, export_path)
+            if n is None:
+                n = export_batches(st.iter_batches(files, "kept", bookkeeping=False),
+                                   export_path, **export_options(recipe))
         logger.info("exported %d rows to %s", n, export_path)
         summary = report.finish(rows_in, n, export_path,
                                 {"executor": "ray", "project_name": recipe.project_name})
@@ -141,15 +152,54 @@ class RayExecutor(Executor):
             with open(done, "w", encoding="utf-8") as fh:
                 fh.write(str(rows))
             return st.stage_files(folder), rows
+        min_rows = max([op.batch_size for op in self.ops] or [1])
+        if self.recipe.dataset_path.lower().endswith(".jsonl") and \
+                os.path.isfile(self.recipe.dataset_path):  # parsed by Ray workers
+            per = rows_per_block(info.total.get("CPU", 1), min_rows, st.MAX_BLOCK_ROWS)
+            read = write_jsonl_input(self.recipe.dataset_path, folder,
+                                     self.recipe.image_columns, self.recipe.image_roots, per,
+                                     max(1, int(info.total.get("CPU", 1))))
+            if read is not None:
+                with open(done, "w", encoding="utf-8") as fh:
+                    fh.write(str(read[1]))
+                return read
         table = prepare_table(read_rows(self.recipe.dataset_path,
                                         **dataset_options(self.recipe)),
                               self.recipe.dataset_path, self.recipe.image_columns,
                               self.recipe.image_roots)
-        min_rows = max([op.batch_size for op in self.ops] or [1])
         files = st.write_input(table, folder, info.total.get("CPU", 1), min_rows)
         with open(done, "w", encoding="utf-8") as fh:
             fh.write(str(table.num_rows))
         return files, table.num_rows
+
+    def _part_export(self) -> Optional[dict]:
+        """Export settings the last pass's workers write jsonl lines for: a single jsonl
+        file, not split by size (the driver then only concatenates the lines)."""
+        path, opts = self.recipe.export_path, export_options(self.recipe)
+        if is_folder_export(path) or not path.lower().endswith(".jsonl") or \
+                opts.get("shard_size"):
+            return None
+        return {"drop_stats": bool(opts.get("drop_stats")),
+                "drop_hashes": bool(opts.get("drop_hashes"))}
+
+    def _export_parts(self, files: list[str], path: str) -> Optional[int]:
+        """The export as the concatenation of the lines the last pass's workers wrote per
+        block, in block order; None when a block has none (an aggregator or dedup last, a
+        run resumed from other settings): the driver then writes the export itself."""
+        spec = self._part_export()
+        parts = [st.export_part(f, spec) for f in files] if spec is not None else []
+        if spec is None or not all(os.path.exists(p) for p in parts):
+            return None
+        os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
+        rows = 0
+        with open(path + ".tmp", "wb") as out:
+            for part in parts:
+                with open(part, "rb") as fh:
+                    data = fh.read()
+                rows += data.count(b"\n")
+                out.write(data)
+        os.replace(path + ".tmp", path)
+        return rows
 
     def _export_target(self, rows: int) -> str:
         """``export_path``; a large result bound for one file goes to a folder of parts."""
@@ -164,11 +214,11 @@ class RayExecutor(Executor):
         return os.path.join(root, f"work_{index:03d}_{self.fps[index]}")
 
     # ---------------------------------------------------------------- ops
-    def _execute(self, group: list[int], files: list[str], root: str) -> None:
+    def _execute(self, group: list[int], files: list[str], root: str,
+                 export: Optional[dict] = None) -> None:
         """Block k of ``files`` through the pass of ``group``, writing block k of the pass's
-        output folder; blocks already written (an interrupted run) are not computed again."""
-        import ray.data
-
+        output folder; blocks already written (an interrupted run) are not computed again.
+        ``export``: the settings of the export lines the (last) pass writes per block."""
         plan = self.plans[group[0]]
         ops = [self.ops[j] for j in group]
         work = self._work_dir(root, group[-1])
@@ -183,29 +233,37 @@ class RayExecutor(Executor):
                         len(files) - len(todo), len(files))
         if not todo:
             return
-        pass_args = (group, work, os.path.basename(files[0]), self.trace_rows())
-        if plan.actors:
-            fn, extra = st.OpActor, {"fn_constructor_args": (ops, pass_args)}
-        else:
-            key = f"{self.run_key}:{group[0]}"
-            fn, extra = functools.partial(st.run_task, key, ops, pass_args), {}
-        args = dict(plan.map_args, **extra)
-        if not plan.actors:  # no more tasks than blocks (Ray warns otherwise)
-            args["compute"] = ray.data.TaskPoolStrategy(size=min(plan.size, len(todo)))
-        ds = ray.data.from_items([{"src": f} for f in todo], override_num_blocks=len(todo))
+        dedup = op_kind(ops[0]) == "deduplicator"  # its rows drop after grouping
+        spec = st.PassSpec(group, work, os.path.basename(files[0]), self.trace_rows(),
+                           reports=not dedup, export=None if dedup else export)
+        failed = (f"process[{group[0]}] op '{ops[0].name}'"
+                  + (f" (fused with {', '.join(o.name for o in ops[1:])})" if len(ops) > 1
+                     else "") + " failed on Ray: ")
+        try:
+            if plan.actors:
+                self._execute_on_actors(plan, ops, spec, todo)
+            else:  # plain tasks: no Ray Data machinery for a pass of CPU ops
+                fn = functools.partial(st.run_task, f"{self.run_key}:{group[0]}", ops, spec)
+                for _ in run_tasks(fn, todo, plan.size, desc=f"ops {names}",
+                                   **plan.map_args):
+                    pass
+        except Exception as exc:
+            raise RayOpError(failed + _short_error(exc)) from exc
+
+    @staticmethod
+    def _execute_on_actors(plan: OpPlan, ops: list[OP], spec: st.PassSpec,
+                           todo: list[str]) -> None:
+        """A pass with a model op: an actor pool (Ray Data), each actor set up once."""
+        ray_data = ray_data_module()
+        args = dict(plan.map_args, fn_constructor_args=(ops, spec))
+        ds = ray_data.from_items([{"src": f} for f in todo], override_num_blocks=len(todo))
         with warnings.catch_warnings():
             # Ray 2.60 names no parameter for task / actor-task retries yet; the generic
             # remote args it still accepts warn about their future removal.
             warnings.filterwarnings("ignore", message=".*ray_remote_args.* is deprecated")
-            ds = ds.map_batches(fn, batch_size=1, **args)
-        try:
-            for _ in ds.iter_batches(batch_size=None):
-                pass
-        except Exception as exc:
-            raise RayOpError(f"process[{group[0]}] op '{ops[0].name}'"
-                             + (f" (fused with {', '.join(o.name for o in ops[1:])})"
-                                if len(ops) > 1 else "")
-                             + f" failed on Ray: {_short_error(exc)}") from exc
+            ds = ds.map_batches(st.OpActor, batch_size=1, **args)
+        for _ in ds.iter_batches(batch_size=None):
+            pass
 
     def _account(self, group: list[int], rows: int, work: str,
                  report: RunReport) -> tuple[list[OpCounts], list[float]]:
@@ -219,7 +277,11 @@ class RayExecutor(Executor):
         infos = st.pass_infos(out_files)
         counts = self.account(group, rows, st.tally_files(out_files), infos)
         for c in counts:
-            report.write_dropped(c, st.iter_dropped(out_files, c.index))
+            parts = [st.report_parts(f, c.index) for f in out_files]
+            if all(os.path.exists(p) for pair in parts for p in pair):
+                report.write_dropped_parts(c, parts)  # written by the pass's workers
+            else:
+                report.write_dropped(c, st.iter_dropped(out_files, c.index))
         busy = [sum(i["seconds"][k] for i in infos) for k in range(len(group))]
         snapshots = next((i["trace"] for i in infos if "trace" in i), None)
         self.trace_pass(group, snapshots, functools.partial(st.dropped_head, out_files))

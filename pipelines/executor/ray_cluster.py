@@ -102,16 +102,19 @@ def _choose_token_auth() -> None:
     _enable_token_auth()
 
 
-def quiet_ray_data(progress: bool) -> None:
-    """Ray Data settings for a run: progress bars or not, no plan banners, bounded waits."""
+def ray_data_module():
+    """``ray.data``, set up for a run: progress bars unless TQDM_DISABLE is set, no plan
+    banners, bounded waits for actors.  Imported only by passes that use an actor pool (a
+    recipe of CPU ops runs on plain tasks and never pays for Ray Data's start)."""
     import ray.data
 
     ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = progress
+    ctx.enable_progress_bars = not os.environ.get("TQDM_DISABLE")
     ctx.print_on_execution_start = False
     if ctx.wait_for_min_actors_s is None or ctx.wait_for_min_actors_s < 0:
         ctx.wait_for_min_actors_s = ACTOR_START_TIMEOUT_S
     logging.getLogger("ray.data").setLevel(logging.WARNING)
+    return ray.data
 
 
 def ship_custom_operators(paths: list[str]) -> list[str]:
@@ -162,9 +165,9 @@ class OpPlan:
 
 def plan_op(index: int, op: OP, np_default: int, require_gpus: bool,
             info: ClusterInfo) -> OpPlan:
-    """Decide tasks / actors and resources for an op; RecipeError when it can never run."""
-    import ray.data
-
+    """Decide tasks / actors and resources for an op; RecipeError when it can never run.
+    A task plan's ``map_args`` are ``ray_tasks.run_tasks`` options; an actor plan's are Ray
+    Data ``map_batches`` arguments."""
     where = f"process[{index}] op '{op.name}'"
     cpus = float(op.num_cpus) if op.num_cpus is not None else 1.0
     base = {"num_cpus": cpus}
@@ -174,8 +177,7 @@ def plan_op(index: int, op: OP, np_default: int, require_gpus: bool,
     if not op.uses_accelerator:
         _check_fits(where, {"CPU": cpus, "memory": op.memory}, info)
         n = op.num_proc or np_default
-        return OpPlan(False, n, dict(base, compute=ray.data.TaskPoolStrategy(size=n),
-                                     max_retries=MAX_BLOCK_RETRIES),
+        return OpPlan(False, n, dict(base, max_retries=MAX_BLOCK_RETRIES),
                       f"up to {n} tasks x {cpus:g} CPU", ("tasks", n, cpus, op.memory))
     gpus_total = info.total.get("GPU", 0)
     if gpus_total > 0:
@@ -197,7 +199,7 @@ def plan_op(index: int, op: OP, np_default: int, require_gpus: bool,
                        "actor(s) instead", where, n)
         text = f"{n} CPU actors x {cpus:g} CPU (no GPU in the cluster)"
         args = dict(base)
-    args["compute"] = ray.data.ActorPoolStrategy(min_size=1, max_size=n, initial_size=n)
+    args["compute"] = ray_data_module().ActorPoolStrategy(min_size=1, max_size=n, initial_size=n)
     args["max_task_retries"] = MAX_BLOCK_RETRIES  # a dead actor restarts; its block retries
     return OpPlan(True, n, args, text)
 

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from ops.base import DICT_COLUMNS, dumps
 from ops.fields import BOOKKEEPING
 from ops.image.remote import filesystem, is_url
+from pipelines.executor.ray_tasks import run_tasks
 
 logger = logging.getLogger("imgjuicer")
 
@@ -50,39 +51,34 @@ def _open_out(path: str):
 
 
 def _kept_public(src: str) -> pa.Table:
-    from pipelines.executor.ray_stage import _select
-    t = _select(pq.read_table(src), "kept")
+    from pipelines.executor.ray_stage import _select, read_block
+    t = _select(read_block(src), "kept")
     return t.drop_columns([c for c in BOOKKEEPING if c in t.column_names])
 
 
-def _write_part(folder: str, fmt: str, batch: dict) -> dict:
-    out = {"part": [], "rows": []}
-    for src in batch["src"]:
-        name = os.path.basename(str(src)).rsplit(".", 1)[0] + (".jsonl" if fmt == "jsonl"
-                                                               else ".parquet")
-        table = _kept_public(str(src))
-        dest = f"{folder.rstrip('/')}/{name}"
-        if table.num_rows:
-            with _open_out(dest) as fh:
-                if fmt == "parquet":
-                    pq.write_table(table, fh)
-                else:
-                    d = table.to_pydict()
-                    cols = list(d)
-                    for i in range(table.num_rows):
-                        row = {c: (json.loads(d[c][i]) if c in DICT_COLUMNS and d[c][i]
-                                   else d[c][i]) for c in cols}
-                        fh.write((dumps(row) + "\n").encode("utf-8"))
-        out["part"].append(name if table.num_rows else "")
-        out["rows"].append(table.num_rows)
-    return out
+def _write_part(folder: str, fmt: str, src: str) -> tuple[str, int]:
+    """The kept rows of one stage block as one part; ``(part name or "", rows)``."""
+    name = os.path.basename(src).rsplit(".", 1)[0] + (".jsonl" if fmt == "jsonl"
+                                                      else ".parquet")
+    table = _kept_public(src)
+    dest = f"{folder.rstrip('/')}/{name}"
+    if table.num_rows:
+        with _open_out(dest) as fh:
+            if fmt == "parquet":
+                pq.write_table(table, fh)
+            else:
+                d = table.to_pydict()
+                cols = list(d)
+                for i in range(table.num_rows):
+                    row = {c: (json.loads(d[c][i]) if c in DICT_COLUMNS and d[c][i]
+                               else d[c][i]) for c in cols}
+                    fh.write((dumps(row) + "\n").encode("utf-8"))
+    return (name if table.num_rows else ""), table.num_rows
 
 
 def export_sharded(files: list[str], folder: str, parallelism: int) -> int:
     """Kept rows of every stage block -> one part per non-empty block + manifest; rows written."""
     import functools
-
-    import ray.data
 
     fmt = shard_format(folder)
     if not is_url(folder):
@@ -90,18 +86,10 @@ def export_sharded(files: list[str], folder: str, parallelism: int) -> int:
         old = os.path.join(folder, MANIFEST)
         if os.path.exists(old):
             os.remove(old)
-    if not files:
-        parts = []
-    else:
-        ds = ray.data.from_items([{"src": f} for f in files], override_num_blocks=len(files))
-        ds = ds.map_batches(functools.partial(_write_part, folder, fmt), batch_size=1,
-                            num_cpus=1, compute=ray.data.TaskPoolStrategy(
-                                size=max(1, min(parallelism, len(files)))))
-        parts = []
-        for b in ds.iter_batches(batch_size=None, batch_format="numpy"):
-            parts += [{"path": str(p), "rows": int(n)} for p, n in zip(b["part"], b["rows"])
-                      if str(p)]
-        parts.sort(key=lambda p: p["path"])
+    parts = [{"path": name, "rows": n} for _, (name, n) in
+             run_tasks(functools.partial(_write_part, folder, fmt), files, parallelism,
+                       desc="exporting parts") if name]
+    parts.sort(key=lambda p: p["path"])
     rows = sum(p["rows"] for p in parts)
     manifest = {"format": fmt, "rows": rows, "parts": parts}
     with _open_out(f"{folder.rstrip('/')}/{MANIFEST}") as fh:

@@ -13,33 +13,30 @@ import os
 import pyarrow.parquet as pq
 
 from pipelines.dataset import DatasetError, check_image_roots
+from pipelines.executor.ray_tasks import run_tasks
 from pipelines.shards import dataset_root, list_shards, read_shard
 
 logger = logging.getLogger("imgjuicer")
 
 
 def _read_one(folder: str, root: str, image_columns, block_rows: int, image_roots,
-              batch: dict) -> dict:
-    out = {"index": [], "blocks": [], "rows": [], "error": []}
-    for index, shard in zip(batch["index"], batch["shard"]):
-        blocks, rows, error = 0, 0, ""
-        try:
-            for k, table in enumerate(read_shard(shard, root, image_columns, block_rows)):
-                check_image_roots(table, image_columns, image_roots)
-                dest = os.path.join(folder, f"block-{int(index):06d}-{k:05d}.parquet")
-                tmp = f"{dest}.{os.getpid()}.tmp"
-                pq.write_table(table, tmp)
-                os.replace(tmp, dest)
-                blocks, rows = blocks + 1, rows + table.num_rows
-        except DatasetError as exc:  # reported on the driver, naming the shard
-            error = str(exc)
-        except Exception as exc:
-            error = f"shard {shard}: {type(exc).__name__}: {exc}"
-        out["index"].append(int(index))
-        out["blocks"].append(blocks)
-        out["rows"].append(rows)
-        out["error"].append(error)
-    return out
+              item: tuple) -> tuple[int, int, str]:
+    """Shard ``item = (index, path)`` -> its parquet blocks; ``(blocks, rows, error)``."""
+    index, shard = item
+    blocks, rows, error = 0, 0, ""
+    try:
+        for k, table in enumerate(read_shard(shard, root, image_columns, block_rows)):
+            check_image_roots(table, image_columns, image_roots)
+            dest = os.path.join(folder, f"block-{int(index):06d}-{k:05d}.parquet")
+            tmp = f"{dest}.{os.getpid()}.tmp"
+            pq.write_table(table, tmp)
+            os.replace(tmp, dest)
+            blocks, rows = blocks + 1, rows + table.num_rows
+    except DatasetError as exc:  # reported on the driver, naming the shard
+        error = str(exc)
+    except Exception as exc:
+        error = f"shard {shard}: {type(exc).__name__}: {exc}"
+    return blocks, rows, error
 
 
 def write_sharded_input(dataset_path: str, folder: str, image_columns, block_rows: int,
@@ -49,25 +46,18 @@ def write_sharded_input(dataset_path: str, folder: str, image_columns, block_row
     (before any op runs: no row of any shard is silently left out)."""
     import functools
 
-    import ray.data
-
     shards = list_shards(dataset_path)
     root = dataset_root(dataset_path)
     os.makedirs(folder, exist_ok=True)
     logger.info("dataset %s: %d shards, read by up to %d Ray tasks", dataset_path, len(shards),
                 parallelism)
-    items = [{"index": i, "shard": s} for i, s in enumerate(shards)]
-    ds = ray.data.from_items(items, override_num_blocks=len(items))
     fn = functools.partial(_read_one, folder, root, image_columns, block_rows, image_roots)
-    ds = ds.map_batches(fn, batch_size=1, num_cpus=1,
-                        compute=ray.data.TaskPoolStrategy(size=max(1, min(parallelism,
-                                                                          len(items)))))
     rows, errors = 0, []
-    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-        for i, n, err in zip(batch["index"], batch["rows"], batch["error"]):
-            rows += int(n)
-            if err:
-                errors.append(str(err))
+    for (index, _), (_, n, err) in sorted(run_tasks(fn, list(enumerate(shards)), parallelism,
+                                                    desc="reading shards")):
+        rows += n
+        if err:
+            errors.append(err)
     if errors:
         more = f" (and {len(errors) - 1} more shards)" if len(errors) > 1 else ""
         raise DatasetError(f"{errors[0]}{more}")

@@ -10,17 +10,21 @@ import glob
 import math
 import os
 import shutil
+from collections import Counter
+from dataclasses import dataclass
 from typing import Iterable, Iterator, Optional
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ops.base import DICT_COLUMNS, OP, Deduplicator
+from ops.base import DICT_COLUMNS, OP, Deduplicator, dumps
 from ops.fields import BOOKKEEPING, Fields, Status
 from pipelines.executor.base import tally_statuses
 from pipelines.executor.common import mark_group_decision
 from pipelines.executor.fused import batch_infos, run_pass
+from pipelines.dataset import export_rows
+from pipelines.report import dropped_lines
 
 STRING_COLUMNS = (Fields.id, Fields.status, Fields.reason, Fields.batch_info) + \
     tuple(DICT_COLUMNS)
@@ -28,6 +32,13 @@ MAX_BLOCK_ROWS = 50_000
 
 # ---------------------------------------------------------------------------- on workers
 _WORKER_OPS: dict = {}  # op key -> op already set up in this worker process
+
+
+def read_block(path: str, columns: Optional[list] = None) -> pa.Table:
+    """A stage block file (``pq.read_table`` would import pyarrow.dataset, ~0.3 s per
+    worker process, for one local file)."""
+    with pq.ParquetFile(path) as pf:
+        return pf.read(columns=columns)
 
 
 def kept_input(table: pa.Table) -> pa.Table:
@@ -47,22 +58,53 @@ def to_table(batch: dict) -> pa.Table:
     return pa.table(cols)
 
 
-def process_block(ops: list[OP], indices: list[int], work: str, first: str,
-                  trace_rows: int, src: str) -> int:
+@dataclass(frozen=True)
+class PassSpec:
+    """What a pass's worker needs besides its ops: op indices, the output folder, the first
+    block's name (whose first batch records the tracer's rows, ``trace_rows``), whether it
+    writes its dropped rows' report lines (``reports``; not for a deduplicator, whose rows
+    drop after grouping) and, for the recipe's last pass, the export settings of a jsonl
+    export it writes its kept rows' lines for (``export``)."""
+
+    indices: list
+    work: str
+    first: str
+    trace_rows: int = 0
+    reports: bool = True
+    export: Optional[dict] = None   # {"drop_stats", "drop_hashes"} of export_rows
+
+
+def report_parts(block: str, index: int) -> tuple[str, str]:
+    """Where a pass's worker writes the report lines (errors, filtered) of the rows op
+    ``index`` dropped in output block ``block``."""
+    return f"{block}.{index:03d}.errors.jsonl", f"{block}.{index:03d}.filtered.jsonl"
+
+
+def export_part(block: str, export: dict) -> str:
+    """Where the last pass's worker writes the export lines of block ``block``'s kept rows
+    (named by the export settings, so other settings never reuse them)."""
+    tag = "".join("1" if export.get(k) else "0" for k in ("drop_stats", "drop_hashes"))
+    return f"{block}.export-{tag}.jsonl"
+
+
+def process_block(ops: list[OP], spec: PassSpec, src: str) -> int:
     """One block file through a fused pass of ``ops``, ``batch`` rows at a time (the largest
     op batch size).  The pass's output block (every row that entered it, tagged with the op
-    that decided it) appears atomically in ``work``, so a retried or resumed block never
-    leaves a half-written file, and a block already written is not computed again."""
+    that decided it) appears atomically in ``spec.work``, so a retried or resumed block never
+    leaves a half-written file, and a block already written is not computed again.  The
+    report and export lines (``PassSpec``) are written beside it first: the driver then
+    only concatenates them."""
     name = os.path.basename(src)
-    dest = os.path.join(work, name)
+    dest = os.path.join(spec.work, name)
     if os.path.exists(dest):
         return pq.read_metadata(dest).num_rows
-    table = kept_input(pq.read_table(src))
+    table = kept_input(read_block(src))
     size = max(op.batch_size for op in ops)
     outs = []
     for i in range(0, table.num_rows, size):
-        trace = trace_rows if name == first and i == 0 else 0
-        outs.append(to_table(run_pass(ops, indices, table.slice(i, size).to_pydict(), trace)))
+        trace = spec.trace_rows if name == spec.first and i == 0 else 0
+        outs.append(to_table(run_pass(ops, spec.indices,
+                                      table.slice(i, size).to_pydict(), trace)))
     if outs:
         table = pa.concat_tables(outs, promote_options="permissive")
     else:
@@ -70,20 +112,41 @@ def process_block(ops: list[OP], indices: list[int], work: str, first: str,
             .append_column(Fields.reason, pa.array([], pa.string())) \
             .append_column(Fields.op, pa.array([], pa.int64())) \
             .append_column(Fields.batch_info, pa.array([], pa.string()))
+    if spec.reports:
+        for op, index in zip(ops, spec.indices):
+            errors, filtered = [], []
+            for b in _dropped_batches(table, index):
+                e, f = dropped_lines(op.name, index, b)
+                errors += e
+                filtered += f
+            for part, lines in zip(report_parts(dest, index), (errors, filtered)):
+                _write_atomic(part, "".join(lines))
+    if spec.export is not None:
+        kept = _select(table, "kept")
+        kept = kept.drop_columns([c for c in BOOKKEEPING if c in kept.column_names])
+        rows = export_rows([kept.to_pydict()], **spec.export) if kept.num_rows else []
+        _write_atomic(export_part(dest, spec.export), "".join(dumps(r) + "\n" for r in rows))
     tmp = f"{dest}.{os.getpid()}.tmp"
     pq.write_table(table, tmp)
     os.replace(tmp, dest)
     return table.num_rows
 
 
-def _run_blocks(ops: list[OP], args: tuple, batch: dict) -> dict:
+def _write_atomic(path: str, text: str) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def _run_blocks(ops: list[OP], spec: PassSpec, batch: dict) -> dict:
     srcs = [str(s) for s in batch["src"]]
-    return {"src": srcs, "rows": [process_block(ops, *args, s) for s in srcs]}
+    return {"src": srcs, "rows": [process_block(ops, spec, s) for s in srcs]}
 
 
-def run_task(key: str, ops: list[OP], args: tuple, batch: dict) -> dict:
-    """Task entry point: ops are set up once per worker process, not once per task.
-    ``args``: (op indices, output folder, first block's name, trace rows)."""
+def run_task(key: str, ops: list[OP], spec: PassSpec, src: str) -> int:
+    """Task entry point (one block file): ops are set up once per worker process, not once
+    per task."""
     cached = _WORKER_OPS.get(key)
     if cached is None:
         if len(_WORKER_OPS) > 16:
@@ -91,19 +154,19 @@ def run_task(key: str, ops: list[OP], args: tuple, batch: dict) -> dict:
         for op in ops:
             op.ensure_setup()
         cached = _WORKER_OPS[key] = ops
-    return _run_blocks(cached, args, batch)
+    return process_block(cached, spec, src)
 
 
 class OpActor:
     """Actor entry point: ``setup()`` (model loading) runs once, when the actor starts."""
 
-    def __init__(self, ops: list[OP], args: tuple):
-        self.ops, self.args = ops, args
+    def __init__(self, ops: list[OP], spec: PassSpec):
+        self.ops, self.spec = ops, spec
         for op in ops:
             op.ensure_setup()
 
     def __call__(self, batch: dict) -> dict:
-        return _run_blocks(self.ops, self.args, batch)
+        return _run_blocks(self.ops, self.spec, batch)
 
 
 # ---------------------------------------------------------------------------- on the driver
@@ -157,22 +220,21 @@ def iter_batches(files: Iterable[str], which: Optional[str] = None, batch_rows: 
 
 
 def tally_files(files: Iterable[str]) -> dict:
-    """``{(op index, status): rows}`` over a pass's output blocks."""
-    pairs = []
+    """``{(op index, status): rows}`` over a pass's output blocks (counted in Python: Arrow's
+    group_by would import its query engine, pyarrow.dataset and pandas into the driver,
+    which cost more than counting)."""
+    counts: Counter = Counter()
     for f in files:
-        t = pq.read_table(f, columns=[Fields.op, Fields.status])
-        if t.num_rows:
-            g = t.group_by([Fields.op, Fields.status]).aggregate([([], "count_all")])
-            pairs += zip(g.column(Fields.op).to_pylist(), g.column(Fields.status).to_pylist(),
-                         g.column("count_all").to_pylist())
-    return tally_statuses(pairs)
+        t = read_block(f, [Fields.op, Fields.status])
+        counts.update(zip(t.column(Fields.op).to_pylist(), t.column(Fields.status).to_pylist()))
+    return tally_statuses((op, status, n) for (op, status), n in counts.items())
 
 
 def pass_infos(files: Iterable[str]) -> list[dict]:
     """Every batch's timing (and the trace snapshots) a pass wrote into its blocks."""
     out: list[dict] = []
     for f in files:
-        col = pq.read_table(f, columns=[Fields.batch_info]).column(Fields.batch_info)
+        col = read_block(f, [Fields.batch_info]).column(Fields.batch_info)
         out += batch_infos(col.filter(pc.is_valid(col)).to_pylist())
     return out
 
@@ -180,11 +242,14 @@ def pass_infos(files: Iterable[str]) -> list[dict]:
 def iter_dropped(files: Iterable[str], index: int, batch_rows: int = 1000) -> Iterator[dict]:
     """Storage batches of the rows op ``index`` dropped, block by block."""
     for f in files:
-        t = pq.read_table(f)
-        t = t.filter(pc.and_(pc.equal(t[Fields.op], index),
-                             pc.not_equal(t[Fields.status], Status.kept)))
-        for rb in t.to_batches(max_chunksize=batch_rows):
-            yield pa.Table.from_batches([rb]).to_pydict()
+        yield from _dropped_batches(read_block(f), index, batch_rows)
+
+
+def _dropped_batches(t: pa.Table, index: int, batch_rows: int = 1000) -> Iterator[dict]:
+    t = t.filter(pc.and_(pc.equal(t[Fields.op], index),
+                         pc.not_equal(t[Fields.status], Status.kept)))
+    for rb in t.to_batches(max_chunksize=batch_rows):
+        yield pa.Table.from_batches([rb]).to_pydict()
 
 
 def dropped_head(files: Iterable[str], index: int, n: int) -> list:
@@ -227,7 +292,7 @@ def _mark_groups(op: Deduplicator, files: list[str]) -> None:
     keep, infos = op.run_group(gathered)
     pos = 0
     for f in files:
-        t = pq.read_table(f)
+        t = read_block(f)
         statuses = t[Fields.status].to_pylist()
         metas = t[Fields.meta].to_pylist()
         reasons = t[Fields.reason].to_pylist()
