@@ -259,7 +259,7 @@ def refine(a: Copy, b: Copy, g: Geometry | None) -> Geometry | None:
         radius = 2 + int(np.ceil(3 * max(a.size) / ORB_SIDE))
         return place_crop(a, b, g, radius)
     whole = Geometry(g.turn, (0.0, 0.0, float(tw), float(th)))
-    if g.box == whole.box or not _aspect_close(tw, th, *b.size):
+    if not _aspect_close(tw, th, *b.size):
         return g
     return min((g, whole), key=lambda c: _thumb_error(a, b, c))
 
