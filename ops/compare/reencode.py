@@ -46,7 +46,7 @@ def _close(metric: str, got: float, target: float) -> bool:
 
 def linear_pair(own: Optional[tuple], enc) -> Optional[tuple]:
     """Float linear-sRGB (source, copy) of a colour-managed source, as the sweep measured
-    SSIMULACRA2; None for untagged / sRGB sources."""
+    SSIMULACRA2 and Butteraugli; None for untagged / sRGB sources."""
     if own is None:
         return None
     from ops.image.colour import linear_srgb
@@ -60,7 +60,7 @@ def target_value(view: np.ndarray, enc, metric: str, threads: int = 1,
     if metric == "bits_per_pixel":
         return enc.bpp
     from ops.image.metrics import measure
-    linear = linear_pair(own, enc) if metric == "ssimulacra2" else None
+    linear = linear_pair(own, enc) if metric in ("ssimulacra2", "butteraugli") else None
     return float(measure(view, enc.decoded, None, [metric], threads=threads,
                          linear=linear)[METRICS[metric][0]])
 

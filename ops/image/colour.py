@@ -2,8 +2,10 @@
 
 Metrics (SSIMULACRA2, Butteraugli, PSNR) assume sRGB pixels, as do viewers without colour
 management.  A Display P3 or Adobe RGB photo measured as if its numbers were sRGB is measured
-wrongly; the reference SSIMULACRA2 tool converts both images to sRGB first, and so does this
-module (relative colorimetric intent, the only one matrix/TRC profiles define).
+wrongly; the reference tools convert both images to sRGB first, and so does this module
+(relative colorimetric intent, the only one matrix/TRC profiles define): ``to_srgb`` to 8-bit
+sRGB (decode, PSNR, SSIM, figures), ``linear_srgb`` to float linear sRGB exactly as the
+reference SSIMULACRA2 / Butteraugli tools do (docs/codec-studies.md, Colour management).
 """
 from __future__ import annotations
 
@@ -18,7 +20,12 @@ from PIL import Image, ImageCms
 logger = logging.getLogger("imgjuicer")
 
 INTENT = ImageCms.Intent.RELATIVE_COLORIMETRIC
-_SRGB_TOLERANCE = 0.002       # colorant xyY distance under which a profile counts as sRGB
+# how tagged sources are measured; part of the measurement cache key of colour-managed sources
+VERSION = ("2: littleCMS float into libjxl's linear-sRGB profile for SSIMULACRA2 and "
+           "Butteraugli; sRGB by the reference tool's rule")
+_SRGB_XY_TOLERANCE = 8e-5     # libjxl (littleCMS build): white point / primaries match sRGB
+_SRGB_XYZ_TOLERANCE = 2e-4    # ... and the tone curve gives sRGB's XYZ on a 5x5x5 grid
+_ICC_D50 = (0.96420288, 1.0, 0.8249054)   # the connection-space white, as stored in ICC
 
 
 class ColourError(ValueError):
@@ -43,16 +50,6 @@ def _profile(icc: bytes) -> ImageCms.ImageCmsProfile:
         raise ColourError(f"unreadable ICC profile ({len(icc)} bytes): {exc}") from None
 
 
-def _chromaticities(p: ImageCms.ImageCmsProfile):
-    core = p.profile
-    out = []
-    for c in (core.red_colorant, core.green_colorant, core.blue_colorant):
-        if not c:
-            return None
-        out.append(c[1][:2])       # (x, y) of the colorant
-    return out
-
-
 @functools.lru_cache(maxsize=32)
 def describe(icc: Optional[bytes]) -> Optional[dict]:
     """{description, colour_space, is_srgb, sha256} of an ICC profile; None without one."""
@@ -61,11 +58,7 @@ def describe(icc: Optional[bytes]) -> Optional[dict]:
     p = _profile(icc)
     desc = (ImageCms.getProfileDescription(p) or "").strip()
     space = (p.profile.xcolor_space or "").strip()
-    ours, ref = _chromaticities(p), _chromaticities(srgb_profile())
-    same_primaries = ours is not None and all(
-        abs(a[0] - b[0]) < _SRGB_TOLERANCE and abs(a[1] - b[1]) < _SRGB_TOLERANCE
-        for a, b in zip(ours, ref))
-    is_srgb = same_primaries and "srgb" in desc.lower().replace(" ", "")
+    is_srgb = space == "RGB" and _reads_as_srgb(icc)
     return {"description": desc, "colour_space": space, "is_srgb": bool(is_srgb),
             "sha256": hashlib.sha256(icc).hexdigest()[:16]}
 
@@ -107,30 +100,172 @@ def to_srgb(img: Image.Image, icc: Optional[bytes] = None, where: str = "image")
     return out
 
 
+# The reference SSIMULACRA2 tool converts a tagged image with littleCMS to the linear-sRGB
+# profile libjxl builds itself (relative colorimetric, black-point compensation, float in and
+# out).  libjxl derives that profile's colorants from its own sRGB primaries, adapted (Bradford,
+# with the 7-digit published inverse) to a D50 of (0.96422, 1, 0.82521) -- not the ICC
+# connection space's (0.9642, 1, 0.8249) -- so a tagged white lands on linear (1.0001, 1.0000,
+# 0.9996), not on 1.0.  SSIMULACRA 2 turns such 1e-4 offsets into score changes of up to 0.07
+# on some pairs, so the reference's target profile is rebuilt here value for value.
+_JXL_SRGB_PRIMARIES = ((0.639998686, 0.330010138), (0.300003784, 0.600003357),
+                       (0.150002046, 0.059997204))
+_D65 = (0.3127, 0.3290)
+_JXL_D50 = (0.96422, 1.0, 0.82521)
+_BRADFORD = ((0.8951, 0.2664, -0.1614), (-0.7502, 1.7135, 0.0367), (0.0389, -0.0685, 1.0296))
+_BRADFORD_INV = ((0.9869929, -0.1470543, 0.1599627), (0.4323053, 0.5183603, 0.0492912),
+                 (-0.0085287, 0.0400428, 0.9684867))
+_CMS_FLAGS = ("BLACKPOINTCOMPENSATION", "HIGHRESPRECALC", "NOCACHE")
+
+
+def _reference_colorants():
+    """The 3x3 linear-sRGB -> D50 XYZ matrix (columns = the rXYZ, gXYZ, bXYZ tags) of the
+    reference tool's linear-sRGB profile, as s15Fixed16 integers."""
+    import numpy as np
+    f32 = np.float32
+
+    def xyz(x, y):
+        return np.array([x / y, 1.0, (1.0 - x - y) / y])
+
+    prim = np.array([[x, y, 1.0 - x - y] for x, y in _JXL_SRGB_PRIMARIES]).T
+    to_xyz = prim * np.linalg.solve(prim, xyz(*_D65))
+    brad = np.array(_BRADFORD, f32).astype(np.float64)
+    brad_inv = np.array(_BRADFORD_INV, f32).astype(np.float64)
+    gain = (brad @ np.array(_JXL_D50)) / (brad @ xyz(*_D65))
+    m = (brad_inv @ np.diag(gain) @ brad @ to_xyz).astype(f32)
+    return np.trunc(m * f32(65536.0) + f32(0.5)).astype(np.int64)
+
+
+def _with_reference_colorants(icc: bytes) -> bytes:
+    """``icc`` (a littleCMS sRGB-primaries profile) with the reference tool's colorants."""
+    import struct
+    out = bytearray(icc)
+    cols = _reference_colorants()
+    (count,) = struct.unpack_from(">I", out, 128)
+    done = set()
+    for k in range(count):
+        sig, off, _ = struct.unpack_from(">4sII", out, 132 + 12 * k)
+        if sig in (b"rXYZ", b"gXYZ", b"bXYZ") and out[off:off + 4] == b"XYZ ":
+            struct.pack_into(">3i", out, off + 8, *cols[:, b"rgb".index(sig[:1])].tolist())
+            done.add(sig)
+    if len(done) != 3:
+        raise ColourError("littleCMS's sRGB profile has no rXYZ/gXYZ/bXYZ tags")
+    return bytes(out)
+
+
 @functools.lru_cache(maxsize=1)
 def _linear_srgb_icc() -> bytes:
+    """The reference tool's target: linear-light sRGB with libjxl's colorants."""
     import imagecodecs
-    return imagecodecs.cms_profile("rgb", whitepoint=[0.3127, 0.3290, 1.0],
-                                   primaries=[0.64, 0.33, 1.0, 0.30, 0.60, 1.0,
-                                              0.15, 0.06, 1.0], gamma=1.0)
+    return _with_reference_colorants(imagecodecs.cms_profile(
+        "rgb", whitepoint=[*_D65, 1.0], gamma=1.0,
+        primaries=[c for xy in _JXL_SRGB_PRIMARIES for c in (*xy, 1.0)]))
+
+
+@functools.lru_cache(maxsize=1)
+def _reference_srgb_icc() -> bytes:
+    """sRGB (littleCMS's parametric curve) with libjxl's colorants: what the reference tool
+    compares a profile with to decide that it is sRGB."""
+    import imagecodecs
+    return _with_reference_colorants(imagecodecs.cms_profile("srgb"))
+
+
+def _tags(icc: bytes) -> dict:
+    """{signature: tag bytes} of an ICC profile."""
+    import struct
+    (count,) = struct.unpack_from(">I", icc, 128)
+    out = {}
+    for k in range(count):
+        sig, off, size = struct.unpack_from(">4sII", icc, 132 + 12 * k)
+        out[sig] = icc[off:off + size]
+    return out
+
+
+def _s15(tag: bytes, n: int):
+    import numpy as np
+    return np.frombuffer(tag, ">i4", n, 8) / 65536.0
+
+
+def _cms_xyz(icc: bytes, rgb, flags: int = 0):
+    """D50 XYZ (relative colorimetric, float64) of RGB values 0..1 through ``icc``."""
+    import imagecodecs
+    import numpy as np
+    return imagecodecs.cms_transform(
+        np.asarray(rgb, np.float64).reshape(1, -1, 3), icc, _xyz_icc(), colorspace="rgb",
+        outcolorspace="xyz", outdtype="float64", flags=flags,
+        intent=int(imagecodecs.CMS.INTENT.RELATIVE_COLORIMETRIC)).reshape(-1, 3)
+
+
+@functools.lru_cache(maxsize=1)
+def _xyz_icc() -> bytes:
+    import imagecodecs
+    return imagecodecs.cms_profile("xyz")
+
+
+@functools.lru_cache(maxsize=64)
+def _reads_as_srgb(icc: bytes) -> bool:
+    """Whether the reference tool (libjxl) reads the profile as sRGB and so applies the exact
+    sRGB curve without littleCMS: white point and primaries, un-adapted from D50, within
+    8e-5 (xy) of D65 / sRGB's, and littleCMS giving sRGB's XYZ within 2e-4 on a 5x5x5 grid."""
+    import imagecodecs
+    import numpy as np
+    try:
+        tags = _tags(icc)
+        ones = _cms_xyz(icc, [1.0, 1.0, 1.0])[0]
+        if b"wtpt" in tags and b"chad" not in tags:
+            white = _s15(tags[b"wtpt"], 3)
+        elif b"chad" in tags:
+            white = np.linalg.solve(_s15(tags[b"chad"], 9).reshape(3, 3), ones)
+        else:
+            white = ones
+        if all(t in tags for t in (b"rXYZ", b"gXYZ", b"bXYZ")):
+            prim = np.stack([_s15(tags[t], 3) for t in (b"rXYZ", b"gXYZ", b"bXYZ")])
+        else:
+            prim = _cms_xyz(icc, np.eye(3))
+    except Exception:         # not a matrix/TRC RGB profile littleCMS can read
+        return False
+    brad = np.array(_BRADFORD)
+    adapt = np.linalg.inv(brad) @ np.diag((brad @ white) / (brad @ np.array(_ICC_D50))) @ brad
+    xy = [(v[0] / v.sum(), v[1] / v.sum()) for v in [white, *(prim @ adapt.T)]]
+    want = [_D65, (0.64, 0.33), (0.30, 0.60), (0.15, 0.06)]
+    if any(abs(a - b) > _SRGB_XY_TOLERANCE for p, q in zip(xy, want) for a, b in zip(p, q)):
+        return False
+    grid = np.stack(np.meshgrid(*[0.001 + 0.2 * np.arange(5)] * 3, indexing="ij"), -1)
+    flags = 0
+    for name in ("NOOPTIMIZE", "BLACKPOINTCOMPENSATION", "HIGHRESPRECALC"):
+        flags |= int(getattr(imagecodecs.CMS.FLAGS, name))
+    ours, srgb = (_cms_xyz(p, grid, flags) for p in (icc, _reference_srgb_icc()))
+    return bool(np.abs(ours - srgb).max() <= _SRGB_XYZ_TOLERANCE)
 
 
 def linear_srgb(arr, icc: Optional[bytes] = None):
-    """uint8 HxWx3 numbers in the space of ``icc`` -> float32 HxWx3 linear-light sRGB, in
-    float (no 8-bit rounding; colours outside sRGB keep values below 0 or above 1), as the
-    reference SSIMULACRA2 tool sees a colour-managed image.  Untagged / sRGB numbers go
-    through the exact sRGB curve."""
+    """uint8 HxWx3 numbers in the space of ``icc`` -> float32 HxWx3 linear-light sRGB exactly
+    as the reference SSIMULACRA2 tool computes it: numbers * (1/255) in float32, then
+    littleCMS float to float (relative colorimetric, black-point compensation) into libjxl's
+    linear-sRGB profile; no clipping (colours outside sRGB keep values below 0 or above 1),
+    no 8-bit rounding.  Untagged / sRGB numbers go through libjxl's sRGB curve, as the tool
+    does for them."""
     import numpy as np
     info = describe(icc)
     if info is None or info["is_srgb"]:
         from .metrics import _module       # the metric modules load on demand (numba optional)
-        return _module("ssimulacra2").srgb_to_linear(np.asarray(arr, np.float32) /
-                                                     np.float32(255.0))
+        mod = _module("ssimulacra2")
+        arr = np.asarray(arr)
+        if arr.dtype == np.uint8:             # bit-identical to the untagged SSIMULACRA2 path
+            return np.take(mod._SRGB_LUT, arr)
+        return mod.srgb_to_linear(arr.astype(np.float32) * np.float32(1.0 / 255.0))
     import imagecodecs
+    numbers = np.asarray(arr)
+    if numbers.dtype != np.uint8 or numbers.ndim != 3 or numbers.shape[2] != 3:
+        raise ColourError(f"colour management takes uint8 HxWx3 numbers, not "
+                          f"{numbers.dtype} {numbers.shape}")
+    flags = 0
+    for name in _CMS_FLAGS:
+        flags |= int(getattr(imagecodecs.CMS.FLAGS, name))
     try:
-        return imagecodecs.cms_transform(np.ascontiguousarray(arr), icc, _linear_srgb_icc(),
-                                         colorspace="rgb", outcolorspace="rgb",
-                                         outdtype="float32", intent=0)
+        return imagecodecs.cms_transform(
+            numbers.astype(np.float32) * np.float32(1.0 / 255.0), icc, _linear_srgb_icc(),
+            colorspace="rgb", outcolorspace="rgb", outdtype="float32",
+            intent=int(imagecodecs.CMS.INTENT.RELATIVE_COLORIMETRIC), flags=flags)
     except Exception as exc:      # imagecodecs.CmsError and friends
         raise ColourError(f"cannot apply ICC profile '{info['description']}': {exc}") from None
 

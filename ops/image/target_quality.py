@@ -46,10 +46,45 @@ class Choice:
 
 
 def measure_metric(reference: np.ndarray, decoded: np.ndarray, metric: str,
-                   threads: int = 1) -> float:
+                   threads: int = 1, linear: Optional[tuple] = None) -> float:
     from .metrics import measure
-    return float(measure(reference, decoded, metrics=(metric,), threads=threads)
-                 [METRIC_KEYS[metric]])
+    return float(measure(reference, decoded, metrics=(metric,), threads=threads,
+                         linear=linear)[METRIC_KEYS[metric]])
+
+
+@dataclass
+class Source:
+    """One image to transcode: its sRGB pixels and, for a file with a non-sRGB ICC profile
+    (Display P3, Adobe RGB ...), its own numbers and profile.  Formats that embed a profile
+    get the own numbers with the profile (wide gamut kept); the others (JPEG XL here) the
+    sRGB conversion.  The metric compares float linear sRGB, as the reference tools do."""
+
+    srgb: np.ndarray
+    own: Optional[np.ndarray] = None
+    icc: Optional[bytes] = None
+
+    def __post_init__(self):
+        self.linear = None
+        if self.icc is not None:
+            from .colour import linear_srgb
+            self.linear = linear_srgb(self.own, self.icc)
+
+    def keeps_profile(self, fmt: str) -> bool:
+        from .colour import KEEPS_PROFILE
+        return self.icc is not None and KEEPS_PROFILE.get(fmt, False)
+
+    def encode(self, fmt: str, threads: int, **params):
+        if self.keeps_profile(fmt):
+            return encode(self.own, fmt, threads=threads, icc_profile=self.icc, **params)
+        return encode(self.srgb, fmt, threads=threads, **params)
+
+    def value(self, enc, metric: str, threads: int) -> float:
+        linear = None
+        if self.icc is not None:
+            from .colour import linear_srgb
+            copy = enc.raw if enc.raw is not None else enc.decoded
+            linear = (self.linear, linear_srgb(copy, enc.icc_profile))
+        return measure_metric(self.srgb, enc.decoded, metric, threads, linear)
 
 
 def reaches(value: float, target: float, metric: str) -> bool:
@@ -82,14 +117,14 @@ class TargetSearch:
             validate_params(f, dict(self.params[f], quality=self.probes[f][-1]))
         self.threads = threads
 
-    def _trial(self, ref: np.ndarray, fmt: str, q: int, seen: dict) -> Trial:
+    def _trial(self, ref: Source, fmt: str, q: int, seen: dict) -> Trial:
         if (fmt, q) not in seen:
-            enc = encode(ref, fmt, threads=self.threads, quality=q, **self.params[fmt])
-            value = measure_metric(ref, enc.decoded, self.metric, self.threads)
+            enc = ref.encode(fmt, self.threads, quality=q, **self.params[fmt])
+            value = ref.value(enc, self.metric, self.threads)
             seen[(fmt, q)] = Trial(fmt, q, enc.nbytes, value, enc.data)
         return seen[(fmt, q)]
 
-    def _search_format(self, ref: np.ndarray, fmt: str, seen: dict) -> Optional[Trial]:
+    def _search_format(self, ref: Source, fmt: str, seen: dict) -> Optional[Trial]:
         from .interpolate import setting_for_target
         probes = [self._trial(ref, fmt, q, seen) for q in self.probes[fmt]]
         passing = [t for t in probes if reaches(t.value, self.target, self.metric)]
@@ -106,7 +141,10 @@ class TargetSearch:
                     break
         return min(passing, key=lambda t: (t.nbytes, t.quality))
 
-    def run(self, reference: np.ndarray) -> Choice:
+    def run(self, reference) -> Choice:
+        """``reference``: sRGB pixels (uint8 HxWx3) or a :class:`Source`."""
+        if not isinstance(reference, Source):
+            reference = Source(np.asarray(reference))
         seen: dict = {}
         winners = []
         for fmt in self.formats:

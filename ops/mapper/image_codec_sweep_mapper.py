@@ -219,6 +219,7 @@ class ImageCodecSweepMapper(Mapper):
 
     def _sweep_image(self, sample: dict, path: str):
         from ops.image.metrics import HIGHER_IS_BETTER
+        from ops.image.colour import VERSION as COLOUR_VERSION
         from ops.image.colour import ColourError, check_kept, describe, to_srgb
         sha = file_sha256(path)
         img = load_image(path, "RGB", self.max_pixels)
@@ -257,7 +258,7 @@ class ImageCodecSweepMapper(Mapper):
                            "resolution": res, "fragment": frag, "metrics": list(self.metrics),
                            "versions": self._versions}
                 if managed:       # caches of untagged / sRGB sources keep their keys
-                    variant["colour"] = [self.colour, info["sha256"]]
+                    variant["colour"] = [self.colour, info["sha256"], COLOUR_VERSION]
                 dm_path = self._distmap_path(sha, variant)
                 record = cache.get(sha, variant) if cache else None
                 if record is not None and dm_path and not os.path.exists(dm_path):
@@ -288,8 +289,8 @@ class ImageCodecSweepMapper(Mapper):
                  dm_path: Optional[str], colour: Optional[tuple] = None) -> dict:
         """Encode, decode to sRGB and measure against ``pixels`` (the sRGB source view), and
         on the fragment.  ``colour`` = (the view's own numbers, their ICC profile, keep):
-        with keep the own numbers are encoded with the profile embedded; SSIMULACRA2 then
-        compares the float linear-sRGB conversions of source and copy."""
+        with keep the own numbers are encoded with the profile embedded; SSIMULACRA2 and
+        Butteraugli then compare the float linear-sRGB conversions of source and copy."""
         from ops.image.codecs import encode
         from ops.image.colour import linear_srgb
         from ops.image.metrics import measure
@@ -297,7 +298,7 @@ class ImageCodecSweepMapper(Mapper):
         enc = encode(own if keep else pixels, setting.format, threads=self.threads,
                      icc_profile=icc if keep else None, **setting.params)
         linear = None
-        if own is not None and "ssimulacra2" in self.metrics:
+        if own is not None and {"ssimulacra2", "butteraugli"} & set(self.metrics):
             copy = enc.raw if enc.raw is not None else enc.decoded
             linear = (linear_srgb(own, icc), linear_srgb(copy, enc.icc_profile))
         m = measure(pixels, enc.decoded, enc.data, self.metrics, threads=self.threads,

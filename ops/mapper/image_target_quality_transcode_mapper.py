@@ -30,7 +30,10 @@ class ImageTargetQualityTranscodeMapper(Mapper):
     and output bytes; ``stats.transcode_bytes_saved``: bytes saved by the sample.  When no
     encoding is smaller than the source (``never_larger``) or none reaches the target, the
     source file is copied unchanged and the reason recorded.  An unreadable image makes its
-    sample an error."""
+    sample an error.  A source with a non-sRGB ICC profile (Display P3, Adobe RGB ...) is
+    encoded with its profile embedded where the format keeps it (else from its sRGB
+    conversion) and measured in float linear sRGB like the codec sweep; ``meta.transcode``
+    then names the profile (``icc``) and what became of it (``colour``)."""
 
     batched = False
 
@@ -65,11 +68,18 @@ class ImageTargetQualityTranscodeMapper(Mapper):
         from ops.image.target_quality import EXTENSIONS
         import numpy as np
 
+        from ops.image.colour import ColourError, describe, profile_of, to_srgb
         from ops.image.remote import is_url, stat_size
+        from ops.image.target_quality import Source
         try:
             src_bytes = stat_size(path) if is_url(path) else os.path.getsize(path)
-            ref = np.asarray(load_image(path, "RGB"))
-        except (OSError, ImageLoadError) as exc:
+            img = load_image(path, "RGB")
+            icc = profile_of(img)
+            info = describe(icc)
+            managed = info is not None and not info["is_srgb"]
+            ref = Source(np.asarray(to_srgb(img, icc, path)), np.asarray(img), icc) \
+                if managed else Source(np.asarray(img))
+        except (OSError, ImageLoadError, ColourError) as exc:
             raise OpError(f"cannot transcode {path}: {exc}") from None
         choice = self.search.run(ref)
         best = choice.best
@@ -79,7 +89,8 @@ class ImageTargetQualityTranscodeMapper(Mapper):
         out_dir = self._out_dir()
         os.makedirs(out_dir, exist_ok=True)
         rec = {"source": path, "source_bytes": src_bytes, "metric": self.metric,
-               "target": self.target, "encodes": choice.encodes}
+               "target": self.target, "encodes": choice.encodes,
+               "icc": info["description"] if managed else None}
         if best is None or (self.never_larger and best.nbytes >= src_bytes):
             out = os.path.join(out_dir, f"{stem}-{tag}{os.path.splitext(path)[1].lower()}")
             _atomic_copy(path, out)
@@ -92,6 +103,9 @@ class ImageTargetQualityTranscodeMapper(Mapper):
         _atomic_write(out, best.data)
         rec.update(output=out, format=best.format, quality=best.quality, bytes=best.nbytes,
                    value=round(best.value, 4), saved_bytes=src_bytes - best.nbytes)
+        if managed:     # wide gamut kept with the profile, or converted to sRGB (JPEG XL)
+            rec["colour"] = "profile kept" if ref.keeps_profile(best.format) else \
+                "converted to sRGB"
         return rec
 
     def process_single(self, sample: dict) -> dict:

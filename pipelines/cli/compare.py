@@ -7,6 +7,7 @@ built from the same definition (ops/compare/options.py).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -35,8 +36,8 @@ def _add_option(p: argparse.ArgumentParser, f, hint) -> None:
     """One flag per figure setting, typed from its annotation; absent flags leave the
     recipe's value alone (argparse.SUPPRESS)."""
     helptext = f.metadata.get("help", "")
-    default = f.default if f.default is not None and not callable(f.default) else None
-    if default not in (None, [], ""):
+    default = None if f.default is dataclasses.MISSING else f.default   # list: default_factory
+    if default not in (None, [], "") and not callable(default):
         helptext += f" (default {default})"
     kw = {"default": argparse.SUPPRESS, "help": helptext, "dest": f.name}
     base = hint

@@ -117,6 +117,9 @@ def test_module_help_prints_the_options():
     for flag in ("--targets", "--tile-parameter", "--max-columns",
                  "--interpolation {pchip,linear}", "--no-report", "--list"):
         assert flag in out.stdout
+    # defaults are shown as values, never as Python internals
+    assert "object at 0x" not in out.stdout and "MISSING" not in out.stdout
+    assert "(default 128)" in out.stdout and "(default pchip)" in out.stdout
 
 
 def test_five_tiles_share_one_row():

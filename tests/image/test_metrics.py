@@ -196,3 +196,22 @@ def test_metrics_package_is_import_cheap():
                          cwd=Path(__file__).resolve().parents[2], check=True).stdout.strip()
     assert out == "False"
     assert set(METRICS) >= {"psnr", "ssim", "butteraugli", "ssimulacra2"}
+
+
+@needs_libjxl
+def test_butteraugli_on_linear_float_is_the_srgb_score_and_keeps_wide_gamut(photo):
+    """``linear=True`` hands libjxl float linear sRGB as it is: an sRGB pair scores exactly as
+    its uint8 form; values above 1 (a wide-gamut red) are measured, not clipped."""
+    from ops.image.colour import linear_srgb
+    dis = _load("ba_photo_jpeg_q20.png")
+    a = B.butteraugli(photo, dis)
+    b = B.butteraugli(linear_srgb(photo), linear_srgb(dis), linear=True)
+    assert (b.max_norm, b.pnorm) == (a.max_norm, a.pnorm)
+    assert np.array_equal(a.distmap, b.distmap)
+    ref = linear_srgb(photo)
+    hot = ref.copy()
+    hot[10:30, 10:30] = (1.3, -0.02, 0.0)            # a red outside sRGB
+    clipped = np.clip(hot, 0, 1)
+    assert B.butteraugli(hot, clipped, linear=True).max_norm > 0.5
+    with pytest.raises(MetricInputError, match="linear inputs"):
+        B.butteraugli(ref, ref[:, :, :2], linear=True)

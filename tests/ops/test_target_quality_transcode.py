@@ -72,6 +72,45 @@ def test_butteraugli_target_and_lossless_formats(photo_png, tmp_path):
     assert measure_metric(ref, _decoded(rec["output"]), "butteraugli") <= 2.0
 
 
+def test_display_p3_source_keeps_its_profile_and_is_measured_colour_managed(photo_png,
+                                                                            tmp_path):
+    """A Display P3 PNG: the written file carries the profile (its colours survive), the
+    recorded value is SSIMULACRA2 of the colour-managed pair, and a JPEG XL winner (no
+    profile through this encoder) is encoded from the sRGB conversion, not from P3 numbers
+    read as sRGB."""
+    from ops.image.colour import linear_srgb, to_srgb
+    from ops.image.metrics.ssimulacra2 import score_linear
+    from tests.image.test_colour import from_srgb, icc
+    profile = icc("display-p3")
+    srgb = np.asarray(Image.open(photo_png).convert("RGB"))
+    p3 = tmp_path / "p3.png"
+    Image.fromarray(from_srgb(srgb, "display-p3")).save(p3, icc_profile=profile)
+    for formats in (["webp"], ["jxl"]):
+        op = _op(tmp_path, target=80, formats=formats, never_larger=False)
+        out = rows_of(op.run_batched(batch_of([{"images": [str(p3)], Fields.id: "0"}])))[0]
+        (rec,) = out[Fields.meta]["transcode"]
+        assert rec["icc"] and rec["format"] == formats[0]
+        numbers = np.asarray(Image.open(p3).convert("RGB"))
+        if formats == ["webp"]:
+            assert rec["colour"] == "profile kept"
+            with Image.open(rec["output"]) as im:
+                assert im.info["icc_profile"] == profile
+                copy = np.asarray(im.convert("RGB"))
+            got = score_linear(np.stack([linear_srgb(numbers, profile).transpose(2, 0, 1),
+                                         linear_srgb(copy, profile).transpose(2, 0, 1)]))
+        else:
+            assert rec["colour"] == "converted to sRGB"
+            copy = _decoded(rec["output"])
+            got = score_linear(np.stack([linear_srgb(numbers, profile).transpose(2, 0, 1),
+                                         linear_srgb(copy, None).transpose(2, 0, 1)]))
+            # the copy shows the photo's colours: close to the sRGB conversion, far from
+            # the P3 numbers a profile-blind transcode would have written
+            conv = np.asarray(to_srgb(Image.open(p3), profile)).astype(int)
+            assert np.abs(copy.astype(int) - conv).mean() < np.abs(
+                copy.astype(int) - numbers.astype(int)).mean() / 2
+        assert got >= 80 and abs(got - rec["value"]) < 1e-3
+
+
 def test_source_kept_when_nothing_is_smaller_and_bad_rows_are_errors(tmp_path):
     tiny = tmp_path / "tiny.jpg"
     buf = io.BytesIO()

@@ -6,12 +6,14 @@ settings, same metrics, one run; prints both wall times and their ratio.
 
     .venv/bin/python tools/bench/bench_study_cli.py [--photos data/demo/photos] [--images 3]
 
-The peer's metrics are imgjuicer's own (the reference tool runs libjxl's ssimulacra2 and
-butteraugli_main binaries, which Debian 12 does not ship), and its figures + report step is
-imgjuicer's (it reads the peer's quality.json from disk); so the ratio measures the
-in-memory codec path against encoder processes and file round trips.  AVIF quality is given
-to avifenc 0.11 (no --quality option) as the quantizer libavif 1.x derives from it:
-round((100 - q) * 63 / 100) for --min and --max.
+The peer's metric step is the reference tool's where Debian packages it: Butteraugli by
+libjxl's ``butteraugli_main`` (libjxl-devtools 0.7, a process per variant on the decoded
+file), PSNR by ffmpeg's psnr filter when ffmpeg is installed (else imgjuicer's, in-process).
+SSIMULACRA2 is imgjuicer's, in-process: the C++ ``ssimulacra2`` tool is in no Debian 12
+package and the PyPI ``ssimulacra2`` is a different implementation (docs/benchmarks.md).  Its
+figures + report step is imgjuicer's (it reads the peer's quality.json from disk).  AVIF
+quality is given to avifenc 0.11 (no --quality option) as the quantizer libavif 1.x derives
+from it: round((100 - q) * 63 / 100) for --min and --max.
 """
 from __future__ import annotations
 
@@ -30,7 +32,32 @@ import numpy as np
 GRID = {"jpeg": [50, 65, 80, 90], "webp": [50, 65, 80, 90], "avif": [40, 55, 70, 85],
         "jxl": [50, 65, 80, 90]}
 METRICS = ["psnr", "ssimulacra2", "butteraugli"]
-TOOLS = ("cjpeg", "djpeg", "cwebp", "dwebp", "avifenc", "avifdec", "cjxl", "djxl")
+TOOLS = ("cjpeg", "djpeg", "cwebp", "dwebp", "avifenc", "avifdec", "cjxl", "djxl",
+         "butteraugli_main")
+
+
+def peer_metrics(ref_path: str, dec_path: str, ref, dis, nbytes: int) -> dict:
+    """The reference tool's metric calls on the files: butteraugli_main, ffmpeg psnr (when
+    installed), SSIMULACRA2 in-process; returns measure()-style keys and seconds."""
+    from ops.image.metrics import measure
+    inproc = ["ssimulacra2"] + ([] if shutil.which("ffmpeg") else ["psnr"])
+    m = measure(ref, dis, nbytes, inproc)
+    seconds = m.pop("seconds")
+    t0 = time.perf_counter()
+    out = subprocess.run(["butteraugli_main", ref_path, dec_path], check=True,
+                         capture_output=True, text=True).stdout.splitlines()
+    m["butteraugli_max"], m["butteraugli_p3"] = float(out[0]), float(out[1].split(":")[1])
+    seconds["butteraugli"] = time.perf_counter() - t0
+    if "psnr" not in m:
+        t0 = time.perf_counter()
+        err = subprocess.run(["ffmpeg", "-hide_banner", "-i", dec_path, "-i", ref_path,
+                              "-lavfi", "psnr", "-f", "null", "-"], check=True,
+                             capture_output=True, text=True).stderr
+        avg = err.rsplit("average:", 1)[1].split()[0]
+        m["psnr"] = float("inf") if avg == "inf" else float(avg)
+        seconds["psnr"] = time.perf_counter() - t0
+    m["seconds"] = seconds
+    return m
 
 
 def cli_round_trip(src_png: str, fmt: str, q: int, work: str) -> tuple[str, str, float, float]:
@@ -73,7 +100,7 @@ def peer_study(photos: list[str], out: str) -> dict:
     from ops.compare.quality_doc import QualityCollector
     from ops.compare.study import Study
     from ops.fields import Fields
-    from ops.image.metrics import HIGHER_IS_BETTER, measure
+    from ops.image.metrics import HIGHER_IS_BETTER
     from ops.image.sweep_plan import file_sha256
     work = os.path.join(out, "encoded")
     os.makedirs(work, exist_ok=True)
@@ -89,7 +116,7 @@ def peer_study(photos: list[str], out: str) -> dict:
             for q in qs:
                 enc, dec, te, td = cli_round_trip(src, fmt, q, work)
                 dis = np.asarray(Image.open(dec).convert("RGB"))
-                m = measure(ref, dis, os.path.getsize(enc), METRICS)
+                m = peer_metrics(src, dec, ref, dis, os.path.getsize(enc))
                 seconds = m.pop("seconds")
                 stats = {**m, "encode_seconds": te, "decode_seconds": td,
                          "metric_seconds": seconds}
@@ -158,7 +185,8 @@ def main() -> int:
     missing = [t for t in TOOLS if shutil.which(t) is None]
     if missing:
         print(f"missing command-line tools {missing}: apt-get install libjpeg-turbo-progs webp "
-              "libavif-bin libjxl-tools (tools/apt-packages.txt)", file=sys.stderr)
+              "libavif-bin libjxl-tools libjxl-devtools (tools/apt-packages.txt)",
+              file=sys.stderr)
         return 2
     photos = sorted(glob.glob(os.path.join(args.photos, "*.png")))[:args.images]
     if not photos:
@@ -166,6 +194,9 @@ def main() -> int:
         return 2
     photos = [os.path.abspath(p) for p in photos]
     n = len(photos) * sum(len(v) for v in GRID.values())
+    print(f"peer metrics: butteraugli_main, PSNR by "
+          f"{'ffmpeg' if shutil.which('ffmpeg') else 'imgjuicer (no ffmpeg)'}, "
+          "SSIMULACRA2 by imgjuicer")
     print(f"{len(photos)} photos, {n} variants, metrics {METRICS}; machine "
           f"{platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:

@@ -92,7 +92,9 @@ def measure(reference, distorted, encoded_bytes: Optional[bytes | int] = None,
     count) is given, ``seconds: {metric: wall time}``, and ``butteraugli_distmap`` (float32
     HxW) when ``distmap`` is set.  PSNR is +inf for identical images.  ``linear``: float32
     HxWx3 linear-sRGB (reference, distorted) of colour-managed images (ops/image/colour.py
-    ``linear_srgb``); SSIMULACRA2 is then computed on them, without 8-bit rounding."""
+    ``linear_srgb``); SSIMULACRA2 and Butteraugli are then computed on them (float, colours
+    outside sRGB kept, as the reference tools do), PSNR and SSIM on the 8-bit sRGB
+    ``reference`` / ``distorted`` (docs/codec-studies.md, Colour management)."""
     from ._inputs import check_pair
     metrics = check_metrics(metrics)
     ref, dis = check_pair(reference, distorted, "measure")
@@ -110,8 +112,9 @@ def measure(reference, distorted, encoded_bytes: Optional[bytes | int] = None,
             fn = mod.psnr if m.startswith("psnr") else mod.ssim
             out[m] = fn(ref, dis, data_range=255.0, channels="y" if m.endswith("_y") else "rgb")
         elif m == "butteraugli":
-            r = _module("butteraugli").butteraugli(ref, dis, p=3.0, distmap=distmap,
-                                                  threads=threads)
+            pair = linear if linear is not None else (ref, dis)
+            r = _module("butteraugli").butteraugli(*pair, p=3.0, distmap=distmap,
+                                                  threads=threads, linear=linear is not None)
             out["butteraugli_max"], out["butteraugli_p3"] = r.max_norm, r.pnorm
             if distmap:
                 out["butteraugli_distmap"] = r.distmap

@@ -137,13 +137,16 @@ def _srgb_to_linear(x: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
 
-def _buffer(arr: np.ndarray):
-    """(contiguous array, pixel format) in a layout libjxl reads: uint8 sRGB or linear float.
-    Grey is expanded to RGB: libjxl 0.7 aborts the process on 1-channel input."""
+def _buffer(arr: np.ndarray, linear: bool = False):
+    """(contiguous array, pixel format) in a layout libjxl reads: uint8 sRGB or linear float
+    (libjxl reads float pixels as linear-light sRGB, unclipped).  Grey is expanded to RGB:
+    libjxl 0.7 aborts the process on 1-channel input."""
     if arr.ndim == 2:
         arr = np.repeat(arr[:, :, None], 3, axis=2)
     channels = 3
-    if arr.dtype == np.uint8:
+    if linear:
+        buf, dtype = np.ascontiguousarray(arr, np.float32), JXL_TYPE_FLOAT
+    elif arr.dtype == np.uint8:
         buf, dtype = np.ascontiguousarray(arr), JXL_TYPE_UINT8
     else:
         buf, dtype = np.ascontiguousarray(_srgb_to_linear(np.clip(arr, 0, 255))), JXL_TYPE_FLOAT
@@ -152,10 +155,20 @@ def _buffer(arr: np.ndarray):
 
 def butteraugli(reference, distorted, p: float = 3.0, distmap: bool = True,
                 intensity_target: float = 80.0, hf_asymmetry: float = 1.0,
-                threads: int = 1) -> ButteraugliResult:
+                threads: int = 1, linear: bool = False) -> ButteraugliResult:
     """Butteraugli of ``distorted`` against ``reference`` (uint8 sRGB, or float sRGB on a
-    0..255 scale; HxWx3 or HxW).  ``distmap`` also returns the per-pixel map (float32 HxW)."""
-    ref, dis = check_pair(reference, distorted, "butteraugli")
+    0..255 scale; HxWx3 or HxW).  ``distmap`` also returns the per-pixel map (float32 HxW).
+    ``linear``: the inputs are float linear-light sRGB (1.0 = white; values outside 0..1
+    from wide-gamut sources kept), as ``ops.image.colour.linear_srgb`` makes them from
+    ICC-tagged images -- what libjxl's ``butteraugli_main`` measures after its own colour
+    conversion."""
+    if linear:
+        ref, dis = (np.asarray(a, np.float32) for a in (reference, distorted))
+        if ref.shape != dis.shape or ref.ndim != 3 or ref.shape[2] != 3:
+            raise MetricInputError(f"butteraugli: linear inputs must be two HxWx3 arrays of "
+                                   f"one shape, got {ref.shape} and {dis.shape}")
+    else:
+        ref, dis = check_pair(reference, distorted, "butteraugli")
     if not (p > 0 and np.isfinite(p)):
         raise ValueError(f"butteraugli: p must be a positive number, got {p!r}")
     if intensity_target <= 0:
@@ -166,8 +179,8 @@ def butteraugli(reference, distorted, p: float = 3.0, distmap: bool = True,
         raise MetricInputError(f"butteraugli: images must be at least {MIN_SIDE}x{MIN_SIDE} "
                                f"pixels, got {w}x{h}")
     lib = _load()
-    rbuf, rfmt = _buffer(ref)
-    dbuf, dfmt = _buffer(dis)
+    rbuf, rfmt = _buffer(ref, linear)
+    dbuf, dfmt = _buffer(dis, linear)
     api = lib.JxlButteraugliApiCreate(None)
     if not api:
         raise MemoryError("JxlButteraugliApiCreate failed")
