@@ -15,6 +15,8 @@ import logging
 import os
 from typing import Callable, Iterable, Iterator, Optional
 
+from pipelines.executor.ray_cluster import MAX_BLOCK_RETRIES
+
 logger = logging.getLogger("imgjuicer")
 
 
@@ -36,7 +38,7 @@ def _remote(fn: Callable):
 
 
 def run_tasks(fn: Callable, items: Iterable, size: int, *, num_cpus: float = 1.0,
-              memory: Optional[int] = None, max_retries: int = 3,
+              memory: Optional[int] = None, max_retries: int = MAX_BLOCK_RETRIES,
               desc: Optional[str] = None) -> Iterator[tuple]:
     """``(item, fn(item))`` for every item, in completion order; ``fn(item)`` runs as a Ray
     task, at most ``size`` of them at once.  The first task that fails raises its error on
