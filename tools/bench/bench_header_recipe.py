@@ -210,15 +210,23 @@ def report(res: dict) -> None:
         run = r["seconds"] - r["startup"]
         print(f"{'imgjuicer ray (after start)':<34} {run:>8.2f} {n / run:>9,.0f} "
               f"{n / run / two:>10.0%}   (start-up {r['startup']:.1f}s)")
+        budget = 2 * res["bare_2"]       # 50% of the 2-process loop, start included
+        left = budget - r["startup"]
+        need = (f"{n / left:,.0f} rows/s after it, {run / left:.1f}x the rate measured"
+                if left > 0 else "no time at all for the rows")
+        print(f"{'':<34} for 50% with its start: {budget:.2f}s in all; the start leaves "
+              f"{max(0.0, left):.2f}s: {need}")
     dj = DJ_RECORDED
     print(f"{dj['tool'] + ' (recorded)':<34} {'':>8} {dj['rows_per_s']:>9,.0f} "
           f"{dj['rows_per_s'] / two:>10.0%}   ({dj['rows']:,} rows, {dj['source']})")
     for key in ("local", "ray"):
         if key in res:
             ok = n / res[key]["seconds"] >= 0.5 * two
+            # the memory target is 500 MB at 100,000 rows; larger runs must grow sub-linearly
+            mem = (f"target <= 500 MB: {'met' if res[key]['rss_mb'] <= 500 else 'NOT met'}"
+                   if n <= 100_000 else "the 500 MB target is set at 100,000 rows")
             print(f"target {key} >= 50% of bare x2: {'met' if ok else 'NOT met'}; peak RSS "
-                  f"{res[key]['rss_mb']:.0f} MB (target <= 500 MB: "
-                  f"{'met' if res[key]['rss_mb'] <= 500 else 'NOT met'})")
+                  f"{res[key]['rss_mb']:.0f} MB ({mem})")
     for key in ("local_big", "ray_big"):
         if key in res:
             big = res[key]
