@@ -3,7 +3,8 @@
 In one run, on the same data: a bare Python loop that opens every row's image with Pillow and
 reads its size and byte count (1 process, then 2), and the recipe image_shape_filter +
 image_aspect_ratio_filter + image_size_filter (np 2, checkpoints and tracer on: the defaults) on
-the local executor and on Ray (Ray's start-up included, and shown on its own).  Each executor
+the local executor and on Ray (Ray's start-up included, and shown on its own), then on Ray
+again joining a cluster started beforehand (as a run on a running cluster does).  Each executor
 runs in a child process that reports its own peak RSS (the driver's, not its workers').
 Data-Juicer's figure is the one measured by bench_header_filters.py (same three filters).
 
@@ -115,8 +116,9 @@ def bare_loop(data: Path, procs: int) -> float:
 
 
 # ---------------------------------------------------------------------------- executors
-def child(executor: str, data: str, work: str) -> None:
-    """Run the recipe in this process; print seconds, Ray start-up, kept rows, peak RSS."""
+def child(executor: str, data: str, work: str, address: str = "") -> None:
+    """Run the recipe in this process; print seconds, Ray start-up (or the time to join the
+    cluster at ``address``), kept rows, peak RSS."""
     import logging
     import resource
 
@@ -130,8 +132,11 @@ def child(executor: str, data: str, work: str) -> None:
     start = 0.0
     if executor == "ray":
         import ray
-        ray.init(address="local", num_cpus=2, include_dashboard=False,
-                 logging_level=logging.WARNING)
+        if address:
+            ray.init(address=address, logging_level=logging.WARNING)
+        else:
+            ray.init(address="local", num_cpus=2, include_dashboard=False,
+                     logging_level=logging.WARNING)
         start = time.perf_counter() - t0
     recipe = parse_recipe(["--config", str(recipe_path), "--dataset_path", data,
                            "--work_dir", work, "--export_path", f"{work}/out.jsonl",
@@ -145,19 +150,62 @@ def child(executor: str, data: str, work: str) -> None:
                       "rss_mb": rss, "ops": summary["ops"]}))
 
 
-def run_child(executor: str, data: Path, work: Path) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(REPO), RAY_USAGE_STATS_ENABLED="0", TQDM_DISABLE="1",
-               HF_DATASETS_DISABLE_PROGRESS_BARS="1", HF_HUB_OFFLINE="1")
-    r = subprocess.run([sys.executable, __file__, "--child", executor, str(data), str(work)],
-                       capture_output=True, text=True, env=env)
+def _env() -> dict:
+    return dict(os.environ, PYTHONPATH=str(REPO), RAY_USAGE_STATS_ENABLED="0", TQDM_DISABLE="1",
+                HF_DATASETS_DISABLE_PROGRESS_BARS="1", HF_HUB_OFFLINE="1")
+
+
+def run_child(executor: str, data: Path, work: Path, address: str = "") -> dict:
+    env = _env()
+    if address:   # the cluster is the executor's own kind: token mode, loopback only
+        from pipelines.executor.ray_cluster import LOCAL_ONLY_ENV
+        env.setdefault("RAY_AUTH_MODE", "token")
+        env[LOCAL_ONLY_ENV] = "0"
+    r = subprocess.run([sys.executable, __file__, "--child", executor, str(data), str(work),
+                        address], capture_output=True, text=True, env=env, timeout=900)
     if r.returncode != 0:
         raise RuntimeError(f"{executor} failed:\n{r.stderr[-3000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def hold_cluster() -> None:
+    """A private local Ray (the executor's own loopback settings) kept alive until stdin
+    closes: the running cluster a Ray user's runs join.  Prints its address."""
+    import logging
+
+    import ray
+
+    from pipelines.executor.ray_cluster import private_local_ray
+    with private_local_ray():
+        ray.init(address="local", num_cpus=2, include_dashboard=False,
+                 logging_level=logging.WARNING)
+    print(ray.get_runtime_context().gcs_address, flush=True)
+    sys.stdin.read()
+    ray.shutdown()
+
+
+def run_on_running_cluster(data: Path, work: Path) -> dict:
+    """The Ray child joining a cluster started beforehand (not timed) instead of starting one."""
+    holder = subprocess.Popen([sys.executable, __file__, "--hold-cluster"], env=_env(),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+    try:
+        address = holder.stdout.readline().strip()
+        if not address:
+            raise RuntimeError("the Ray cluster for the running-cluster case did not start")
+        time.sleep(2)   # let its services settle, as on a cluster that has been up a while
+        return run_child("ray", data, work, address)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+
+
 def main(argv=None) -> int:
     if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(*sys.argv[2:5])
+        child(*sys.argv[2:6])
+        return 0
+    if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--hold-cluster":
+        hold_cluster()
         return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=100_000)
@@ -179,6 +227,7 @@ def main(argv=None) -> int:
         res["local"] = run_child("local", data, Path(tmp) / "local")
         if not args.skip_ray:
             res["ray"] = run_child("ray", data, Path(tmp) / "ray")
+            res["ray_running"] = run_on_running_cluster(data, Path(tmp) / "ray_running")
         if args.rss_rows:
             big = ensure_data(root, args.files, args.rss_rows)
             res["local_big"] = run_child("local", big, Path(tmp) / "local_big")
@@ -216,6 +265,11 @@ def report(res: dict) -> None:
                 if left > 0 else "no time at all for the rows")
         print(f"{'':<34} for 50% with its start: {budget:.2f}s in all; the start leaves "
               f"{max(0.0, left):.2f}s: {need}")
+    if "ray_running" in res:
+        r = res["ray_running"]
+        print(f"{'imgjuicer ray (running cluster)':<34} {r['seconds']:>8.2f} "
+              f"{n / r['seconds']:>9,.0f} {n / r['seconds'] / two:>10.0%}   (joining it "
+              f"{r['startup']:.1f}s, included; the cluster was started beforehand)")
     dj = DJ_RECORDED
     print(f"{dj['tool'] + ' (recorded)':<34} {'':>8} {dj['rows_per_s']:>9,.0f} "
           f"{dj['rows_per_s'] / two:>10.0%}   ({dj['rows']:,} rows, {dj['source']})")
