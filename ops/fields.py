@@ -14,6 +14,10 @@ class Fields:
     # on the first row of each batch, the pass's per-op timing (and trace snapshots), as JSON.
     op = "__dj__op__"
     batch_info = "__dj__batch__"
+    # Written by a local pass's workers when asked: the report line of a dropped row, the
+    # export line of a kept one (JSON lines as the report / export files hold them); the
+    # executor writes them out and removes the column.
+    line = "__dj__line__"
     # Original image paths of a sample whose images a mapper replaced (blur, face blur).
     source_file = "__dj__source_file__"
 

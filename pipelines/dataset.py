@@ -255,6 +255,30 @@ def export_rows(batches: Iterable[dict], drop_stats: bool = False,
             yield r
 
 
+def jsonl_line_export(path: str, options: dict) -> Optional[dict]:
+    """The ``export_rows`` settings of an export that is one JSON-lines file, not split by
+    size: its lines can be made where the rows are (workers) and written as they come.  None
+    for json, parquet, size-split shards and folders."""
+    if not path.lower().endswith(".jsonl") or path.endswith("/") or os.path.isdir(path) or \
+            options.get("shard_size"):
+        return None
+    return {"drop_stats": bool(options.get("drop_stats")),
+            "drop_hashes": bool(options.get("drop_hashes"))}
+
+
+def write_export_lines(lines: Iterable[str], path: str) -> int:
+    """A JSON-lines export from lines made elsewhere (``jsonl_line_export``), written to a
+    temporary file and renamed, as ``export_batches`` does; returns the rows written."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
+    n = 0
+    with open(f"{path}.0.tmp", "w", encoding="utf-8") as fh:
+        for line in lines:
+            fh.write(line)
+            n += 1
+    os.replace(f"{path}.0.tmp", path)
+    return n
+
+
 def _parquet_table(rows: list[dict]) -> pa.Table:
     try:
         table = pa.Table.from_pylist(rows) if rows else pa.table({})

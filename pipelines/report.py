@@ -7,7 +7,7 @@ import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional
 
 from ops.base import dumps
 from ops.fields import Fields, Status
@@ -41,21 +41,24 @@ def dropped_lines(op: str, index: int, batch: dict) -> tuple[list[str], list[str
     batch: the full sample as users see it, the op and the error / reason."""
     errors: list[str] = []
     filtered: list[str] = []
+    for _, is_error, line in dropped_records(op, index, batch):
+        (errors if is_error else filtered).append(line)
+    return errors, filtered
+
+
+def dropped_records(op: str, index: int, batch: dict) -> Iterator[tuple[int, bool, str]]:
+    """``(position in the batch, is an error, report line)`` of each row op ``index``
+    dropped in a storage batch, in batch order."""
     statuses = batch[Fields.status]
     by_op = batch.get(Fields.op) or [index] * len(statuses)
     picked = [i for i, (st, by) in enumerate(zip(statuses, by_op))
               if by == index and st in (Status.error, Status.filtered)]
     for i, row in zip(picked, public_rows(batch, picked)):
         rec = {"id": row.get(Fields.id), "op": op, "op_index": index}
-        if statuses[i] == Status.error:
-            rec["error"] = batch[Fields.reason][i]
-            rec["sample"] = row
-            errors.append(dumps(rec) + "\n")
-        else:
-            rec["reason"] = batch[Fields.reason][i]
-            rec["sample"] = row
-            filtered.append(dumps(rec) + "\n")
-    return errors, filtered
+        is_error = statuses[i] == Status.error
+        rec["error" if is_error else "reason"] = batch[Fields.reason][i]
+        rec["sample"] = row
+        yield i, is_error, dumps(rec) + "\n"
 
 
 class RunReport:
@@ -81,6 +84,15 @@ class RunReport:
                 errors, filtered = dropped_lines(counts.op, counts.index, b)
                 ef.writelines(errors)
                 ff.writelines(filtered)
+        self._publish(counts)
+
+    def write_lines(self, counts: OpCounts, errors: Iterable[str],
+                    filtered: Iterable[str]) -> None:
+        """``write_dropped`` from report lines made elsewhere (a local pass's workers)."""
+        with open(self._path(counts, "errors") + ".tmp", "w", encoding="utf-8") as ef, \
+                open(self._path(counts, "filtered") + ".tmp", "w", encoding="utf-8") as ff:
+            ef.writelines(errors)
+            ff.writelines(filtered)
         self._publish(counts)
 
     def write_dropped_parts(self, counts: OpCounts, parts: Iterable[tuple[str, str]]) -> None:

@@ -100,18 +100,44 @@ def _empty(columns: list[str]) -> dict:
     return {c: [] for c in columns + list(BOOKKEEPING)}
 
 
+def add_lines(batch: dict, ops: list[OP], indices: list[int], export: Optional[dict]) -> dict:
+    """Column ``Fields.line`` of a pass's output batch: each dropped row's report line and,
+    with ``export`` (``export_rows`` settings), each kept row's export line; made where the
+    pass ran, so the workers, not the driver, encode them."""
+    from pipelines.dataset import export_rows
+    from pipelines.report import dropped_records
+    statuses = batch[Fields.status]
+    lines = [""] * len(statuses)   # strings only: a column of None has no type to write
+    for op, index in zip(ops, indices):
+        for i, _, line in dropped_records(op.name, index, batch):
+            lines[i] = line
+    if export is not None:
+        kept = [i for i, s in enumerate(statuses) if s == Status.kept]
+        if kept:
+            rows = {c: [batch[c][i] for i in kept] for c in batch if c not in BOOKKEEPING}
+            for i, row in zip(kept, export_rows([rows], **export)):
+                lines[i] = dumps(row) + "\n"
+    batch[Fields.line] = lines
+    return batch
+
+
 class Pass:
     """A pass as ``Dataset.map``'s function (``run_batched(batch)``, the op interface
     ``workers.OpCall`` wraps): the batch that starts the dataset (its first row's id is
-    ``first_id``) records the tracer's rows."""
+    ``first_id``) records the tracer's rows.  With ``lines`` the output carries the report
+    lines of the dropped rows and, when ``export`` is given, the export lines of the kept ones
+    (``add_lines``)."""
 
-    def __init__(self, ops: list[OP], indices: list[int], trace_rows: int, first_id):
+    def __init__(self, ops: list[OP], indices: list[int], trace_rows: int, first_id,
+                 lines: bool = False, export: Optional[dict] = None):
         self.ops, self.indices, self.trace_rows, self.first_id = ops, indices, trace_rows, first_id
+        self.lines, self.export = lines, export
 
     def run_batched(self, batch: dict) -> dict:
         ids = batch.get(Fields.id) or [None]
         first = self.trace_rows and ids[0] == self.first_id
-        return run_pass(self.ops, self.indices, batch, self.trace_rows if first else 0)
+        out = run_pass(self.ops, self.indices, batch, self.trace_rows if first else 0)
+        return add_lines(out, self.ops, self.indices, self.export) if self.lines else out
 
     __call__ = run_batched
 

@@ -23,7 +23,8 @@ from typing import Optional
 from ops.base import OP
 from pipelines.checkpoint import Checkpoint, fingerprints
 from pipelines.compat import dataset_options, export_options
-from pipelines.dataset import export_batches, prepare_table, public_rows, read_rows
+from pipelines.dataset import (export_batches, jsonl_line_export, prepare_table, public_rows,
+                               read_rows)
 from pipelines.executor import ray_stage as st
 from pipelines.executor.base import Executor
 from pipelines.executor.common import TRACE_WINDOW, op_kind
@@ -175,12 +176,7 @@ class RayExecutor(Executor):
     def _part_export(self) -> Optional[dict]:
         """Export settings the last pass's workers write jsonl lines for: a single jsonl
         file, not split by size (the driver then only concatenates the lines)."""
-        path, opts = self.recipe.export_path, export_options(self.recipe)
-        if is_folder_export(path) or not path.lower().endswith(".jsonl") or \
-                opts.get("shard_size"):
-            return None
-        return {"drop_stats": bool(opts.get("drop_stats")),
-                "drop_hashes": bool(opts.get("drop_hashes"))}
+        return jsonl_line_export(self.recipe.export_path, export_options(self.recipe))
 
     def _export_parts(self, files: list[str], path: str) -> Optional[int]:
         """The export as the concatenation of the lines the last pass's workers wrote per
