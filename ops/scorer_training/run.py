@@ -26,15 +26,16 @@ PRESETS = {
 
 
 def pair_set(work: Path, split: str, chains: int, seed: int, workers: int, k: int | None = None,
-             augment: bool = False, realistic: float = 0.0):
+             augment: bool = False, realistic: float = 0.0, resave: float = 0.0):
     """Build (or load the cached) pair set of a photo split, with ``k`` blocks per copy
     (default ``features.K_BLOCKS``), cached in ``work``; ``augment``: recoloured and
-    reduced originals (``chains.make_original``)."""
+    reduced originals (``chains.make_original``); ``realistic`` / ``resave``: those shares of
+    realistic and same-size JPEG re-save chains (``pairsets.chain_copies``)."""
     from .pairsets import cached_pairs
     from ops.scorer.features import K_BLOCKS
     k = K_BLOCKS if k is None else int(k)
     return cached_pairs(work / "photos" / split, chains, seed, k, workers, work, tag=split,
-                        augment=augment, realistic=realistic)
+                        augment=augment, realistic=realistic, resave=resave)
 
 
 def _qualities(text: str | None) -> tuple[int, ...] | None:
@@ -100,6 +101,10 @@ def main(argv=None) -> int:
                     help="share of training and validation chains that are realistic ones "
                          "(camera / web originals, platform copies and re-uploads: "
                          "ops/scorer_training/realistic.py)")
+    ap.add_argument("--resave", type=float, default=0.0,
+                    help="share of training chains that are same-size JPEG re-save chains "
+                         "(a parent and 1-3 re-saves at its quality or lower: "
+                         "ops/scorer_training/resaves.py); validation chains never are")
     ap.add_argument("--init", help="start from these weights (same config) instead of "
                     "random ones")
     ap.add_argument("--train-split", choices=("train", "heldout"), default="train",
@@ -136,7 +141,7 @@ def main(argv=None) -> int:
         raise RuntimeError(f"preparing the scorer photos in {work / 'photos'} failed")
     t0 = time.time()
     train_set = pair_set(work, a.train_split, p["chains"], data_seed, a.workers, a.k,
-                         a.augment, a.realistic)
+                         a.augment, a.realistic, a.resave)
     val_set = pair_set(work, "heldout", p["val_chains"], data_seed + 1, a.workers, a.k,
                        realistic=a.realistic)
     t_data = time.time() - t0
@@ -162,7 +167,8 @@ def main(argv=None) -> int:
     val_acc = pair_accuracy(score_set(model, val_set), val_set)
     record = {"preset": a.preset, **p, "seed": a.seed, "data_seed": data_seed,
               "train_split": a.train_split,
-              "augment": a.augment, "realistic": a.realistic, "init": a.init,
+              "augment": a.augment, "realistic": a.realistic, "resave": a.resave,
+              "init": a.init,
               "config": dataclasses.asdict(cfg),
               "train_pairs": len(train_set), "val_pairs": len(val_set),
               "val_pair_accuracy": val_acc, "data_seconds": round(t_data),
