@@ -38,6 +38,13 @@ def pair_set(work: Path, split: str, chains: int, seed: int, workers: int, k: in
                         augment=augment, realistic=realistic, resave=resave)
 
 
+def shift_chains(ps, offset: int):
+    """``ps`` with its chain numbers moved up by ``offset``: a set of other chains (another
+    seed) that ``PairSet.then`` can append to a set whose chains are all below ``offset``."""
+    import dataclasses as dc
+    return dc.replace(ps, chain=ps.chain + offset)
+
+
 def _qualities(text: str | None) -> tuple[int, ...] | None:
     if not text:
         return None
@@ -105,6 +112,12 @@ def main(argv=None) -> int:
                     help="share of training chains that are same-size JPEG re-save chains "
                          "(a parent and 1-3 re-saves at its quality or lower: "
                          "ops/scorer_training/resaves.py); validation chains never are")
+    ap.add_argument("--replay-chains", type=int, default=0,
+                    help="also train on this many chains of the current set drawn with "
+                         "--replay-seed (with --init: the chains the initial weights were "
+                         "trained on, so fine-tuning on other families keeps them)")
+    ap.add_argument("--replay-seed", type=int, default=0,
+                    help="chain seed of --replay-chains (the shipped run's: 0)")
     ap.add_argument("--init", help="start from these weights (same config) instead of "
                     "random ones")
     ap.add_argument("--train-split", choices=("train", "heldout"), default="train",
@@ -142,6 +155,14 @@ def main(argv=None) -> int:
     t0 = time.time()
     train_set = pair_set(work, a.train_split, p["chains"], data_seed, a.workers, a.k,
                          a.augment, a.realistic, a.resave)
+    if a.replay_chains > 0:
+        if a.replay_seed == data_seed or (a.train_split == "heldout"
+                                          and a.replay_seed == eval_seed):
+            ap.error("--replay-seed must name other chains than the training and "
+                     "evaluation ones")
+        train_set = train_set.then(shift_chains(
+            pair_set(work, a.train_split, a.replay_chains, a.replay_seed, a.workers, a.k),
+            int(train_set.chain.max()) + 1))
     val_set = pair_set(work, "heldout", p["val_chains"], data_seed + 1, a.workers, a.k,
                        realistic=a.realistic)
     t_data = time.time() - t0
@@ -168,6 +189,7 @@ def main(argv=None) -> int:
     record = {"preset": a.preset, **p, "seed": a.seed, "data_seed": data_seed,
               "train_split": a.train_split,
               "augment": a.augment, "realistic": a.realistic, "resave": a.resave,
+              "replay_chains": a.replay_chains, "replay_seed": a.replay_seed,
               "init": a.init,
               "config": dataclasses.asdict(cfg),
               "train_pairs": len(train_set), "val_pairs": len(val_set),

@@ -65,3 +65,19 @@ def test_resave_share_has_its_own_stream_and_leaves_other_chains_alone(tmp_path)
     ps = build_pairs(tmp_path, n_chains=4, seed=3, k=16, progress=False, resave=1.0)
     assert set(ps.family.tolist()) <= {"platform", "multi_generation", RS.FAMILY}
     assert (ps.family == RS.FAMILY).sum() >= 4
+
+
+def test_replay_chains_of_another_seed_append_to_a_training_set(tmp_path):
+    from ops.scorer_training.run import shift_chains
+    from ops.scorer_training.train import ChainBatches
+    Image.fromarray(photo_like(200, 240, seed=2)).save(tmp_path / "a.png")
+    mixed = build_pairs(tmp_path, n_chains=3, seed=5, k=16, progress=False, resave=0.5)
+    replay = build_pairs(tmp_path, n_chains=3, seed=0, k=16, progress=False)
+    both = mixed.then(shift_chains(replay, int(mixed.chain.max()) + 1))
+    assert len(both) == len(mixed) + len(replay)
+    assert np.array_equal(both.chain[:mixed.chain.size], mixed.chain)
+    assert both.chain[mixed.chain.size:].min() > mixed.chain.max()
+    k = mixed.pixels.shape[0]
+    assert np.array_equal(both.pixels[both.closer[len(mixed):]], replay.pixels[replay.closer])
+    assert np.all(both.closer[len(mixed):] >= k)
+    ChainBatches(both, 2, 0.25, np.random.default_rng(0))      # still grouped by chain
