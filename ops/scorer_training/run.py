@@ -118,6 +118,8 @@ def main(argv=None) -> int:
                          "trained on, so fine-tuning on other families keeps them)")
     ap.add_argument("--replay-seed", type=int, default=0,
                     help="chain seed of --replay-chains (the shipped run's: 0)")
+    ap.add_argument("--mean-with", help="save the weight-space mean of the trained net and "
+                    "these weights (same config; with --init: the initial weights)")
     ap.add_argument("--init", help="start from these weights (same config) instead of "
                     "random ones")
     ap.add_argument("--train-split", choices=("train", "heldout"), default="train",
@@ -185,11 +187,16 @@ def main(argv=None) -> int:
         from ops.scorer.weights import load_model
         init = load_model(a.init)
     model = train(train_set, cfg, val=val_set, on_log=log.append, init=init)
+    if a.mean_with:
+        from ops.scorer.weights import load_model
+        from .train import mean_weights
+        model = mean_weights(model, load_model(a.mean_with), 0.5)
     val_acc = pair_accuracy(score_set(model, val_set), val_set)
     record = {"preset": a.preset, **p, "seed": a.seed, "data_seed": data_seed,
               "train_split": a.train_split,
               "augment": a.augment, "realistic": a.realistic, "resave": a.resave,
               "replay_chains": a.replay_chains, "replay_seed": a.replay_seed,
+              "mean_with": a.mean_with,
               "init": a.init,
               "config": dataclasses.asdict(cfg),
               "train_pairs": len(train_set), "val_pairs": len(val_set),

@@ -3,6 +3,7 @@ import io
 from collections import Counter
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from ops.scorer_training import resaves as RS
@@ -81,3 +82,18 @@ def test_replay_chains_of_another_seed_append_to_a_training_set(tmp_path):
     assert np.array_equal(both.pixels[both.closer[len(mixed):]], replay.pixels[replay.closer])
     assert np.all(both.closer[len(mixed):] >= k)
     ChainBatches(both, 2, 0.25, np.random.default_rng(0))      # still grouped by chain
+
+
+def test_weight_mean_lies_between_the_two_nets():
+    from ops.scorer.model import GenerationLossNet
+    from ops.scorer_training.train import mean_weights
+    a, b = GenerationLossNet(k=8, width=8), GenerationLossNet(k=8, width=8)
+    for p in b.parameters():
+        p.data.add_(1.0)
+    pa = [p.detach().clone() for p in a.parameters()]
+    pb = [p.detach().clone() for p in b.parameters()]
+    m = mean_weights(a, b, 0.5)
+    for x, y, z in zip(pa, pb, m.parameters()):
+        assert np.allclose(z.detach().numpy(), (x.numpy() + y.numpy()) / 2, atol=1e-6)
+    with pytest.raises(ValueError):
+        mean_weights(GenerationLossNet(k=8, width=8), GenerationLossNet(k=8, width=16))
