@@ -117,7 +117,7 @@ def _photo(path: str) -> np.ndarray:
 
 def cached_pairs(photo_dir: str | Path, chains: int, seed: int, k: int, workers: int,
                  cache: str | Path | None, tag: str, progress: bool = True,
-                 augment: bool = False, realistic: float = 0.0) -> PairSet:
+                 augment: bool = False, realistic: float = 0.0, resave: float = 0.0) -> PairSet:
     """``build_pairs`` over ``photo_dir``, loaded from (or saved into) the ``cache`` folder
     (no cache when it is empty / None) as ``pairs_<tag>_<chains>_<seed>_k<k>_v..f..d.._p<photo
     set>.npz``: the name carries every version the arrays depend on and the photos' digest,
@@ -125,7 +125,8 @@ def cached_pairs(photo_dir: str | Path, chains: int, seed: int, k: int, workers:
     differs only in its number of chains serves too: one of more chains gives its first
     ``chains``, one of fewer is extended by the chains it lacks.  ``augment``
     (``chains.make_original``) adds ``_aug<AUGMENT_VERSION>`` to the tag, a ``realistic``
-    share (``chain_copies``) ``_real<REALISTIC_VERSION>s<percent>``."""
+    share (``chain_copies``) ``_real<REALISTIC_VERSION>s<percent>``, a ``resave`` share
+    ``_resave<RESAVE_VERSION>s<percent>``."""
     from .chains import AUGMENT_VERSION, GENERATOR_VERSION
     from ops.scorer.features import FEATURES_VERSION
     from .realistic import REALISTIC_VERSION
@@ -133,6 +134,9 @@ def cached_pairs(photo_dir: str | Path, chains: int, seed: int, k: int, workers:
         tag = f"{tag}_aug{AUGMENT_VERSION}"
     if realistic > 0:
         tag = f"{tag}_real{REALISTIC_VERSION}s{round(100 * realistic)}"
+    if resave > 0:
+        from .resaves import RESAVE_VERSION
+        tag = f"{tag}_resave{RESAVE_VERSION}s{round(100 * resave)}"
     name = (f"pairs_{tag}_{chains}_{seed}_k{k}_v{GENERATOR_VERSION}f{FEATURES_VERSION}"
             f"d{PAIRSET_VERSION}_p{photo_set_id(photo_dir)}.npz")
     path = Path(cache) / name if cache else None
@@ -153,12 +157,12 @@ def cached_pairs(photo_dir: str | Path, chains: int, seed: int, k: int, workers:
     t = time.time()
     if fewer is None:
         ps = build_pairs(photo_dir, chains, seed, k=k, workers=workers, progress=progress,
-                         augment=augment, realistic=realistic)
+                         augment=augment, realistic=realistic, resave=resave)
     else:                           # ... one of fewer: only the chains it lacks are built
         logger.info("%s: chains %d.. added to %s", name, fewer, f"{head}{fewer}{tail}")
         ps = PairSet.load(Path(cache) / f"{head}{fewer}{tail}").then(
             build_pairs(photo_dir, chains, seed, k=k, workers=workers, progress=progress,
-                        start=fewer, augment=augment, realistic=realistic))
+                        start=fewer, augment=augment, realistic=realistic, resave=resave))
     if path is not None:
         ps.save(path)
     logger.info("built %s: %d copies, %d pairs in %.0fs", name, ps.pixels.shape[0], len(ps),
@@ -199,13 +203,24 @@ def is_realistic(seed: int, index: int, realistic: float) -> bool:
                               np.random.default_rng([seed, index, 21]).random() < realistic)
 
 
+def is_resave(seed: int, index: int, resave: float) -> bool:
+    """Whether chain ``index`` is a same-size JPEG re-save chain (``resaves``) in a set with
+    that share of them: its own stream again, so a set without them is unchanged."""
+    return resave > 0 and (resave >= 1 or
+                           np.random.default_rng([seed, index, 22]).random() < resave)
+
+
 def chain_copies(photos: list[Path], index: int, seed: int, augment: bool = False,
-                 realistic: float = 0.0):
+                 realistic: float = 0.0, resave: float = 0.0):
     """The copies and step families of chain ``index``: photo index mod n, seeded by
     (seed, index), so every tool that regenerates a chain gets the same copies; a share
-    ``realistic`` of the chains are realistic ones (``is_realistic``)."""
+    ``resave`` of the chains are same-size JPEG re-save chains (``is_resave``), and a share
+    ``realistic`` of the others realistic ones (``is_realistic``)."""
     rng = np.random.default_rng([seed, index])
     photo = _photo(str(photos[index % len(photos)]))
+    if is_resave(seed, index, resave):
+        from .resaves import make_resave_chain
+        return make_resave_chain(photo, rng)
     if is_realistic(seed, index, realistic):
         from .realistic import make_real_chain
         return make_real_chain(photo, rng)
@@ -222,8 +237,8 @@ def map_chains(fn, jobs: list, workers: int = 1, progress: bool = True) -> list:
 
 
 def _chain_rows_or_raise(args) -> tuple[list[dict], list[tuple]]:
-    photos, index, seed, k, augment, realistic = args
-    copies, fams = chain_copies(photos, index, seed, augment, realistic)
+    photos, index, seed, k, augment, realistic, resave = args
+    copies, fams = chain_copies(photos, index, seed, augment, realistic, resave)
     rows = []
     pristine = copies[0].pristine
     with blas_one_thread():
@@ -239,12 +254,13 @@ def _chain_rows_or_raise(args) -> tuple[list[dict], list[tuple]]:
 
 def build_pairs(photo_dir: str | Path, n_chains: int, seed: int, k: int = K_BLOCKS,
                 workers: int = 1, progress: bool = True, start: int = 0,
-                augment: bool = False, realistic: float = 0.0) -> PairSet:
+                augment: bool = False, realistic: float = 0.0, resave: float = 0.0) -> PairSet:
     """Generate chains ``start`` .. ``n_chains`` - 1 (chain i uses photo i mod n, seeded by
     (seed, i); ``augment``: recoloured and reduced originals, ``chains.make_original``;
-    ``realistic``: that share of realistic chains, ``chain_copies``)."""
+    ``realistic``: that share of realistic chains, ``resave``: that share of re-save chains,
+    ``chain_copies``)."""
     photos = list_photos(photo_dir)
-    results = map_chains(_chain_rows, [(photos, i, seed, k, augment, realistic)
+    results = map_chains(_chain_rows, [(photos, i, seed, k, augment, realistic, resave)
                                        for i in range(start, n_chains)], workers, progress)
     feats, facts, chain_of, pairs = [], [], [], []
     failed = [err for _, _, err in results if err]

@@ -26,15 +26,23 @@ PRESETS = {
 
 
 def pair_set(work: Path, split: str, chains: int, seed: int, workers: int, k: int | None = None,
-             augment: bool = False, realistic: float = 0.0):
+             augment: bool = False, realistic: float = 0.0, resave: float = 0.0):
     """Build (or load the cached) pair set of a photo split, with ``k`` blocks per copy
     (default ``features.K_BLOCKS``), cached in ``work``; ``augment``: recoloured and
-    reduced originals (``chains.make_original``)."""
+    reduced originals (``chains.make_original``); ``realistic`` / ``resave``: those shares of
+    realistic and same-size JPEG re-save chains (``pairsets.chain_copies``)."""
     from .pairsets import cached_pairs
     from ops.scorer.features import K_BLOCKS
     k = K_BLOCKS if k is None else int(k)
     return cached_pairs(work / "photos" / split, chains, seed, k, workers, work, tag=split,
-                        augment=augment, realistic=realistic)
+                        augment=augment, realistic=realistic, resave=resave)
+
+
+def shift_chains(ps, offset: int):
+    """``ps`` with its chain numbers moved up by ``offset``: a set of other chains (another
+    seed) that ``PairSet.then`` can append to a set whose chains are all below ``offset``."""
+    import dataclasses as dc
+    return dc.replace(ps, chain=ps.chain + offset)
 
 
 def _qualities(text: str | None) -> tuple[int, ...] | None:
@@ -100,6 +108,18 @@ def main(argv=None) -> int:
                     help="share of training and validation chains that are realistic ones "
                          "(camera / web originals, platform copies and re-uploads: "
                          "ops/scorer_training/realistic.py)")
+    ap.add_argument("--resave", type=float, default=0.0,
+                    help="share of training chains that are same-size JPEG re-save chains "
+                         "(a parent and 1-3 re-saves at its quality or lower: "
+                         "ops/scorer_training/resaves.py); validation chains never are")
+    ap.add_argument("--replay-chains", type=int, default=0,
+                    help="also train on this many chains of the current set drawn with "
+                         "--replay-seed (with --init: the chains the initial weights were "
+                         "trained on, so fine-tuning on other families keeps them)")
+    ap.add_argument("--replay-seed", type=int, default=0,
+                    help="chain seed of --replay-chains (the shipped run's: 0)")
+    ap.add_argument("--mean-with", help="save the weight-space mean of the trained net and "
+                    "these weights (same config; with --init: the initial weights)")
     ap.add_argument("--init", help="start from these weights (same config) instead of "
                     "random ones")
     ap.add_argument("--train-split", choices=("train", "heldout"), default="train",
@@ -136,7 +156,15 @@ def main(argv=None) -> int:
         raise RuntimeError(f"preparing the scorer photos in {work / 'photos'} failed")
     t0 = time.time()
     train_set = pair_set(work, a.train_split, p["chains"], data_seed, a.workers, a.k,
-                         a.augment, a.realistic)
+                         a.augment, a.realistic, a.resave)
+    if a.replay_chains > 0:
+        if a.replay_seed == data_seed or (a.train_split == "heldout"
+                                          and a.replay_seed == eval_seed):
+            ap.error("--replay-seed must name other chains than the training and "
+                     "evaluation ones")
+        train_set = train_set.then(shift_chains(
+            pair_set(work, a.train_split, a.replay_chains, a.replay_seed, a.workers, a.k),
+            int(train_set.chain.max()) + 1))
     val_set = pair_set(work, "heldout", p["val_chains"], data_seed + 1, a.workers, a.k,
                        realistic=a.realistic)
     t_data = time.time() - t0
@@ -159,10 +187,17 @@ def main(argv=None) -> int:
         from ops.scorer.weights import load_model
         init = load_model(a.init)
     model = train(train_set, cfg, val=val_set, on_log=log.append, init=init)
+    if a.mean_with:
+        from ops.scorer.weights import load_model
+        from .train import mean_weights
+        model = mean_weights(model, load_model(a.mean_with), 0.5)
     val_acc = pair_accuracy(score_set(model, val_set), val_set)
     record = {"preset": a.preset, **p, "seed": a.seed, "data_seed": data_seed,
               "train_split": a.train_split,
-              "augment": a.augment, "realistic": a.realistic, "init": a.init,
+              "augment": a.augment, "realistic": a.realistic, "resave": a.resave,
+              "replay_chains": a.replay_chains, "replay_seed": a.replay_seed,
+              "mean_with": a.mean_with,
+              "init": a.init,
               "config": dataclasses.asdict(cfg),
               "train_pairs": len(train_set), "val_pairs": len(val_set),
               "val_pair_accuracy": val_acc, "data_seconds": round(t_data),

@@ -288,3 +288,16 @@ def train(ps: PairSet, cfg: TrainConfig, val: PairSet | None = None,
                 on_log(rec)
     model.eval()
     return model
+
+
+def mean_weights(a: GenerationLossNet, b: GenerationLossNet, share_b: float = 0.5) -> GenerationLossNet:
+    """``a`` with every floating-point parameter and buffer replaced by
+    ``(1 - share_b) * a + share_b * b``: the weight-space mean of a fine-tuned net and the net
+    it started from (same config), which keeps part of both (model card, "Single-file
+    targets")."""
+    if a.config != b.config:
+        raise ValueError("the two nets differ in their config")
+    sa, sb = a.state_dict(), b.state_dict()
+    a.load_state_dict({k: (1 - share_b) * v + share_b * sb[k] if v.is_floating_point() else v
+                       for k, v in sa.items()})
+    return a
