@@ -97,11 +97,11 @@ class LocalExecutor(Executor):
 
     # ---------------------------------------------------------------- one pass
     def run_group(self, group: list[int], ds, report: RunReport, export: Optional[dict] = None):
-        """Run a group of ops over ``ds``; returns the rows its last op kept.  With ``export``
-        (the last pass, a plain jsonl export: ``jsonl_line_export``), the export lines of the kept
-        rows are made by the pass too; ``self.export_lines`` holds them with the kept mask."""
+        """Run a group of ops over ``ds``; returns the rows its last op kept, and with
+        ``export`` (the last pass, a plain jsonl export: ``jsonl_line_export``) the export
+        lines of those rows, made by the pass too (the pass's line column and its kept mask;
+        None when the pass made none)."""
         t0 = time.time()
-        self.export_lines = None
         ops = [self.ops[i] for i in group]
         if op_kind(ops[0]) == "aggregator":
             counts = OpCounts(index=group[0], op=ops[0].name, kind="aggregator",
@@ -115,7 +115,7 @@ class LocalExecutor(Executor):
                 trace_op(self.recipe.work_dir, group[0], ops[0].name, before, before, [],
                          self.recipe.trace_num)
             self.add_timed(report, [counts], [1.0], time.time() - t0)
-            return ds
+            return ds, None
         out = ds
         if len(ds):
             import datasets
@@ -154,7 +154,7 @@ class LocalExecutor(Executor):
                 report.write_dropped(c, _dropped(table, c.index))
         snapshots = infos[0].get("trace") if infos else None
         self.trace_pass(group, snapshots, functools.partial(_dropped_head, table))
-        kept = out
+        kept, export_lines = out, None
         if table is not None:
             mask = pc.equal(table.column(Fields.status), Status.kept)
             if pc.sum(mask).as_py() != len(out):
@@ -162,9 +162,9 @@ class LocalExecutor(Executor):
             kept = kept.remove_columns([c for c in BOOKKEEPING + (Fields.line,)
                                         if c in kept.column_names])
             if lines is not None and export is not None:
-                self.export_lines = (lines, mask)
+                export_lines = (lines, mask)
         self.add_timed(report, counts, busy, time.time() - t0)
-        return kept
+        return kept, export_lines
 
     def _group(self, op: Deduplicator, ds):
         """Whole-dataset grouping phase of a deduplicator, on this process."""
@@ -233,15 +233,16 @@ class LocalExecutor(Executor):
         logger.info("dataset %s: %d rows; %d ops in %d passes", recipe.dataset_path, rows_in,
                     len(self.ops), len(groups))
         datasets.disable_caching()
-        self.export_lines = None
+        export_lines = None      # from the last pass (none when the run resumes after it)
         for group in groups:
-            ds = self.run_group(group, ds, report,
-                                jsonl_line_export(recipe.export_path, export_options(recipe))
-                                if group is groups[-1] else None)
+            ds, export_lines = self.run_group(
+                group, ds, report,
+                jsonl_line_export(recipe.export_path, export_options(recipe))
+                if group is groups[-1] else None)
             ckpt.save(group[-1], ds.save_to_disk,
                       {"rows_in": rows_in, "counts": [asdict(c) for c in report.ops]})
-        if self.export_lines is not None and pc.sum(self.export_lines[1]).as_py() == len(ds):
-            n = write_export_lines(_lines_where(*self.export_lines), recipe.export_path)
+        if export_lines is not None:
+            n = write_export_lines(_lines_where(*export_lines), recipe.export_path)
         else:
             n = export_batches(self._iter_batches(ds), recipe.export_path,
                                **export_options(recipe))
